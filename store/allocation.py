@@ -1,0 +1,119 @@
+"""Stock reservation: atomic, never below zero, oldest waiting order first.
+
+``take_stock`` is the only place that decrements stock. It is a conditional UPDATE
+(``... WHERE stock_on_hand >= :take``), so two transactions racing for the last units can never
+both succeed: on PostgreSQL the second re-checks the condition after the first commits; on SQLite
+writers are serialised by ``BEGIN IMMEDIATE``. A CHECK constraint backs it up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from store import events
+from store.models import (
+    EventKind,
+    LineStatus,
+    Offer,
+    OfferStatus,
+    Order,
+    OrderLine,
+    Product,
+)
+
+
+def take_stock(session: Session, product_id: int, wanted: int) -> int:
+    """Reserve up to ``wanted`` units; return how many were reserved (possibly 0)."""
+    if wanted <= 0:
+        return 0
+    while True:
+        available = session.execute(
+            select(Product.stock_on_hand).where(Product.id == product_id)
+        ).scalar_one()
+        take = min(available, wanted)
+        if take <= 0:
+            return 0
+        result = session.execute(
+            update(Product)
+            .where(Product.id == product_id, Product.stock_on_hand >= take)
+            .values(stock_on_hand=Product.stock_on_hand - take)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            _refresh_stock(session, product_id)
+            return take
+        # Someone took units between our read and our update: read again and retry.
+
+
+def add_stock(session: Session, product_id: int, quantity: int) -> None:
+    if quantity <= 0:
+        return
+    session.execute(
+        update(Product)
+        .where(Product.id == product_id)
+        .values(stock_on_hand=Product.stock_on_hand + quantity)
+        .execution_options(synchronize_session=False)
+    )
+    _refresh_stock(session, product_id)
+
+
+def _refresh_stock(session: Session, product_id: int) -> None:
+    """The UPDATE bypassed the ORM: make a loaded Product re-read its stock on next access."""
+    product = session.identity_map.get(session.identity_key(Product, product_id))
+    if product is not None:
+        session.expire(product, ["stock_on_hand"])
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    line: OrderLine
+    quantity: int
+
+
+def allocate_waiting(session: Session, product_id: int, now: dt.datetime) -> list[Allocation]:
+    """Give available stock to waiting lines of one product, oldest order first.
+
+    A line may be filled partially. Lines are locked (PostgreSQL) so two receipts cannot fill the
+    same line twice; records ``ready_to_ship`` or ``partially_allocated`` per line touched, and
+    closes the open offers of lines that no longer wait.
+    """
+    waiting = session.scalars(
+        select(OrderLine)
+        .join(Order, Order.id == OrderLine.order_id)
+        .where(OrderLine.product_id == product_id, OrderLine.status == LineStatus.BACKORDERED)
+        .order_by(Order.placed_at, Order.id, OrderLine.id)
+        .with_for_update(of=OrderLine)
+    )
+    allocations: list[Allocation] = []
+    for line in waiting:
+        taken = take_stock(session, product_id, line.backordered_quantity)
+        if taken == 0:
+            break
+        line.allocated_quantity += taken
+        line.backordered_quantity -= taken
+        allocations.append(Allocation(line, taken))
+        if line.backordered_quantity == 0:
+            line.status = LineStatus.ALLOCATED
+            supersede_open_offers(session, line, now)
+            events.record(session, EventKind.READY_TO_SHIP, line, quantity=line.quantity)
+        else:
+            events.record(
+                session,
+                EventKind.PARTIALLY_ALLOCATED,
+                line,
+                allocated=line.allocated_quantity,
+                backordered=line.backordered_quantity,
+            )
+    return allocations
+
+
+def supersede_open_offers(session: Session, line: OrderLine, now: dt.datetime) -> None:
+    for offer in session.scalars(
+        select(Offer).where(Offer.line_id == line.id, Offer.status == OfferStatus.OPEN)
+    ):
+        offer.status = OfferStatus.SUPERSEDED
+        offer.decided_at = now

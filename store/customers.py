@@ -1,0 +1,91 @@
+"""Customers: phone numbers in E.164, locales and time zones we can serve."""
+
+from __future__ import annotations
+
+import zoneinfo
+from dataclasses import dataclass
+
+import phonenumbers
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from store.errors import InvalidInput
+from store.models import Channel, Customer
+
+SUPPORTED_LOCALES = ("en", "es")
+
+
+def normalize_phone(raw: str, default_region: str | None = None) -> str:
+    """Return the number in E.164, or raise ``InvalidInput`` saying why.
+
+    ``default_region`` (ISO 3166 code such as "US") lets national numbers in; without it the
+    number must start with "+".
+    """
+    text = raw.strip()
+    if not text:
+        raise InvalidInput("phone number is empty")
+    try:
+        number = phonenumbers.parse(text, default_region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidInput(f"phone number {raw!r} cannot be read ({exc})") from None
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidInput(f"phone number {raw!r} is not a valid number")
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def normalize_locale(raw: str, default: str = "en") -> str:
+    """Map "es-MX", "es_ES", "ES" to a supported language; refuse what we cannot speak."""
+    text = raw.strip().replace("_", "-")
+    if not text:
+        return default
+    language = text.split("-")[0].lower()
+    if language not in SUPPORTED_LOCALES:
+        raise InvalidInput(f"locale {raw!r} is not supported (use one of {SUPPORTED_LOCALES})")
+    return text if "-" in text else language
+
+
+def check_timezone(raw: str, default: str = "UTC") -> str:
+    text = raw.strip() or default
+    try:
+        zoneinfo.ZoneInfo(text)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(f"time zone {raw!r} is not an IANA time zone name") from None
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerData:
+    name: str
+    phone: str | None = None  # already E.164
+    email: str | None = None
+    locale: str = "en"
+    timezone: str = "UTC"
+    preferred_channel: Channel = Channel.SMS
+    external_ref: str | None = None
+
+
+def upsert_customer(session: Session, data: CustomerData) -> Customer:
+    """Find the customer by external reference, else by phone; create or update them."""
+    customer = None
+    if data.external_ref is not None:
+        customer = session.scalars(
+            select(Customer).where(Customer.external_ref == data.external_ref)
+        ).first()
+    if customer is None and data.phone is not None:
+        customer = session.scalars(select(Customer).where(Customer.phone == data.phone)).first()
+    if customer is None:
+        customer = Customer()
+        session.add(customer)
+    customer.name = data.name
+    customer.phone = data.phone
+    customer.email = data.email
+    customer.locale = data.locale
+    customer.timezone = data.timezone
+    customer.preferred_channel = data.preferred_channel
+    if data.external_ref is not None:
+        customer.external_ref = data.external_ref
+    return customer
+
+
+def find_by_phone(session: Session, phone: str) -> Customer | None:
+    return session.scalars(select(Customer).where(Customer.phone == phone)).first()

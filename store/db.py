@@ -1,0 +1,88 @@
+"""Engines and sessions for SQLite (the embedded default) and PostgreSQL (scale-out).
+
+SQLite gets the pragmas that make it a safe multi-process store (WAL, foreign keys, a busy
+timeout) and ``BEGIN IMMEDIATE`` for every writing transaction: a deferred transaction that later
+upgrades to a writer fails with SQLITE_BUSY at once, whatever the busy timeout says.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+DEFAULT_DATABASE_URL = "sqlite:///var/backorder-bot.db"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+_BEGIN_OPTION = "sqlite_begin"
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """Create an engine; for a SQLite file, create its folder and apply the pragmas."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        kwargs.setdefault("pool_pre_ping", True)
+        return create_engine(url, **kwargs)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    # The driver's own transaction handling is switched off so that we issue BEGIN ourselves
+    # (SQLAlchemy's documented recipe for pysqlite).
+    connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+    engine = create_engine(url, connect_args=connect_args, **kwargs)
+    event.listen(engine, "connect", _sqlite_on_connect)
+    event.listen(engine, "begin", _sqlite_on_begin)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.close()
+
+
+def _sqlite_on_begin(conn: Any) -> None:
+    mode = conn.get_execution_options().get(_BEGIN_OPTION, "IMMEDIATE")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+class Database:
+    """One engine and two ways to open a session on it.
+
+    ``session()`` is for work that writes (on SQLite it takes the write lock up front);
+    ``read_session()`` is for listings and reports, which on SQLite read a WAL snapshot without
+    blocking writers. On PostgreSQL both are ordinary READ COMMITTED transactions.
+    """
+
+    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+        self.url = url
+        self.engine = make_engine(url, **engine_kwargs)
+        self._writer = sessionmaker(self.engine, expire_on_commit=False)
+        reader_engine = self.engine.execution_options(**{_BEGIN_OPTION: "DEFERRED"})
+        self._reader = sessionmaker(reader_engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A writing transaction: committed on success, rolled back on any exception."""
+        with self._writer.begin() as session:
+            yield session
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        with self._reader() as session:
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()

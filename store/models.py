@@ -1,0 +1,431 @@
+"""The shop's tables, SQLAlchemy 2 typed ORM.
+
+Conventions: timestamps are stored as naive UTC and handed back timezone-aware (``UTCDateTime``),
+so SQLite and PostgreSQL behave alike; money is integer cents (SQLite has no decimal type);
+status columns are non-native enums, stored as their string values on both databases.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Dialect,
+    Enum,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timezone-aware UTC datetime, stored naive so both databases compare it the same way."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; store code must use aware UTC datetimes")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, dt.datetime)
+        return value.replace(tzinfo=dt.UTC)
+
+
+def _enum(cls: type[StrEnum], name: str) -> Enum:
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dt.datetime: UTCDateTime()}
+
+
+class Channel(StrEnum):
+    SMS = "sms"
+    TELEGRAM = "telegram"
+
+
+class ReachState(StrEnum):
+    """Whether a channel can reach a customer. Only ``active`` may be sent to."""
+
+    ACTIVE = "active"
+    OPTED_OUT = "opted_out"  # the customer said STOP (or /stop); only they can undo it
+    UNREACHABLE = "unreachable"  # e.g. the Telegram bot was blocked, the chat is gone
+    INVALID = "invalid"  # e.g. Twilio 21211: the number cannot receive SMS
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_ref: Mapped[str | None] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(20), unique=True)  # E.164
+    email: Mapped[str | None] = mapped_column(String(320))
+    locale: Mapped[str] = mapped_column(String(16), default="en")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    telegram_chat_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    telegram_user_id: Mapped[int | None] = mapped_column(BigInteger)
+    preferred_channel: Mapped[Channel] = mapped_column(
+        _enum(Channel, "preferred_channel"), default=Channel.SMS
+    )
+    sms_state: Mapped[ReachState] = mapped_column(
+        _enum(ReachState, "sms_state"), default=ReachState.ACTIVE
+    )
+    sms_state_changed_at: Mapped[dt.datetime | None]
+    sms_consent_at: Mapped[dt.datetime | None]
+    telegram_state: Mapped[ReachState] = mapped_column(
+        _enum(ReachState, "telegram_state"), default=ReachState.ACTIVE
+    )
+    telegram_state_changed_at: Mapped[dt.datetime | None]
+    telegram_consent_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    orders: Mapped[list[Order]] = relationship(back_populates="customer")
+
+
+class Supplier(Base):
+    __tablename__ = "suppliers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    lead_time_days: Mapped[int | None]
+    contact: Mapped[str | None] = mapped_column(String(320))
+
+
+class Product(Base):
+    __tablename__ = "products"
+    __table_args__ = (
+        CheckConstraint("stock_on_hand >= 0", name="stock_not_negative"),
+        CheckConstraint("price_cents >= 0", name="price_not_negative"),
+        CheckConstraint(
+            "discount_percent IS NULL OR (discount_percent >= 0 AND discount_percent <= 100)",
+            name="discount_range",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    price_cents: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    category: Mapped[str] = mapped_column(String(100), index=True)
+    stock_on_hand: Mapped[int] = mapped_column(default=0)
+    supplier_id: Mapped[int | None] = mapped_column(ForeignKey("suppliers.id"), index=True)
+    # The supplier's current expected date for new stock; history lives in eta_changes.
+    eta: Mapped[dt.date | None] = mapped_column(Date)
+    discount_percent: Mapped[int | None]  # overrides the category's and the default
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    supplier: Mapped[Supplier | None] = relationship()
+    alternatives: Mapped[list[ProductAlternative]] = relationship(
+        foreign_keys="ProductAlternative.product_id",
+        order_by="ProductAlternative.position",
+        cascade="all, delete-orphan",
+    )
+
+
+class ProductAlternative(Base):
+    """An explicit substitute chosen by the shop, tried in ``position`` order."""
+
+    __tablename__ = "product_alternatives"
+
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), primary_key=True)
+    alternative_id: Mapped[int] = mapped_column(ForeignKey("products.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(default=0)
+
+    alternative: Mapped[Product] = relationship(foreign_keys=[alternative_id])
+
+
+class CategoryDiscount(Base):
+    __tablename__ = "category_discounts"
+    __table_args__ = (
+        CheckConstraint("discount_percent >= 0 AND discount_percent <= 100", name="range"),
+    )
+
+    category: Mapped[str] = mapped_column(String(100), primary_key=True)
+    discount_percent: Mapped[int]
+
+
+class PurchaseOrderStatus(StrEnum):
+    OPEN = "open"
+    RECEIVED = "received"
+    CANCELLED = "cancelled"
+
+
+class PurchaseOrder(Base):
+    __tablename__ = "purchase_orders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(64), unique=True)
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("suppliers.id"))
+    status: Mapped[PurchaseOrderStatus] = mapped_column(
+        _enum(PurchaseOrderStatus, "status"), default=PurchaseOrderStatus.OPEN
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    supplier: Mapped[Supplier] = relationship()
+    lines: Mapped[list[PurchaseOrderLine]] = relationship(
+        back_populates="purchase_order", cascade="all, delete-orphan"
+    )
+
+
+class PurchaseOrderLine(Base):
+    __tablename__ = "purchase_order_lines"
+    __table_args__ = (
+        UniqueConstraint("purchase_order_id", "product_id"),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    purchase_order_id: Mapped[int] = mapped_column(ForeignKey("purchase_orders.id"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
+    quantity: Mapped[int]
+    received_quantity: Mapped[int] = mapped_column(default=0)
+    expected_date: Mapped[dt.date | None] = mapped_column(Date)
+
+    purchase_order: Mapped[PurchaseOrder] = relationship(back_populates="lines")
+    product: Mapped[Product] = relationship()
+
+
+class EtaChange(Base):
+    """Every date a supplier or an agent gave for a product, in order: the slip history."""
+
+    __tablename__ = "eta_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
+    old_eta: Mapped[dt.date | None] = mapped_column(Date)
+    new_eta: Mapped[dt.date | None] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(String(32))  # "agent", "purchase_order", "import", ...
+    reason: Mapped[str | None] = mapped_column(Text)
+    purchase_order_line_id: Mapped[int | None] = mapped_column(
+        ForeignKey("purchase_order_lines.id")
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class StockReceipt(Base):
+    """Goods in. ``reference`` makes a receipt idempotent: the same delivery counts once."""
+
+    __tablename__ = "stock_receipts"
+    __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
+    quantity: Mapped[int]
+    reference: Mapped[str | None] = mapped_column(String(64), unique=True)
+    allocated_quantity: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class OrderStatus(StrEnum):
+    OPEN = "open"
+    CANCELLED = "cancelled"
+    COMPLETED = "completed"
+
+
+class Order(Base):
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(64), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    placed_at: Mapped[dt.datetime] = mapped_column(index=True)
+    status: Mapped[OrderStatus] = mapped_column(
+        _enum(OrderStatus, "status"), default=OrderStatus.OPEN
+    )
+    # A digest of what was submitted, so a repeated submission can be told from a conflicting one.
+    content_digest: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    customer: Mapped[Customer] = relationship(back_populates="orders")
+    lines: Mapped[list[OrderLine]] = relationship(
+        back_populates="order", order_by="OrderLine.id", cascade="all, delete-orphan"
+    )
+
+
+class LineStatus(StrEnum):
+    ALLOCATED = "allocated"  # everything is reserved; ready to ship
+    BACKORDERED = "backordered"  # some or all units wait for stock
+    SWITCHED = "switched"  # replaced by a line for an alternative product
+    CANCELLED = "cancelled"
+    SHIPPED = "shipped"
+
+
+class OrderLine(Base):
+    __tablename__ = "order_lines"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint(
+            "allocated_quantity >= 0 AND backordered_quantity >= 0"
+            " AND allocated_quantity + backordered_quantity <= quantity",
+            name="quantities_consistent",
+        ),
+        Index("ix_order_lines_waiting", "product_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    quantity: Mapped[int]
+    allocated_quantity: Mapped[int] = mapped_column(default=0)
+    backordered_quantity: Mapped[int] = mapped_column(default=0)
+    status: Mapped[LineStatus] = mapped_column(_enum(LineStatus, "status"))
+    # The date the customer was last told; compared with new supplier dates for the threshold.
+    eta: Mapped[dt.date | None] = mapped_column(Date)
+    first_eta: Mapped[dt.date | None] = mapped_column(Date)
+    eta_slips: Mapped[int] = mapped_column(default=0)
+    # The revised date the last delay notice was about: one notice per slip.
+    delay_notice_at: Mapped[dt.datetime | None]
+    delay_notice_eta: Mapped[dt.date | None] = mapped_column(Date)
+    delay_notices: Mapped[int] = mapped_column(default=0)
+    replaced_by_line_id: Mapped[int | None] = mapped_column(ForeignKey("order_lines.id"))
+    replaces_line_id: Mapped[int | None] = mapped_column(ForeignKey("order_lines.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    order: Mapped[Order] = relationship(back_populates="lines")
+    product: Mapped[Product] = relationship()
+    offers: Mapped[list[Offer]] = relationship(
+        back_populates="line", order_by="Offer.id", foreign_keys="Offer.line_id"
+    )
+
+
+class OfferChoice(StrEnum):
+    WAIT = "wait"  # keep waiting, with a discount coupon
+    SWITCH = "switch"  # take the alternative product now
+    CANCEL = "cancel"  # cancel the backordered line, full refund
+
+
+class OfferStatus(StrEnum):
+    OPEN = "open"
+    ACCEPTED = "accepted"
+    EXPIRED = "expired"  # nobody answered in time: the default choice was applied
+    SUPERSEDED = "superseded"  # a newer offer replaced it, or the line no longer waits
+
+
+class Offer(Base):
+    """One round of the three choices for one waiting line.
+
+    Only one offer per line is open at a time; the switch choice exists only when an
+    alternative was in stock when the offer was made.
+    """
+
+    __tablename__ = "offers"
+    __table_args__ = (Index("ix_offers_status_expires_at", "status", "expires_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    status: Mapped[OfferStatus] = mapped_column(
+        _enum(OfferStatus, "status"), default=OfferStatus.OPEN
+    )
+    discount_percent: Mapped[int]
+    alternative_product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"))
+    expires_at: Mapped[dt.datetime]
+    default_choice: Mapped[OfferChoice] = mapped_column(_enum(OfferChoice, "default_choice"))
+    choice: Mapped[OfferChoice | None] = mapped_column(_enum(OfferChoice, "choice"))
+    coupon_code: Mapped[str | None] = mapped_column(String(32), unique=True)
+    decided_at: Mapped[dt.datetime | None]
+    decided_via: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    line: Mapped[OrderLine] = relationship(back_populates="offers", foreign_keys=[line_id])
+    alternative: Mapped[Product | None] = relationship()
+
+
+class EventKind(StrEnum):
+    BACKORDERED = "backordered"
+    ETA_CHANGED = "eta_changed"
+    DELAY_NOTICE = "delay_notice"
+    PARTIALLY_ALLOCATED = "partially_allocated"
+    READY_TO_SHIP = "ready_to_ship"
+    OFFER_ACCEPTED = "offer_accepted"
+    OFFER_EXPIRED = "offer_expired"
+
+
+class DomainEvent(Base):
+    """Something that happened to an order, written in the same transaction as the change.
+
+    The notifier turns unhandled events into outbox rows and sets ``handled_at``.
+    """
+
+    __tablename__ = "domain_events"
+    __table_args__ = (Index("ix_domain_events_unhandled", "handled_at", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
+    line_id: Mapped[int | None] = mapped_column(ForeignKey("order_lines.id"))
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"))
+    offer_id: Mapped[int | None] = mapped_column(ForeignKey("offers.id"))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    handled_at: Mapped[dt.datetime | None]
+
+
+__all__ = [
+    "Base",
+    "CategoryDiscount",
+    "Channel",
+    "Customer",
+    "DomainEvent",
+    "EtaChange",
+    "EventKind",
+    "LineStatus",
+    "Offer",
+    "OfferChoice",
+    "OfferStatus",
+    "Order",
+    "OrderLine",
+    "OrderStatus",
+    "Product",
+    "ProductAlternative",
+    "PurchaseOrder",
+    "PurchaseOrderLine",
+    "PurchaseOrderStatus",
+    "ReachState",
+    "StockReceipt",
+    "Supplier",
+    "utcnow",
+]

@@ -1,0 +1,266 @@
+"""The three choices offered for a waiting line: wait (with a discount), switch, cancel.
+
+One offer row is one round of choices for one line; making a new round supersedes the open one.
+Accepting is idempotent (the same choice again answers the same outcome) and refuses clearly
+when the offer expired, was superseded, or was already decided otherwise.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from store import events
+from store.allocation import add_stock, allocate_waiting, supersede_open_offers, take_stock
+from store.errors import NotFound
+from store.models import (
+    CategoryDiscount,
+    EventKind,
+    LineStatus,
+    Offer,
+    OfferChoice,
+    OfferStatus,
+    OrderLine,
+    OrderStatus,
+    Product,
+)
+from store.policy import Policy
+
+# No 0/O, 1/I/L: customers read these codes aloud to support.
+_COUPON_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+
+
+class Refusal(StrEnum):
+    EXPIRED = "expired"
+    SUPERSEDED = "superseded"
+    ALREADY_DECIDED = "already_decided"
+    NO_ALTERNATIVE = "no_alternative"
+    ALTERNATIVE_UNAVAILABLE = "alternative_unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class OfferOutcome:
+    offer: Offer
+    choice: OfferChoice
+    accepted: bool
+    repeated: bool = False  # the same choice was already accepted: nothing changed this time
+    refusal: Refusal | None = None
+    new_line: OrderLine | None = None
+
+    @property
+    def coupon_code(self) -> str | None:
+        return self.offer.coupon_code
+
+
+def discount_for(session: Session, product: Product, policy: Policy) -> int:
+    if product.discount_percent is not None:
+        return product.discount_percent
+    category = session.get(CategoryDiscount, product.category)
+    if category is not None:
+        return category.discount_percent
+    return policy.default_discount_percent
+
+
+def find_alternative(
+    session: Session, product: Product, quantity: int, policy: Policy
+) -> Product | None:
+    """The shop's explicit alternatives first (in their order), then the same category.
+
+    Only products with ``quantity`` units in stock qualify; from the category, the closest in
+    price within the configured band.
+    """
+    for explicit in product.alternatives:
+        if explicit.alternative.stock_on_hand >= quantity:
+            return explicit.alternative
+    band = product.price_cents * policy.alternative_price_band_percent // 100
+    return session.scalars(
+        select(Product)
+        .where(
+            Product.category == product.category,
+            Product.id != product.id,
+            Product.stock_on_hand >= quantity,
+            Product.price_cents.between(product.price_cents - band, product.price_cents + band),
+        )
+        .order_by(func.abs(Product.price_cents - product.price_cents), Product.id)
+        .limit(1)
+    ).first()
+
+
+def make_offer(session: Session, line: OrderLine, policy: Policy, now: dt.datetime) -> Offer:
+    """Open a new round of choices for a waiting line, superseding any open one."""
+    supersede_open_offers(session, line, now)
+    alternative = find_alternative(session, line.product, line.quantity, policy)
+    offer = Offer(
+        line_id=line.id,
+        customer_id=line.order.customer_id,
+        status=OfferStatus.OPEN,
+        discount_percent=discount_for(session, line.product, policy),
+        alternative_product_id=alternative.id if alternative is not None else None,
+        expires_at=now + policy.offer_ttl,
+        default_choice=policy.offer_default_choice,
+    )
+    offer.alternative = alternative
+    session.add(offer)
+    session.flush()
+    return offer
+
+
+def accept_offer(
+    session: Session,
+    offer_id: int,
+    choice: OfferChoice,
+    *,
+    via: str,
+    now: dt.datetime,
+    policy: Policy,
+) -> OfferOutcome:
+    """Apply a customer's choice; see the module docstring for the rules."""
+    offer = session.scalars(select(Offer).where(Offer.id == offer_id).with_for_update()).first()
+    if offer is None:
+        raise NotFound(f"offer {offer_id} does not exist")
+    if offer.status == OfferStatus.ACCEPTED:
+        if offer.choice == choice:
+            return OfferOutcome(
+                offer, choice, accepted=True, repeated=True, new_line=_new_line(offer)
+            )
+        return OfferOutcome(offer, choice, accepted=False, refusal=Refusal.ALREADY_DECIDED)
+    if offer.status == OfferStatus.SUPERSEDED:
+        return OfferOutcome(offer, choice, accepted=False, refusal=Refusal.SUPERSEDED)
+    if offer.status == OfferStatus.OPEN and offer.expires_at <= now:
+        _expire(session, offer, now, policy)
+    if offer.status == OfferStatus.EXPIRED:
+        return OfferOutcome(offer, choice, accepted=False, refusal=Refusal.EXPIRED)
+
+    refusal, new_line = _apply(session, offer, choice, now, policy)
+    if refusal is not None:
+        return OfferOutcome(offer, choice, accepted=False, refusal=refusal)
+    offer.status = OfferStatus.ACCEPTED
+    offer.choice = choice
+    offer.decided_at = now
+    offer.decided_via = via
+    events.record(
+        session,
+        EventKind.OFFER_ACCEPTED,
+        offer.line,
+        offer=offer,
+        choice=choice.value,
+        coupon_code=offer.coupon_code,
+        new_line_id=new_line.id if new_line is not None else None,
+    )
+    return OfferOutcome(offer, choice, accepted=True, new_line=new_line)
+
+
+def expire_offers(session: Session, now: dt.datetime, policy: Policy) -> list[Offer]:
+    """Apply the default choice to every open offer past its expiry (a scheduled sweep)."""
+    due = session.scalars(
+        select(Offer)
+        .where(Offer.status == OfferStatus.OPEN, Offer.expires_at <= now)
+        .order_by(Offer.expires_at, Offer.id)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for offer in due:
+        _expire(session, offer, now, policy)
+    return list(due)
+
+
+def _expire(session: Session, offer: Offer, now: dt.datetime, policy: Policy) -> None:
+    applied = offer.default_choice
+    refusal, _ = _apply(session, offer, applied, now, policy)
+    if refusal is not None:
+        # The default could not be applied (say the alternative sold out): keep waiting.
+        applied = OfferChoice.WAIT
+        _apply(session, offer, applied, now, policy)
+    offer.status = OfferStatus.EXPIRED
+    offer.choice = applied
+    offer.decided_at = now
+    offer.decided_via = "expiry"
+    events.record(
+        session,
+        EventKind.OFFER_EXPIRED,
+        offer.line,
+        offer=offer,
+        choice=applied.value,
+        coupon_code=offer.coupon_code,
+    )
+
+
+def _apply(
+    session: Session, offer: Offer, choice: OfferChoice, now: dt.datetime, policy: Policy
+) -> tuple[Refusal | None, OrderLine | None]:
+    line = offer.line
+    if choice == OfferChoice.WAIT:
+        offer.coupon_code = _new_coupon_code(session)
+        return None, None
+    if choice == OfferChoice.CANCEL:
+        _cancel_line(session, line, now)
+        return None, None
+    if offer.alternative_product_id is None:
+        return Refusal.NO_ALTERNATIVE, None
+    new_line = _switch_line(session, line, offer.alternative_product_id, now)
+    if new_line is None:
+        return Refusal.ALTERNATIVE_UNAVAILABLE, None
+    return None, new_line
+
+
+def _cancel_line(session: Session, line: OrderLine, now: dt.datetime) -> None:
+    released = line.allocated_quantity
+    line.status = LineStatus.CANCELLED
+    line.allocated_quantity = 0
+    line.backordered_quantity = 0
+    session.flush()
+    _release(session, line.product_id, released, now)
+    if all(other.status == LineStatus.CANCELLED for other in line.order.lines):
+        line.order.status = OrderStatus.CANCELLED
+
+
+def _switch_line(
+    session: Session, line: OrderLine, alternative_id: int, now: dt.datetime
+) -> OrderLine | None:
+    taken = take_stock(session, alternative_id, line.quantity)
+    if taken < line.quantity:
+        add_stock(session, alternative_id, taken)
+        return None
+    new_line = OrderLine(
+        order=line.order,
+        product_id=alternative_id,
+        quantity=line.quantity,
+        allocated_quantity=line.quantity,
+        backordered_quantity=0,
+        status=LineStatus.ALLOCATED,
+        replaces_line_id=line.id,
+    )
+    session.add(new_line)
+    session.flush()
+    released = line.allocated_quantity
+    line.status = LineStatus.SWITCHED
+    line.allocated_quantity = 0
+    line.backordered_quantity = 0
+    line.replaced_by_line_id = new_line.id
+    session.flush()
+    _release(session, line.product_id, released, now)
+    return new_line
+
+
+def _release(session: Session, product_id: int, quantity: int, now: dt.datetime) -> None:
+    """Units a line gave up go to the next waiting customers, oldest first."""
+    if quantity > 0:
+        add_stock(session, product_id, quantity)
+        allocate_waiting(session, product_id, now)
+
+
+def _new_line(offer: Offer) -> OrderLine | None:
+    return next(
+        (line for line in offer.line.order.lines if line.replaces_line_id == offer.line_id), None
+    )
+
+
+def _new_coupon_code(session: Session) -> str:
+    while True:
+        code = "WAIT-" + "".join(secrets.choice(_COUPON_ALPHABET) for _ in range(8))
+        if session.scalar(select(Offer.id).where(Offer.coupon_code == code)) is None:
+            return code
