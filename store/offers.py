@@ -96,7 +96,7 @@ def make_offer(session: Session, line: OrderLine, policy: Policy, now: dt.dateti
     supersede_open_offers(session, line, now)
     alternative = find_alternative(session, line.product, line.quantity, policy)
     offer = Offer(
-        line_id=line.id,
+        line=line,
         customer_id=line.order.customer_id,
         status=OfferStatus.OPEN,
         discount_percent=discount_for(session, line.product, policy),
