@@ -1,0 +1,1 @@
+"""The application's edges: conversations, webhooks, the agents' tools, settings and the CLI."""

@@ -1,0 +1,415 @@
+"""The ``backorder-bot`` command line (Typer + Rich).
+
+Settings are read once here, at the entry point, and handed down as plain values. Every listing
+takes ``--json`` and then prints only JSON on stdout. Failures exit non-zero with a message on
+stderr: 1 for a refused operation, 2 for bad configuration or usage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from alembic.script import ScriptDirectory
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from bot.csv_import import ImportFailed, ImportKind, import_csv, iter_errors, read_rows
+from bot.settings import Settings, SettingsError, load_settings
+from store import migrate, queries, sample
+from store.db import Database
+from store.delays import check_delays
+from store.errors import StoreError
+from store.eta import set_eta
+from store.models import Base, utcnow
+from store.offers import expire_offers
+from store.stock import receive_stock
+
+app = typer.Typer(
+    help="backorder-bot: tell customers about backorders over SMS and Telegram.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+stock_app = typer.Typer(help="Stock movements.", no_args_is_help=True)
+eta_app = typer.Typer(help="Supplier dates.", no_args_is_help=True)
+orders_app = typer.Typer(help="Orders.", no_args_is_help=True)
+sample_app = typer.Typer(help="Sample data for trying things out.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(stock_app, name="stock")
+app.add_typer(eta_app, name="eta")
+app.add_typer(orders_app, name="orders")
+app.add_typer(sample_app, name="sample")
+
+out = Console()
+err = Console(stderr=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+@dataclasses.dataclass
+class Context:
+    settings: Settings
+    _db: Database | None = None
+
+    def database(self, *, check_schema: bool = True) -> Database:
+        if self._db is None:
+            self._db = Database(self.settings.database_url)
+        if check_schema:
+            _require_current_schema(self._db)
+        return self._db
+
+
+@app.callback()
+def _main(ctx: typer.Context) -> None:
+    try:
+        ctx.obj = Context(load_settings())
+    except SettingsError as exc:
+        _fail(str(exc), code=2)
+
+
+def _ctx(ctx: typer.Context) -> Context:
+    assert isinstance(ctx.obj, Context)
+    return ctx.obj
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """Show the store's refusals as one clear line instead of a traceback."""
+    try:
+        yield
+    except StoreError as exc:
+        _fail(str(exc))
+
+
+def _require_current_schema(db: Database) -> None:
+    head = ScriptDirectory.from_config(migrate.alembic_config(db.url)).get_current_head()
+    current = migrate.current_revision(db.url)
+    if current != head:
+        _fail(
+            f"the database schema is at {current or 'nothing'}, the code needs {head}: "
+            "run `backorder-bot db upgrade`"
+        )
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, default=_json_default, indent=2, ensure_ascii=False) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def _date_text(value: dt.date | None) -> str:
+    return value.isoformat() if value else "-"
+
+
+# ---- db ----
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Create or migrate the database schema to the latest version."""
+    url = _ctx(ctx).settings.database_url
+    migrate.upgrade(url)
+    err.print(f"database at revision {migrate.current_revision(url)}")
+
+
+# ---- imports ----
+
+
+@app.command("import")
+def import_file(
+    ctx: typer.Context,
+    kind: Annotated[ImportKind, typer.Argument(help="What the file holds.")],
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    dry_run: Annotated[bool, typer.Option(help="Check every row, write nothing.")] = False,
+) -> None:
+    """Import a CSV file: all rows or none; bad rows are listed with their line numbers."""
+    c = _ctx(ctx)
+    data = file.read_bytes()
+    db = c.database()
+    try:
+        total = len(read_rows(data, kind)[0])
+        with _progress() as bar, db.session() as session:
+            task = bar.add_task(f"importing {kind.value}", total=total)
+            report = import_csv(
+                session,
+                kind,
+                data,
+                policy=c.settings.policy(),
+                now=utcnow(),
+                default_region=c.settings.default_phone_region,
+                progress=lambda n: bar.advance(task, n),
+            )
+            if dry_run:
+                session.rollback()
+    except ImportFailed as exc:
+        for line in iter_errors(exc.errors, limit=50):
+            err.print(f"{file.name}: {line}", highlight=False, markup=False)
+        _fail(f"{file.name} was not imported: {exc}")
+    for warning in report.warnings:
+        err.print(f"warning: {warning}", highlight=False)
+    counts = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in report.written.items())
+    verb = "checked (dry run, nothing written)" if dry_run else "imported"
+    err.print(f"{file.name}: {report.rows} rows {verb}: {counts}", highlight=False)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+# ---- stock, eta ----
+
+
+@stock_app.command("receive")
+def stock_receive(
+    ctx: typer.Context,
+    sku: str,
+    quantity: Annotated[int, typer.Argument(min=1)],
+    reference: Annotated[str | None, typer.Option(help="Delivery reference; counted once.")] = None,
+) -> None:
+    """Record received stock; it goes to the oldest waiting orders first."""
+    db = _ctx(ctx).database()
+    with _refusals(), db.session() as session:
+        result = receive_stock(session, sku, quantity, now=utcnow(), reference=reference)
+        filled = [(a.line.order.number, a.quantity) for a in result.allocations]
+    if result.duplicate:
+        err.print(f"receipt {reference} was already recorded; nothing changed")
+        return
+    err.print(f"received {quantity} x {sku}; allocated to {len(filled)} waiting line(s)")
+    for number, qty in filled:
+        out.print(f"  order {number}: {qty}")
+
+
+@eta_app.command("set")
+def eta_set(
+    ctx: typer.Context,
+    sku: str,
+    date: Annotated[dt.datetime, typer.Argument(formats=["%Y-%m-%d"], help="YYYY-MM-DD")],
+    reason: Annotated[str | None, typer.Option(help="Why the date moved.")] = None,
+) -> None:
+    """Set the supplier's expected date; waiting customers are told if it really moved."""
+    c = _ctx(ctx)
+    db = c.database()
+    with _refusals(), db.session() as session:
+        result = set_eta(
+            session,
+            sku,
+            date.date(),
+            source="agent",
+            reason=reason,
+            policy=c.settings.policy(),
+            now=utcnow(),
+        )
+        told, noticed = len(result.changed_lines), len(result.delay_lines)
+    err.print(
+        f"{sku}: {_date_text(result.old_eta)} -> {date.date().isoformat()}; "
+        f"{told} customer line(s) to be told, {noticed} delay notice(s)"
+    )
+
+
+# ---- listings ----
+
+
+@orders_app.command("show")
+def orders_show(ctx: typer.Context, number: str, as_json: JsonFlag = False) -> None:
+    """One order: its customer, lines, dates and open offers."""
+    db = _ctx(ctx).database()
+    with db.read_session() as session:
+        order = queries.order_with_lines(session, number)
+        if order is None:
+            _fail(f"order {number} does not exist")
+        view = _order_view(session, order)
+    if as_json:
+        _print_json(view)
+        return
+    out.print(f"[bold]Order {view['number']}[/bold] ({view['status']}), placed {view['placed_at']}")
+    out.print(f"Customer: {view['customer']['name']} {view['customer']['phone'] or ''}")
+    table = Table("sku", "product", "qty", "allocated", "backordered", "status", "eta", "offer")
+    for line in view["lines"]:
+        offer = line["open_offer"]
+        table.add_row(
+            line["sku"],
+            line["name"],
+            str(line["quantity"]),
+            str(line["allocated"]),
+            str(line["backordered"]),
+            line["status"],
+            line["eta"] or "-",
+            f"open until {offer['expires_at'][:10]}" if offer else "-",
+        )
+    out.print(table)
+
+
+def _order_view(session: Session, order: Any) -> dict[str, Any]:
+    lines = []
+    for line in order.lines:
+        offer = queries.open_offer(line)
+        lines.append(
+            {
+                "sku": line.product.sku,
+                "name": line.product.name,
+                "quantity": line.quantity,
+                "allocated": line.allocated_quantity,
+                "backordered": line.backordered_quantity,
+                "status": line.status.value,
+                "eta": line.eta.isoformat() if line.eta else None,
+                "eta_slips": line.eta_slips,
+                "open_offer": None
+                if offer is None
+                else {
+                    "id": offer.id,
+                    "discount_percent": offer.discount_percent,
+                    "alternative_sku": offer.alternative.sku if offer.alternative else None,
+                    "expires_at": offer.expires_at.isoformat(),
+                },
+            }
+        )
+    return {
+        "number": order.number,
+        "status": order.status.value,
+        "placed_at": order.placed_at.isoformat(),
+        "customer": {"name": order.customer.name, "phone": order.customer.phone},
+        "lines": lines,
+    }
+
+
+@app.command("backorders")
+def backorders_cmd(
+    ctx: typer.Context,
+    sku: Annotated[str | None, typer.Option(help="Only this SKU.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Waiting lines grouped by SKU, oldest order first."""
+    db = _ctx(ctx).database()
+    with db.read_session() as session:
+        groups = queries.backorders(session, sku)
+    if as_json:
+        _print_json([{**dataclasses.asdict(g.summary), "lines": g.lines} for g in groups])
+        return
+    if not groups:
+        out.print("Nothing is on backorder.")
+        return
+    for group in groups:
+        s = group.summary
+        eta = _date_text(s.eta)
+        out.print(f"[bold]{s.sku}[/bold] {s.name}: {s.units_waiting} unit(s) waiting, eta {eta}")
+        table = Table("order", "customer", "waiting", "placed", "eta", "slips", "offer")
+        for line in group.lines:
+            table.add_row(
+                line.order_number,
+                line.customer_name,
+                f"{line.backordered_quantity}/{line.quantity}",
+                line.placed_at.date().isoformat(),
+                _date_text(line.eta),
+                str(line.eta_slips),
+                line.offer_choice or line.offer_status or "-",
+            )
+        out.print(table)
+
+
+@app.command("report")
+def report_cmd(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """By SKU: lines waiting, units, oldest wait, ETA, supplier."""
+    db = _ctx(ctx).database()
+    now = utcnow()
+    with db.read_session() as session:
+        rows = queries.backorder_summary(session)
+    if as_json:
+        _print_json(
+            [{**dataclasses.asdict(r), "oldest_wait_days": r.oldest_wait_days(now)} for r in rows]
+        )
+        return
+    table = Table(title="Backorders by SKU")
+    for name in ("sku", "product", "lines", "units", "oldest wait", "eta", "supplier", "in stock"):
+        table.add_column(
+            name, justify="right" if name in {"lines", "units", "in stock"} else "left"
+        )
+    for r in rows:
+        table.add_row(
+            r.sku,
+            r.name,
+            str(r.lines_waiting),
+            str(r.units_waiting),
+            f"{r.oldest_wait_days(now)} d",
+            _date_text(r.eta),
+            r.supplier or "-",
+            str(r.stock_on_hand),
+        )
+    out.print(table if rows else "Nothing is on backorder.")
+
+
+# ---- sweeps and sample data ----
+
+
+@app.command("sweep")
+def sweep(ctx: typer.Context) -> None:
+    """Apply default choices to expired offers and record due delay notices (run it hourly)."""
+    c = _ctx(ctx)
+    db = c.database()
+    now = utcnow()
+    with db.session() as session:
+        expired = len(expire_offers(session, now, c.settings.policy()))
+        delayed = len(check_delays(session, now, c.settings.policy()))
+    err.print(f"{expired} offer(s) expired, {delayed} delay notice(s) recorded")
+
+
+@sample_app.command("load")
+def sample_load(
+    ctx: typer.Context,
+    customers: Annotated[int, typer.Option(min=1, max=sample.MAX_CUSTOMERS)] = 40,
+    orders: Annotated[int, typer.Option(min=0)] = 60,
+    seed: Annotated[int, typer.Option(help="Same seed, same data.")] = 7,
+    fresh: Annotated[bool, typer.Option(help="Empty the database first.")] = False,
+) -> None:
+    """Load realistic sample data (several suppliers, countries and languages)."""
+    c = _ctx(ctx)
+    db = c.database()
+    now = utcnow()
+    data = sample.generate(customers=customers, orders=orders, seed=seed, now=now)
+    with _refusals(), _progress() as bar, db.session() as session:
+        if fresh:
+            for table in reversed(Base.metadata.sorted_tables):
+                session.execute(table.delete())
+        task = bar.add_task("placing sample orders", total=len(data.orders))
+        sample.load(
+            session,
+            data,
+            policy=c.settings.policy(),
+            now=now,
+            progress=lambda n: bar.advance(task, n),
+        )
+    err.print(
+        f"loaded {len(data.products)} products, {len(data.customers)} customers, "
+        f"{len(data.orders)} orders (seed {seed})"
+    )
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,163 @@
+"""One typed settings object, read from the environment and ``.env`` at the entry points only.
+
+Everything below the entry points gets plain constructor arguments. Invalid values stop the
+program at start-up with a message naming the variable (see ``load_settings``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from typing import Annotated, Self
+
+import phonenumbers
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from store.db import DEFAULT_DATABASE_URL
+from store.models import OfferChoice
+from store.policy import Policy
+
+# Values people copy from examples and forget to change: refused rather than trusted.
+PLACEHOLDERS = frozenset({"changeme", "change-me", "secret", "xxx", "your-token-here", "todo"})
+
+PositiveRate = Annotated[float, Field(gt=0)]
+
+
+class SettingsError(Exception):
+    """Start-up configuration is invalid; the message names each bad variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    database_url: str = DEFAULT_DATABASE_URL
+    public_base_url: str | None = None
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_api_base_url: str = "https://api.telegram.org/bot"
+
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from_number: str | None = None
+    twilio_messaging_service_sid: str | None = None
+    twilio_api_base_url: str = "https://api.twilio.com"
+
+    agent_api_token: SecretStr | None = None
+
+    shop_name: str = "Our shop"
+    support_contact: str = "support@example.com"
+    default_locale: str = "en"
+    default_timezone: str = "UTC"
+    default_phone_region: str = "US"
+
+    quiet_hours_start: dt.time = dt.time(21, 0)
+    quiet_hours_end: dt.time = dt.time(8, 0)
+    telegram_rate_per_second: PositiveRate = 30.0
+    telegram_per_chat_per_second: PositiveRate = 1.0
+    sms_rate_per_second: PositiveRate = 1.0
+
+    eta_change_threshold_days: int = Field(default=1, ge=1)
+    default_discount_percent: int = Field(default=10, ge=0, le=100)
+    offer_expiry_days: int = Field(default=7, ge=1)
+    offer_default_choice: OfferChoice = OfferChoice.WAIT
+    alternative_price_band_percent: int = Field(default=20, ge=0, le=100)
+    delay_notice_days: int = Field(default=30, ge=1)
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone such as Europe/Madrid") from None
+        return value
+
+    @field_validator("default_locale")
+    @classmethod
+    def _supported_locale(cls, value: str) -> str:
+        if value.split("-")[0].lower() not in ("en", "es"):
+            raise ValueError(f"{value!r} is not supported; use en or es")
+        return value
+
+    @field_validator("default_phone_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        if value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{value!r} is not an ISO 3166 region code such as US or ES")
+        return value.upper()
+
+    @field_validator("twilio_from_number")
+    @classmethod
+    def _e164(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        try:
+            parsed = phonenumbers.parse(value, None)
+        except phonenumbers.NumberParseException:
+            parsed = None
+        if parsed is None or not phonenumbers.is_valid_number(parsed):
+            raise ValueError(f"{value!r} is not a phone number in E.164 form, e.g. +14155550100")
+        return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+
+    @field_validator("public_base_url", "telegram_api_base_url", "twilio_api_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator(
+        "telegram_bot_token", "telegram_webhook_secret", "twilio_auth_token", "agent_api_token"
+    )
+    @classmethod
+    def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or value.get_secret_value() == "":
+            return None
+        if value.get_secret_value().strip().lower() in PLACEHOLDERS:
+            raise ValueError("is a placeholder value; set the real secret or leave it empty")
+        return value
+
+    @model_validator(mode="after")
+    def _twilio_complete(self) -> Self:
+        twilio = (self.twilio_account_sid, self.twilio_auth_token)
+        if any(twilio) and not all(twilio):
+            raise ValueError("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN must be set together")
+        if all(twilio) and not (self.twilio_from_number or self.twilio_messaging_service_sid):
+            raise ValueError(
+                "set TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID to send SMS with Twilio"
+            )
+        return self
+
+    @property
+    def sandbox(self) -> bool:
+        """No provider credentials: messages go to the sandbox channels, nothing leaves."""
+        return self.telegram_bot_token is None and self.twilio_account_sid is None
+
+    def policy(self) -> Policy:
+        return Policy(
+            eta_threshold_days=self.eta_change_threshold_days,
+            default_discount_percent=self.default_discount_percent,
+            offer_ttl=dt.timedelta(days=self.offer_expiry_days),
+            offer_default_choice=self.offer_default_choice,
+            alternative_price_band_percent=self.alternative_price_band_percent,
+            delay_notice_days=self.delay_notice_days,
+        )
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning pydantic's report into one line per bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"]) or "settings"
+            name = field.upper() if error["loc"] else "configuration"
+            problems.append(f"{name}: {error['msg']}")
+        raise SettingsError("invalid configuration:\n  " + "\n  ".join(problems)) from None
