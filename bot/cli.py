@@ -68,6 +68,10 @@ class Context:
             _require_current_schema(self._db)
         return self._db
 
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.dispose()
+
 
 @app.callback()
 def _main(ctx: typer.Context) -> None:
@@ -75,6 +79,7 @@ def _main(ctx: typer.Context) -> None:
         ctx.obj = Context(load_settings())
     except SettingsError as exc:
         _fail(str(exc), code=2)
+    ctx.call_on_close(ctx.obj.close)
 
 
 def _ctx(ctx: typer.Context) -> Context:

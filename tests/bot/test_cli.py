@@ -1,0 +1,133 @@
+"""The command line, run in-process against the test database."""
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from bot.cli import app
+from store.db import Database
+from store.models import Customer, Product
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli_env(committed_db: Database, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Database:
+    monkeypatch.chdir(tmp_path)  # no stray .env from the developer's checkout
+    monkeypatch.setenv("DATABASE_URL", committed_db.url)
+    return committed_db
+
+
+def _run(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def _count(db: Database, model: type) -> int:
+    with db.read_session() as session:
+        return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def test_help_lists_the_commands() -> None:
+    result = _run("--help")
+    assert result.exit_code == 0
+    for command in ("db", "import", "stock", "eta", "orders", "backorders", "report", "sample"):
+        assert command in result.output
+
+
+def test_backorders_json_is_valid_json_grouped_by_sku(cli_env: Database) -> None:
+    assert _run("sample", "load", "--customers", "12", "--orders", "30").exit_code == 0
+    result = _run("backorders", "--json")
+    assert result.exit_code == 0
+    groups = json.loads(result.stdout)
+    assert groups, "the sample data has backorders"
+    for group in groups:
+        assert group["units_waiting"] == sum(line["backordered_quantity"] for line in group["lines"])
+
+
+def test_report_json_has_one_row_per_waiting_sku(cli_env: Database) -> None:
+    _run("sample", "load", "--customers", "12", "--orders", "30")
+    rows = json.loads(_run("report", "--json").stdout)
+    assert len({r["sku"] for r in rows}) == len(rows)
+    assert all(r["oldest_wait_days"] >= 0 and r["lines_waiting"] > 0 for r in rows)
+
+
+def _report_shape() -> list[tuple[str, int, int]]:
+    # The sample is placed relative to "now": compare what waits, not when.
+    rows = json.loads(_run("report", "--json").stdout)
+    return [(r["sku"], r["lines_waiting"], r["units_waiting"]) for r in rows]
+
+
+def test_sample_load_is_deterministic(cli_env: Database) -> None:
+    _run("sample", "load", "--seed", "3")
+    first = _report_shape()
+    _run("sample", "load", "--seed", "3", "--fresh")
+    assert _report_shape() == first
+    _run("sample", "load", "--seed", "4", "--fresh")
+    assert _report_shape() != first
+
+
+def test_bad_csv_exits_non_zero_lists_lines_and_writes_nothing(
+    cli_env: Database, tmp_path: Path
+) -> None:
+    csv = tmp_path / "customers.csv"
+    csv.write_bytes(b"name,phone\nAda,+14155550100\nBob,12\n")
+    result = _run("import", "customers", str(csv))
+    assert result.exit_code == 1
+    assert "customers.csv: line 3:" in result.stderr
+    assert "nothing was imported" in result.stderr
+    assert _count(cli_env, Customer) == 0
+
+
+def test_good_csv_is_imported_and_dry_run_writes_nothing(cli_env: Database, tmp_path: Path) -> None:
+    csv = tmp_path / "catalog.csv"
+    csv.write_text("sku,name,price,category,stock_on_hand\nMUG,Mug,9.50,kitchen,3\n")
+    dry = _run("import", "catalog", str(csv), "--dry-run")
+    assert dry.exit_code == 0
+    assert _count(cli_env, Product) == 0
+    assert _run("import", "catalog", str(csv)).exit_code == 0
+    assert _count(cli_env, Product) == 1
+
+
+def test_stock_receive_fills_waiting_orders_shown_by_orders_show(cli_env: Database) -> None:
+    _run("sample", "load", "--customers", "12", "--orders", "30")
+    group = json.loads(_run("backorders", "--json").stdout)[0]
+    number = group["lines"][0]["order_number"]
+    wanted = group["lines"][0]["backordered_quantity"]
+    assert _run("stock", "receive", group["sku"], str(wanted)).exit_code == 0
+    order = json.loads(_run("orders", "show", number, "--json").stdout)
+    line = next(line for line in order["lines"] if line["sku"] == group["sku"])
+    assert line["backordered"] == 0
+
+
+def test_unknown_sku_is_a_clear_error(cli_env: Database) -> None:
+    result = _run("stock", "receive", "NOPE", "1")
+    assert result.exit_code == 1
+    assert "unknown sku 'NOPE'" in result.stderr
+
+
+def test_eta_set_rejects_a_malformed_date(cli_env: Database) -> None:
+    result = _run("eta", "set", "MUG", "31/12/2026")
+    assert result.exit_code == 2
+
+
+def test_invalid_setting_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DEFAULT_TIMEZONE", "Mars/Olympus_Mons")
+    result = _run("report")
+    assert result.exit_code == 2
+    assert "DEFAULT_TIMEZONE" in result.stderr
+
+
+def test_unmigrated_database_says_to_run_db_upgrade(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    result = _run("report")
+    assert result.exit_code == 1
+    assert "backorder-bot db upgrade" in result.stderr

@@ -1,0 +1,169 @@
+"""CSV imports: good files land whole; any bad row is reported by line and nothing is written."""
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bot.csv_import import ImportFailed, ImportKind, import_csv
+from store.models import Customer, LineStatus, Order, Product, PurchaseOrder
+from store.policy import DEFAULT_POLICY
+from tests import factories as f
+from tests.factories import NOW
+
+CATALOG = b"""sku,name,price,category,stock_on_hand,supplier,alternatives
+MUG,Stoneware Mug,14.90,kitchen,0,Pacific Kitchen,MUG2
+MUG2,Stoneware Mug Slate,14.90,kitchen,5,Pacific Kitchen,
+"""
+
+
+def _import(session: Session, kind: ImportKind, data: bytes):
+    return import_csv(session, kind, data, policy=DEFAULT_POLICY, now=NOW, default_region="US")
+
+
+def _errors(session: Session, kind: ImportKind, data: bytes) -> list[str]:
+    with pytest.raises(ImportFailed) as caught:
+        _import(session, kind, data)
+    return [str(e) for e in caught.value.errors]
+
+
+def _count(session: Session, model: type) -> int:
+    return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def test_catalog_import_creates_products_with_alternatives_defined_later(session: Session) -> None:
+    report = _import(session, ImportKind.CATALOG, CATALOG)
+    assert report.written == {"products": 2}
+    mug = session.scalars(select(Product).where(Product.sku == "MUG")).one()
+    assert mug.price_cents == 1490
+    assert [a.alternative.sku for a in mug.alternatives] == ["MUG2"]
+
+
+def test_missing_column_is_reported_on_the_header_line(session: Session) -> None:
+    data = b"sku,name,price,category\nMUG,Mug,1.00,kitchen\n"
+    assert _errors(session, ImportKind.CATALOG, data) == ["line 1: missing column(s): stock_on_hand"]
+
+
+def test_bad_quantity_is_reported_with_its_line_and_nothing_is_written(session: Session) -> None:
+    f.product(session, "MUG", stock=5)
+    f.customer(session, phone="+14155550100")
+    data = (
+        b"number,phone,sku,quantity\n"
+        b"A1,+14155550100,MUG,1\n"
+        b"A2,+14155550100,MUG,two\n"
+        b"A3,+14155550100,MUG,-1\n"
+    )
+    assert _errors(session, ImportKind.ORDERS, data) == [
+        "line 3: quantity must be a whole number, got 'two'",
+        "line 4: quantity must be at least 1, got -1",
+    ]
+    assert _count(session, Order) == 0
+
+
+def test_unknown_sku_is_reported_and_no_order_is_placed(session: Session) -> None:
+    product = f.product(session, "MUG", stock=5)
+    f.customer(session, phone="+14155550100")
+    data = b"number,phone,sku,quantity\nA1,+14155550100,MUG,1\nA2,+14155550100,NOPE,1\n"
+    assert _errors(session, ImportKind.ORDERS, data) == ["line 3: unknown sku 'NOPE'"]
+    assert _count(session, Order) == 0
+    assert product.stock_on_hand == 5
+
+
+def test_bad_phone_is_reported(session: Session) -> None:
+    data = b"name,phone\nAda,+1 415 555 0100\nBob,12345\nCy,not a number\n"
+    errors = _errors(session, ImportKind.CUSTOMERS, data)
+    assert [e.split(":")[0] for e in errors] == ["line 3", "line 4"]
+    assert "12345" in errors[0]
+    assert _count(session, Customer) == 0
+
+
+def test_non_utf8_bytes_are_reported_on_their_line(session: Session) -> None:
+    data = b"name,phone\nAda,+14155550100\nJos\xe9,+14155550101\n"
+    assert _errors(session, ImportKind.CUSTOMERS, data) == [
+        "line 3: not valid UTF-8 (byte 0xe9); save the file as UTF-8"
+    ]
+    assert _count(session, Customer) == 0
+
+
+def test_utf8_with_bom_and_spanish_names_imports(session: Session) -> None:
+    data = "\ufeffname,phone,locale,timezone\nJosé Núñez,+34612345678,es,Europe/Madrid\n"
+    _import(session, ImportKind.CUSTOMERS, data.encode())
+    customer = session.scalars(select(Customer)).one()
+    assert (customer.name, customer.locale, customer.timezone) == (
+        "José Núñez",
+        "es",
+        "Europe/Madrid",
+    )
+
+
+def test_stray_extra_field_is_reported(session: Session) -> None:
+    data = b"name,phone\nAda,+14155550100,oops\n"
+    assert _errors(session, ImportKind.CUSTOMERS, data) == [
+        "line 2: more fields than the header has columns (a stray comma or quote?)"
+    ]
+
+
+def test_empty_file_is_refused(session: Session) -> None:
+    assert _errors(session, ImportKind.CUSTOMERS, b"") == [
+        "line 1: the file is empty; expected a header line"
+    ]
+
+
+def test_quoted_newline_keeps_later_line_numbers_true(session: Session) -> None:
+    data = b'sku,name,price,category,stock_on_hand\nA,"two\nlines",1.00,kitchen,1\nB,Bad,x,kitchen,1\n'
+    assert _errors(session, ImportKind.CATALOG, data) == [
+        "line 4: price must be a number like 12.50, got 'x'"
+    ]
+
+
+def test_order_rows_with_the_same_number_form_one_order(session: Session) -> None:
+    f.product(session, "MUG", stock=1)
+    f.product(session, "PAN", stock=0)
+    data = (
+        b"number,phone,sku,quantity,placed_at,customer_name\n"
+        b"A1,(415) 555-0100,MUG,1,2026-10-01T10:00:00Z,Ada Lovelace\n"
+        b"A1,(415) 555-0100,PAN,2,2026-10-01T10:00:00Z,Ada Lovelace\n"
+    )
+    report = _import(session, ImportKind.ORDERS, data)
+    assert report.written == {"orders": 1, "already_present": 0}
+    order = session.scalars(select(Order)).one()
+    assert [(line.product.sku, line.status) for line in order.lines] == [
+        ("MUG", LineStatus.ALLOCATED),
+        ("PAN", LineStatus.BACKORDERED),
+    ]
+    assert order.customer.phone == "+14155550100"
+
+
+def test_importing_the_same_orders_twice_places_them_once(session: Session) -> None:
+    f.product(session, "MUG", stock=5)
+    f.customer(session, phone="+14155550100")
+    data = b"number,phone,sku,quantity\nA1,+14155550100,MUG,2\n"
+    _import(session, ImportKind.ORDERS, data)
+    again = _import(session, ImportKind.ORDERS, data)
+    assert again.written == {"orders": 0, "already_present": 1}
+
+
+def test_store_refusal_midway_is_reported_with_its_line(session: Session) -> None:
+    f.product(session, "MUG", stock=5)
+    f.customer(session, phone="+14155550100")
+    f.order(session, "A1", [("MUG", 1)])
+    data = b"number,phone,sku,quantity\nA0,+14155550100,MUG,1\nA1,+14155550100,MUG,3\n"
+    assert _errors(session, ImportKind.ORDERS, data) == [
+        "line 3: order A1 already exists with different content"
+    ]
+
+
+def test_purchase_orders_set_product_dates(session: Session) -> None:
+    product = f.product(session, "MUG")
+    data = b"reference,supplier,sku,quantity,expected_date\nPO-9,Acme,MUG,50,2026-12-24\n"
+    _import(session, ImportKind.PURCHASE_ORDERS, data)
+    assert _count(session, PurchaseOrder) == 1
+    assert product.eta is not None
+    assert product.eta.isoformat() == "2026-12-24"
+
+
+def test_bad_date_in_purchase_orders_is_reported(session: Session) -> None:
+    f.product(session, "MUG")
+    data = b"reference,supplier,sku,quantity,expected_date\nPO-9,Acme,MUG,50,24/12/2026\n"
+    assert _errors(session, ImportKind.PURCHASE_ORDERS, data) == [
+        "line 2: expected_date must be a date like 2026-12-31, got '24/12/2026'"
+    ]
