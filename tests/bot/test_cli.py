@@ -44,7 +44,9 @@ def test_backorders_json_is_valid_json_grouped_by_sku(cli_env: Database) -> None
     groups = json.loads(result.stdout)
     assert groups, "the sample data has backorders"
     for group in groups:
-        assert group["units_waiting"] == sum(line["backordered_quantity"] for line in group["lines"])
+        assert group["units_waiting"] == sum(
+            line["backordered_quantity"] for line in group["lines"]
+        )
 
 
 def test_report_json_has_one_row_per_waiting_sku(cli_env: Database) -> None:

@@ -40,7 +40,9 @@ def test_catalog_import_creates_products_with_alternatives_defined_later(session
 
 def test_missing_column_is_reported_on_the_header_line(session: Session) -> None:
     data = b"sku,name,price,category\nMUG,Mug,1.00,kitchen\n"
-    assert _errors(session, ImportKind.CATALOG, data) == ["line 1: missing column(s): stock_on_hand"]
+    assert _errors(session, ImportKind.CATALOG, data) == [
+        "line 1: missing column(s): stock_on_hand"
+    ]
 
 
 def test_bad_quantity_is_reported_with_its_line_and_nothing_is_written(session: Session) -> None:
@@ -109,7 +111,9 @@ def test_empty_file_is_refused(session: Session) -> None:
 
 
 def test_quoted_newline_keeps_later_line_numbers_true(session: Session) -> None:
-    data = b'sku,name,price,category,stock_on_hand\nA,"two\nlines",1.00,kitchen,1\nB,Bad,x,kitchen,1\n'
+    data = (
+        b'sku,name,price,category,stock_on_hand\nA,"two\nlines",1.00,kitchen,1\nB,Bad,x,kitchen,1\n'
+    )
     assert _errors(session, ImportKind.CATALOG, data) == [
         "line 4: price must be a number like 12.50, got 'x'"
     ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from messaging.segments import (
@@ -122,3 +124,28 @@ def test_fold_accents_drops_only_accents_missing_from_gsm7() -> None:
 
 def test_fold_accents_leaves_emoji_alone() -> None:
     assert fold_accents("ok 👍") == "ok 👍"
+
+
+def reference_segments(text: str) -> int:
+    """Segments by packing one character at a time: slow, obviously right."""
+    gsm = is_gsm7(text)
+    costs = [
+        (2 if c in "^{}\\[~]|€\f" else 1) if gsm else (2 if ord(c) > 0xFFFF else 1) for c in text
+    ]
+    single, part = (160, 153) if gsm else (70, 67)
+    if sum(costs) <= single:
+        return 1
+    parts, used = 1, 0
+    for cost in costs:
+        if used + cost > part:
+            parts, used = parts + 1, 0
+        used += cost
+    return parts
+
+
+def test_segments_match_character_by_character_packing() -> None:
+    rng = random.Random(20260601)
+    alphabets = ["ab€[", "ab", "aá👍", "a👍", "€"]
+    for _ in range(2000):
+        text = "".join(rng.choices(rng.choice(alphabets), k=rng.randint(0, 500)))
+        assert count_segments(text).segments == reference_segments(text), text

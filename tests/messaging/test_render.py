@@ -1,0 +1,489 @@
+"""Rendering customer messages: templates, locales, filters, escaping and the SMS budget."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from jinja2 import TemplatesNotFound, UndefinedError
+
+from messaging.render import (
+    CALLBACK_DATA_MAX_BYTES,
+    MESSAGES_DIR,
+    SMS_SEGMENT_BUDGET,
+    available_messages,
+    locale_chain,
+    render_message,
+)
+from messaging.segments import count_segments, is_gsm7
+from messaging.types import Button, ChannelKind, Rendered
+
+LOCALES = ("en", "es")
+MESSAGES = available_messages()
+SMS = ChannelKind.SMS
+TELEGRAM = ChannelKind.TELEGRAM
+
+# Long, realistic values: the SMS budget must hold for them, not only for "Shop" and "Tent".
+LONG = {
+    "en": {
+        "shop_name": "Casa Verde Outdoor & Garden Supply Co.",
+        "customer": "Mary-Elizabeth Worthington-Smythe",
+        "product": "Ultralight 4-Season Expedition Tent, Forest Green, 3-Person",
+        "alternative": "TrailMaster 3-Person Backpacking Tent with Footprint, Olive",
+        "currency": "USD",
+        "timezone": "America/Los_Angeles",
+    },
+    "es": {
+        "shop_name": "Casa Verde Jardín y Aire Libre S.A. de C.V.",
+        "customer": "María José Hernández Ríos",
+        "product": "Tienda de campaña ultraligera 4 estaciones, verde, 3 personas",
+        "alternative": "Tienda TrailMaster para 3 personas con suelo extra, oliva mate",
+        "currency": "EUR",
+        "timezone": "Europe/Madrid",
+    },
+}
+SUPPORT = "+1 415 555 0134 or help@casaverde-outdoor.example.com"
+ORDER_NUMBER = "BO-2026-004217"
+FAR_DATE = date(2026, 9, 30)  # a Wednesday: "miércoles" in Spanish
+OLD_DATE = date(2026, 7, 14)
+OFFER_ID = "9b2f6c1e-4a7d-4f3b-8e21-5c0d9a6b7e34"
+BROADCAST_TEXT = (
+    "Our warehouse is closed on Monday for the holiday, so orders placed this weekend ship "
+    "on Tuesday. Thank you for your patience while we catch up!"
+)
+
+
+def long_context(message: str, locale: str, **overrides: Any) -> dict[str, Any]:
+    """A context for ``message`` filled with long, realistic values for ``locale``."""
+    values = LONG.get(locale.split("-")[0], LONG["en"])
+    offer = SimpleNamespace(
+        id=OFFER_ID,
+        discount_percent=15,
+        alternative_name=values["alternative"],
+        alternative_price_cents=123456,
+        currency=values["currency"],
+        expires_at=datetime(2026, 6, 3, 23, 59, tzinfo=UTC),
+        coupon_code="WAIT15-8F3K2Q7Z",
+        applied_choice="wait",
+    )
+    line = SimpleNamespace(
+        product_name=values["product"], sku="TENT-UL4S-FG-3P", quantity=2, backordered_quantity=2
+    )
+    context: dict[str, Any] = {
+        "shop_name": values["shop_name"],
+        "support_contact": SUPPORT,
+        "customer": SimpleNamespace(name=values["customer"], timezone=values["timezone"]),
+        "order": SimpleNamespace(number=ORDER_NUMBER),
+        "line": line,
+        "eta": FAR_DATE,
+        "old_eta": OLD_DATE,
+        "offer": offer,
+        "orders": [status_order(values["product"], values["alternative"], offer)],
+        "text": BROADCAST_TEXT,
+    }
+    context.update(overrides)
+    return context
+
+
+def status_order(product: str, alternative: str, offer: Any = None) -> SimpleNamespace:
+    """An order with three long lines in different states."""
+    return SimpleNamespace(
+        number=ORDER_NUMBER,
+        lines=[
+            SimpleNamespace(product_name=product, quantity=2, status="backordered", eta=FAR_DATE),
+            SimpleNamespace(product_name=alternative, quantity=1, status="shipped", eta=None),
+            SimpleNamespace(product_name=product, quantity=1, status="allocated", eta=None),
+        ],
+        offer=offer,
+    )
+
+
+def variants(message: str, locale: str) -> list[dict[str, Any]]:
+    """Every branch of ``message`` worth checking against the budget."""
+    base = long_context(message, locale)
+    values = LONG.get(locale.split("-")[0], LONG["en"])
+    if message == "offer_expired":
+        return [
+            long_context(
+                message,
+                locale,
+                offer=SimpleNamespace(**{**vars(base["offer"]), "applied_choice": c}),
+            )
+            for c in ("wait", "switch", "cancel")
+        ]
+    if message == "status_reply":
+        several = [status_order(values["product"], values["alternative"]) for _ in range(6)]
+        return [base, long_context(message, locale, orders=several)]
+    return [base]
+
+
+def sms(message: str, locale: str = "en", **overrides: Any) -> str:
+    """The SMS text of ``message`` with the long context."""
+    return render_message(message, SMS, locale, **long_context(message, locale, **overrides)).text
+
+
+def telegram(message: str, locale: str = "en", **overrides: Any) -> Rendered:
+    """The Telegram rendering of ``message`` with the long context."""
+    return render_message(message, TELEGRAM, locale, **long_context(message, locale, **overrides))
+
+
+def no_alternative() -> SimpleNamespace:
+    """The long context's offer without an alternative product."""
+    offer = long_context("backorder_notice", "en")["offer"]
+    return SimpleNamespace(
+        **{**vars(offer), "alternative_name": None, "alternative_price_cents": None}
+    )
+
+
+# --- coverage of the template tree -------------------------------------------------------------
+
+
+def test_every_message_folder_is_listed() -> None:
+    assert "backorder_notice" in MESSAGES
+    assert "broadcast" in MESSAGES
+    assert not any(name.startswith("_") for name in MESSAGES)
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("message", MESSAGES)
+def test_every_message_exists_in_both_channels_and_locales(message: str, locale: str) -> None:
+    folder = MESSAGES_DIR / message
+    assert (folder / f"sms.{locale}.txt").is_file()
+    assert (folder / f"telegram.{locale}.html").is_file()
+
+
+@pytest.mark.parametrize("message", MESSAGES)
+def test_buttons_exist_in_every_locale_or_none(message: str) -> None:
+    present = {(MESSAGES_DIR / message / f"buttons.{locale}.txt").is_file() for locale in LOCALES}
+    assert len(present) == 1
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("message", MESSAGES)
+def test_every_sms_fits_the_segment_budget(message: str, locale: str) -> None:
+    for context in variants(message, locale):
+        text = render_message(message, SMS, locale, **context).text
+        info = count_segments(text)
+        assert info.segments <= SMS_SEGMENT_BUDGET, f"{info}: {text!r}"
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("message", MESSAGES)
+def test_every_telegram_message_renders(message: str, locale: str) -> None:
+    for context in variants(message, locale):
+        rendered = render_message(message, TELEGRAM, locale, **context)
+        assert rendered.text.startswith("<b>")
+
+
+# --- SMS wording rules -------------------------------------------------------------------------
+
+
+def sms_sources(locale: str) -> list[Path]:
+    """SMS templates of ``locale`` and the plain-text partials they include."""
+    return sorted(MESSAGES_DIR.glob(f"*/sms.{locale}.txt")) + sorted(
+        MESSAGES_DIR.glob(f"_base/*.{locale}.txt")
+    )
+
+
+@pytest.mark.parametrize("path", sms_sources("en"), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_english_sms_templates_are_gsm7(path: Path) -> None:
+    assert is_gsm7(path.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("path", sms_sources("es"), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_spanish_sms_templates_are_gsm7(path: Path) -> None:
+    # Spanish SMS keep to words whose accents GSM-7 has (é, ñ, ü, ¿, ¡), so only customer
+    # data can push a message to UCS-2.
+    assert is_gsm7(path.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("message", MESSAGES)
+def test_english_sms_renders_are_gsm7(message: str) -> None:
+    # Babel puts U+202F before "PM" and U+00A0 in amounts; neither may reach an SMS.
+    for context in variants(message, "en"):
+        assert is_gsm7(render_message(message, SMS, "en", **context).text)
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("message", MESSAGES)
+def test_sms_never_asks_for_bare_cancel(message: str, locale: str) -> None:
+    for context in variants(message, locale):
+        text = render_message(message, SMS, locale, **context).text
+        assert not re.search(r"\bCANCEL\b(?! ORDER)", text)
+        assert not re.search(r"\bCANCELAR\b(?! PEDIDO)", text)
+
+
+@pytest.mark.parametrize(
+    ("locale", "choices"),
+    [
+        ("en", ["1/WAIT", "2/SWITCH", "3/CANCEL ORDER"]),
+        ("es", ["1/ESPERAR", "2/CAMBIAR", "3/CANCELAR PEDIDO"]),
+    ],
+)
+def test_sms_offer_lists_the_three_reply_words(locale: str, choices: list[str]) -> None:
+    text = sms("backorder_notice", locale)
+    assert all(choice in text for choice in choices)
+
+
+def test_sms_offer_without_alternative_offers_only_wait_and_cancel() -> None:
+    text = sms("backorder_notice", offer=no_alternative())
+    assert "1/WAIT" in text
+    assert "SWITCH" not in text
+    assert "3/CANCEL ORDER" in text
+
+
+def test_sms_help_mentions_rates_and_stop() -> None:
+    text = sms("help")
+    assert "Msg & data rates may apply" in text
+    assert "STOP" in text
+
+
+def test_sms_broadcast_wraps_text_with_shop_name_and_stop_hint() -> None:
+    text = sms("broadcast", text="Back in stock!")
+    assert text == "Casa Verde Outdoor & Garden Supply Co.: Back in stock!\nReply STOP to opt out."
+
+
+def test_telegram_broadcast_has_no_stop_hint() -> None:
+    assert "STOP" not in telegram("broadcast", text="Back in stock!").text
+
+
+def test_sms_is_not_html_escaped() -> None:
+    text = sms("ready_to_ship", shop_name="Tom & Jerry's <Tents>")
+    assert text.startswith("Tom & Jerry's <Tents>: ")
+
+
+def test_sms_keeps_spanish_accents_when_they_cost_nothing() -> None:
+    text = sms("broadcast", "es", shop_name="Jardín", text="¡Ya abrimos!")
+    assert text == "Jardín: ¡Ya abrimos!\nResponde STOP para darte de baja."
+
+
+def test_sms_drops_accents_gsm7_lacks_when_that_saves_a_segment() -> None:
+    text = sms("backorder_notice", "es")
+    assert "campaña ultraligera" in text  # ñ is GSM-7: kept
+    assert "Jardin" in text
+    assert count_segments(text).encoding == "GSM-7"
+
+
+def test_sms_replaces_typographic_characters_from_data() -> None:
+    text = sms("broadcast", text="We’re closed Monday – sorry…")
+    assert "We're closed Monday - sorry..." in text
+
+
+def test_sms_keeps_emoji_from_an_agent() -> None:
+    assert "👍" in sms("broadcast", text="Thanks 👍")
+
+
+# --- Telegram ----------------------------------------------------------------------------------
+
+
+def test_telegram_escapes_html_in_product_name() -> None:
+    line = SimpleNamespace(
+        product_name="<script>Tent & Tarp</script>", sku="T", quantity=1, backordered_quantity=1
+    )
+    text = telegram("backorder_notice", line=line).text
+    assert "&lt;script&gt;Tent &amp; Tarp&lt;/script&gt;" in text
+    assert "<script>" not in text
+
+
+def test_telegram_escapes_html_in_broadcast_text() -> None:
+    text = telegram("broadcast", text="<b>50% off</b> & more").text
+    assert "&lt;b&gt;50% off&lt;/b&gt; &amp; more" in text
+
+
+def test_telegram_status_reply_escapes_product_names() -> None:
+    order = status_order("Tent <XL>", "Tarp & Poles")
+    assert "Tent &lt;XL&gt;" in telegram("status_reply", orders=[order]).text
+
+
+def test_telegram_offer_has_three_buttons() -> None:
+    assert telegram("backorder_notice").buttons == (
+        Button("Wait (15% off)", f"offer:{OFFER_ID}:wait"),
+        Button(f"Switch to {LONG['en']['alternative']}", f"offer:{OFFER_ID}:switch"),
+        Button("Cancel order", f"offer:{OFFER_ID}:cancel"),
+    )
+
+
+def test_telegram_offer_without_alternative_has_no_switch_button() -> None:
+    buttons = telegram("backorder_notice", offer=no_alternative()).buttons
+    assert [b.data.rsplit(":", 1)[1] for b in buttons] == ["wait", "cancel"]
+
+
+def test_telegram_buttons_are_in_the_customer_language() -> None:
+    labels = [b.label for b in telegram("offer_reminder", "es").buttons]
+    assert labels[0] == "Esperar (-15%)"
+    assert labels[-1] == "Cancelar pedido"
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("message", MESSAGES)
+def test_telegram_callback_data_fits_64_bytes(message: str, locale: str) -> None:
+    for context in variants(message, locale):
+        for button in render_message(message, TELEGRAM, locale, **context).buttons:
+            assert len(button.data.encode()) <= CALLBACK_DATA_MAX_BYTES
+
+
+def test_telegram_status_reply_with_open_offer_has_buttons() -> None:
+    assert len(telegram("status_reply").buttons) == 3
+
+
+def test_telegram_status_reply_for_several_orders_has_no_buttons() -> None:
+    order = status_order("Tent", "Tarp", offer=None)
+    assert telegram("status_reply", orders=[order, order]).buttons == ()
+
+
+def test_sms_has_no_buttons() -> None:
+    context = long_context("backorder_notice", "en")
+    assert render_message("backorder_notice", SMS, "en", **context).buttons == ()
+
+
+def test_telegram_greets_by_first_name() -> None:
+    assert "Hi Mary-Elizabeth," in telegram("backorder_notice").text
+
+
+def test_telegram_without_customer_name_has_no_empty_greeting() -> None:
+    text = telegram("backorder_notice", customer={"name": ""}).text
+    assert "Hi ," not in text
+    assert "We're sorry" in text
+
+
+# --- locales -----------------------------------------------------------------------------------
+
+
+def test_locale_chain_goes_from_region_to_language_to_english() -> None:
+    assert locale_chain("es-MX") == ("es-MX", "es", "en")
+    assert locale_chain("es_mx") == ("es-MX", "es", "en")
+    assert locale_chain("en-US") == ("en-US", "en")
+
+
+def test_spanish_falls_back_from_es_mx() -> None:
+    assert sms("opted_in", "es-MX") == sms("opted_in", "es")
+
+
+def test_unknown_locale_falls_back_to_english() -> None:
+    assert sms("opted_in", "xx-YY") == sms("opted_in", "en")
+
+
+def test_regional_locale_formats_dates_for_its_region() -> None:
+    context = long_context("eta_changed", "en", old_eta=None)
+    us = render_message("eta_changed", TELEGRAM, "en-US", **context).text
+    gb = render_message("eta_changed", TELEGRAM, "en-GB", **context).text
+    assert "September 30, 2026" in us
+    assert "30 September 2026" in gb
+
+
+# --- filters -----------------------------------------------------------------------------------
+
+
+def test_date_renders_in_the_customer_locale() -> None:
+    assert "30 de septiembre de 2026" in telegram("eta_changed", "es").text
+
+
+def test_missing_date_renders_no_date_yet_in_english() -> None:
+    assert "New date: <b>to be confirmed</b>" in telegram("eta_changed", eta=None).text
+
+
+def test_missing_date_renders_no_date_yet_in_spanish() -> None:
+    assert "(pedido BO-2026-004217): por confirmar," in sms("eta_changed", "es", eta=None)
+
+
+def test_old_date_is_left_out_when_unknown() -> None:
+    assert "was" not in sms("eta_changed", old_eta=None)
+
+
+def test_money_formats_minor_units_in_the_customer_locale() -> None:
+    assert "($1,234.56)" in sms("backorder_notice")
+    assert "(1.234,56 €)" in sms("backorder_notice", "es")
+
+
+def test_money_respects_currencies_without_minor_units() -> None:
+    offer = SimpleNamespace(**{**vars(no_alternative()), "alternative_name": "Tarp"})
+    offer.alternative_price_cents, offer.currency = 1500, "JPY"
+    assert "(¥1,500)" in telegram("backorder_notice", offer=offer).text
+
+
+def test_offer_deadline_is_shown_in_the_customer_time_zone() -> None:
+    # 23:59 UTC on 3 June is 4:59 PM the same day in Los Angeles.
+    assert "Reply by Jun 3, 4:59 PM." in sms("backorder_notice")
+
+
+def test_offer_deadline_is_in_utc_without_a_customer_time_zone() -> None:
+    text = sms("backorder_notice", customer={"name": "Ann"})
+    assert "Reply by Jun 3, 11:59 PM." in text
+
+
+def test_first_name_takes_the_first_word() -> None:
+    assert "Hola María," in telegram("backorder_notice", "es").text
+
+
+# --- errors and API shape ----------------------------------------------------------------------
+
+
+def test_missing_variable_raises() -> None:
+    context = long_context("backorder_notice", "en")
+    del context["offer"]
+    with pytest.raises(UndefinedError):
+        render_message("backorder_notice", SMS, "en", **context)
+
+
+def test_missing_attribute_raises() -> None:
+    with pytest.raises(UndefinedError):
+        sms("ready_to_ship", order={})
+
+
+def test_unknown_message_raises() -> None:
+    with pytest.raises(TemplatesNotFound):
+        render_message("no_such_message", SMS, "en")
+
+
+def test_message_name_cannot_leave_the_messages_folder() -> None:
+    with pytest.raises(ValueError, match="not a message name"):
+        render_message("../_base", SMS, "en")
+
+
+def test_context_may_hold_variables_named_like_the_parameters() -> None:
+    context = long_context("broadcast", "en")
+    rendered = render_message("broadcast", SMS, "en", message="m", channel="c", name="n", **context)
+    assert rendered.text.endswith("Reply STOP to opt out.")
+
+
+def test_channel_may_be_given_as_text() -> None:
+    context = long_context("opted_in", "en")
+    assert render_message("opted_in", "sms", "en", **context) == render_message(
+        "opted_in", SMS, "en", **context
+    )
+
+
+def test_dict_values_work_like_objects() -> None:
+    text = sms("cancel_confirmed", order={"number": "A-1"}, customer={"name": "Ann"})
+    assert "order A-1 is cancelled" in text
+
+
+@pytest.mark.parametrize("channel", [SMS, TELEGRAM])
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("message", MESSAGES)
+def test_output_has_no_trailing_whitespace_or_blank_runs(
+    message: str, locale: str, channel: ChannelKind
+) -> None:
+    for context in variants(message, locale):
+        text = render_message(message, channel, locale, **context).text
+        assert text == text.strip()
+        assert "\n\n\n" not in text
+        assert not re.search(r"[ \t]\n", text)
+
+
+def test_same_deadline_renders_in_each_customer_zone() -> None:
+    # Aware datetimes in different zones are equal; a cache keyed on them alone would mix zones.
+    tokyo = sms("backorder_notice", customer={"name": "Ann", "timezone": "Asia/Tokyo"})
+    utc = sms("backorder_notice", customer={"name": "Ann"})
+    assert "Reply by Jun 4, 8:59 AM." in tokyo
+    assert "Reply by Jun 3, 11:59 PM." in utc
+
+
+def test_overlong_callback_data_raises() -> None:
+    offer = SimpleNamespace(**{**vars(no_alternative()), "id": "x" * 60})
+    with pytest.raises(ValueError, match="longer than 64 bytes"):
+        telegram("backorder_notice", offer=offer)
