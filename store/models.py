@@ -21,6 +21,7 @@ from sqlalchemy import (
     Enum,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     String,
     Text,
@@ -36,6 +37,10 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+# 64-bit ids on PostgreSQL; on SQLite only INTEGER PRIMARY KEY is an auto-incrementing rowid.
+BIG_ID = BigInteger().with_variant(Integer, "sqlite")
 
 
 def utcnow() -> dt.datetime:
@@ -404,11 +409,82 @@ class DomainEvent(Base):
     handled_at: Mapped[dt.datetime | None]
 
 
+class OutboxStatus(StrEnum):
+    """Where an outgoing message is. Moves forward only (see ``OUTBOX_RANK``)."""
+
+    PENDING = "pending"  # waiting for its due time
+    CLAIMED = "claimed"  # a worker holds it; its request has not left yet
+    SENDING = "sending"  # the request is leaving or left; no answer recorded yet
+    SENT = "sent"  # the provider accepted it
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"  # dead letter: permanent error, or retries exhausted
+    SKIPPED = "skipped"  # not sent: opted out / unreachable when its turn came
+    UNKNOWN = "unknown"  # a worker died with the request in flight: to reconcile, not resend
+
+
+class OutboxMessage(Base):
+    """A rendered message for one customer on one channel, written in the same transaction as
+    the change that caused it. ``dedupe_key`` makes one cause yield one message per customer."""
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (
+        Index("ix_outbox_messages_due", "status", "due_at"),
+        Index("ix_outbox_messages_lease", "status", "lease_expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    channel: Mapped[Channel] = mapped_column(_enum(Channel, "channel"))
+    address: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(String(64))  # the template's name
+    locale: Mapped[str] = mapped_column(String(16))
+    body: Mapped[str] = mapped_column(Text)
+    buttons: Mapped[list[list[str]] | None] = mapped_column(JSON)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("domain_events.id"))
+    broadcast_id: Mapped[int | None]
+    # Urgent messages answer something the customer just did; they ignore quiet hours.
+    urgent: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[OutboxStatus] = mapped_column(
+        _enum(OutboxStatus, "status"), default=OutboxStatus.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(default=0)
+    due_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[dt.datetime | None]
+    provider_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
+
+
+class DeliveryAttempt(Base):
+    """One try at handing a message to a provider, whatever came of it."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True)
+    outbox_id: Mapped[int] = mapped_column(
+        BIG_ID,
+        ForeignKey("outbox_messages.id"),
+        index=True,
+    )
+    attempt: Mapped[int]
+    worker: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(32))  # sent, retry, failed, skipped, unknown, ...
+    reason: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 __all__ = [
     "Base",
     "CategoryDiscount",
     "Channel",
     "Customer",
+    "DeliveryAttempt",
     "DomainEvent",
     "EtaChange",
     "EventKind",
@@ -419,6 +495,8 @@ __all__ = [
     "Order",
     "OrderLine",
     "OrderStatus",
+    "OutboxMessage",
+    "OutboxStatus",
     "Product",
     "ProductAlternative",
     "PurchaseOrder",

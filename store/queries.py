@@ -142,4 +142,3 @@ def order_with_lines(session: Session, number: str) -> Order | None:
 
 def open_offer(line: OrderLine) -> Offer | None:
     return next((o for o in reversed(line.offers) if o.status == OfferStatus.OPEN), None)
-

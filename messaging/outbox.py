@@ -1,0 +1,513 @@
+"""The outbox: durable queue of rendered messages, and every state change a message goes through.
+
+Life of a row: ``pending`` -> ``claimed`` (a worker holds a lease; nothing has left) ->
+``sending`` (marked just before its request leaves) -> ``sent`` -> ``delivered`` /
+``undelivered`` / ``failed``. Side exits: ``skipped`` (opted out or unreachable when its turn
+came), ``failed`` (dead letter), ``unknown`` (a worker died with the request in flight).
+
+Why two states before the request: a worker that dies with rows ``claimed`` sent none of them,
+so they go back to ``pending``; rows it left ``sending`` may have reached the provider, and
+neither Telegram nor Twilio has an idempotency key, so they become ``unknown`` and are
+reconciled instead of resent. Work is batched: one claim, one "sending" mark per group of sends,
+one commit per group of outcomes; never a commit per message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from messaging.quiet_hours import QuietHours
+from store.models import (
+    Channel,
+    Customer,
+    DeliveryAttempt,
+    OutboxMessage,
+    OutboxStatus,
+    ReachState,
+)
+
+MAX_ATTEMPTS = 8
+BACKOFF_BASE = dt.timedelta(seconds=2)
+BACKOFF_CAP = dt.timedelta(minutes=15)
+
+# Forward-only: a status callback or a late outcome never moves a row back.
+OUTBOX_RANK = {
+    OutboxStatus.PENDING: 0,
+    OutboxStatus.CLAIMED: 1,
+    OutboxStatus.SENDING: 2,
+    OutboxStatus.UNKNOWN: 3,
+    OutboxStatus.SENT: 4,
+    OutboxStatus.DELIVERED: 5,
+    OutboxStatus.UNDELIVERED: 5,
+    OutboxStatus.FAILED: 5,
+    OutboxStatus.SKIPPED: 5,
+}
+
+# Customer state changes caused by permanent provider errors (SendError.reason values).
+UNREACHABLE_REASONS: dict[str, tuple[Channel, ReachState]] = {
+    "telegram_blocked": (Channel.TELEGRAM, ReachState.UNREACHABLE),
+    "telegram_user_deactivated": (Channel.TELEGRAM, ReachState.UNREACHABLE),
+    "telegram_chat_not_found": (Channel.TELEGRAM, ReachState.UNREACHABLE),
+    "telegram_forbidden": (Channel.TELEGRAM, ReachState.UNREACHABLE),
+    "sms_opted_out": (Channel.SMS, ReachState.OPTED_OUT),
+    "sms_invalid_number": (Channel.SMS, ReachState.INVALID),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedMessage:
+    """What the notifier or a broadcast hands to ``enqueue``."""
+
+    dedupe_key: str
+    customer_id: int
+    channel: Channel
+    address: str
+    message: str
+    locale: str
+    body: str
+    buttons: list[list[str]] | None = None
+    event_id: int | None = None
+    broadcast_id: int | None = None
+    urgent: bool = False
+    due_at: dt.datetime | None = None
+
+
+def enqueue(session: Session, messages: Sequence[QueuedMessage], now: dt.datetime) -> None:
+    """Insert messages with one executemany; a dedupe key seen before is silently kept once."""
+    if not messages:
+        return
+    rows = [
+        {
+            "dedupe_key": m.dedupe_key,
+            "customer_id": m.customer_id,
+            "channel": m.channel,
+            "address": m.address,
+            "message": m.message,
+            "locale": m.locale,
+            "body": m.body,
+            "buttons": m.buttons,
+            "event_id": m.event_id,
+            "broadcast_id": m.broadcast_id,
+            "urgent": m.urgent,
+            "status": OutboxStatus.PENDING,
+            "attempts": 0,
+            "due_at": m.due_at or now,
+            "created_at": now,
+        }
+        for m in messages
+    ]
+    session.execute(_insert_ignoring_duplicates(session), rows)
+
+
+def _insert_ignoring_duplicates(session: Session) -> Any:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(OutboxMessage).on_conflict_do_nothing(
+            index_elements=["dedupe_key"]
+        )
+    if dialect == "sqlite":
+        return sqlite.insert(OutboxMessage).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    return insert(OutboxMessage)
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A message a worker now holds, with what it needs to send it."""
+
+    id: int
+    customer_id: int
+    channel: Channel
+    address: str
+    body: str
+    buttons: list[list[str]] | None
+    attempt: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimResult:
+    ready: list[Claimed]
+    skipped: int
+    deferred: int
+
+
+def claim(
+    session: Session,
+    *,
+    worker: str,
+    limit: int,
+    now: dt.datetime,
+    lease: dt.timedelta,
+    quiet_hours: QuietHours,
+    channels: Iterable[Channel] | None = None,
+) -> ClaimResult:
+    """Take up to ``limit`` due rows for this worker, atomically (one UPDATE ... RETURNING).
+
+    On PostgreSQL the candidate rows are locked with SKIP LOCKED, so concurrent workers take
+    disjoint batches; on SQLite the session's ``BEGIN IMMEDIATE`` serialises claims. Opt-outs
+    and quiet hours are checked here, seconds before sending, not when the row was queued.
+    """
+    candidates = (
+        select(OutboxMessage.id)
+        .where(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.due_at <= now)
+        .order_by(OutboxMessage.due_at, OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    if channels is not None:
+        candidates = candidates.where(OutboxMessage.channel.in_(list(channels)))
+    rows = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(candidates.scalar_subquery()))
+        .values(
+            status=OutboxStatus.CLAIMED,
+            claimed_by=worker,
+            lease_expires_at=now + lease,
+            attempts=OutboxMessage.attempts + 1,
+        )
+        .returning(
+            OutboxMessage.id,
+            OutboxMessage.customer_id,
+            OutboxMessage.channel,
+            OutboxMessage.address,
+            OutboxMessage.body,
+            OutboxMessage.buttons,
+            OutboxMessage.attempts,
+            OutboxMessage.message,
+            OutboxMessage.urgent,
+        )
+        .execution_options(synchronize_session=False)
+    ).all()
+    if not rows:
+        return ClaimResult([], 0, 0)
+    people = _reach(session, {row.customer_id for row in rows})
+    ready: list[Claimed] = []
+    skipped: list[dict[str, Any]] = []
+    deferred: list[dict[str, Any]] = []
+    for row in rows:
+        state, timezone = people[row.customer_id]
+        channel = Channel(row.channel)
+        if state[channel] != ReachState.ACTIVE:
+            skipped.append(
+                {"b_id": row.id, "b_attempt": row.attempts, "b_reason": state[channel].value}
+            )
+            continue
+        later = None if row.urgent else quiet_hours.next_allowed(now, timezone)
+        if later is not None:
+            deferred.append({"b_id": row.id, "b_due": later})
+            continue
+        ready.append(
+            Claimed(
+                row.id,
+                row.customer_id,
+                channel,
+                row.address,
+                row.body,
+                row.buttons,
+                row.attempts,
+                row.message,
+            )
+        )
+    _finish_skipped(session, skipped, worker, now)
+    _defer(session, deferred)
+    return ClaimResult(ready, len(skipped), len(deferred))
+
+
+def _reach(
+    session: Session, customer_ids: set[int]
+) -> dict[int, tuple[dict[Channel, ReachState], str]]:
+    found = session.execute(
+        select(Customer.id, Customer.sms_state, Customer.telegram_state, Customer.timezone).where(
+            Customer.id.in_(customer_ids)
+        )
+    )
+    return {
+        cid: ({Channel.SMS: sms, Channel.TELEGRAM: telegram}, tz)
+        for cid, sms, telegram, tz in found
+    }
+
+
+def _finish_skipped(
+    session: Session, skipped: list[dict[str, Any]], worker: str, now: dt.datetime
+) -> None:
+    if not skipped:
+        return
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == bindparam("b_id"))
+        .values(
+            status=OutboxStatus.SKIPPED,
+            last_error=bindparam("b_reason"),
+            finished_at=now,
+            lease_expires_at=None,
+        )
+        .execution_options(synchronize_session=False),
+        skipped,
+    )
+    _log_attempts(
+        session,
+        [(s["b_id"], s["b_attempt"], "skipped", s["b_reason"], None) for s in skipped],
+        worker,
+        now,
+    )
+
+
+def _defer(session: Session, deferred: list[dict[str, Any]]) -> None:
+    if not deferred:
+        return
+    # Waiting out quiet hours is not an attempt: give the attempt back.
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == bindparam("b_id"))
+        .values(
+            status=OutboxStatus.PENDING,
+            due_at=bindparam("b_due"),
+            claimed_by=None,
+            lease_expires_at=None,
+            attempts=OutboxMessage.attempts - 1,
+        )
+        .execution_options(synchronize_session=False),
+        deferred,
+    )
+
+
+def mark_sending(session: Session, ids: Sequence[int], worker: str) -> None:
+    """Record that these requests are about to leave (one statement for the group)."""
+    if ids:
+        session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id.in_(ids),
+                OutboxMessage.status == OutboxStatus.CLAIMED,
+                OutboxMessage.claimed_by == worker,
+            )
+            .values(status=OutboxStatus.SENDING)
+            .execution_options(synchronize_session=False)
+        )
+
+
+OutcomeKind = Literal["sent", "retry", "failed", "unknown"]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one send, as the dispatcher saw it."""
+
+    claimed: Claimed
+    kind: OutcomeKind
+    provider_id: str | None = None
+    reason: str | None = None
+    detail: str | None = None
+    retry_after: float | None = None
+
+
+def record_outcomes(
+    session: Session, outcomes: Sequence[Outcome], worker: str, now: dt.datetime
+) -> None:
+    """Write a group of outcomes: statuses, attempts, and customers who cannot be reached."""
+    by_kind: dict[str, list[Outcome]] = {}
+    for outcome in outcomes:
+        kind = outcome.kind
+        if kind == "retry" and outcome.claimed.attempt >= MAX_ATTEMPTS:
+            kind = "failed"
+        by_kind.setdefault(kind, []).append(outcome)
+    _update_from_sending(
+        session,
+        by_kind.get("sent", []),
+        lambda o: {"status": OutboxStatus.SENT, "provider_id": o.provider_id, "sent_at": now},
+    )
+    _update_from_sending(
+        session,
+        by_kind.get("retry", []),
+        lambda o: {
+            "status": OutboxStatus.PENDING,
+            "due_at": now + backoff(o.claimed.attempt, o.retry_after),
+            "last_error": _error_text(o),
+            "claimed_by": None,
+        },
+    )
+    _update_from_sending(
+        session,
+        by_kind.get("failed", []),
+        lambda o: {
+            "status": OutboxStatus.FAILED,
+            "last_error": _error_text(o),
+            "finished_at": now,
+        },
+    )
+    _update_from_sending(
+        session,
+        by_kind.get("unknown", []),
+        lambda o: {"status": OutboxStatus.UNKNOWN, "last_error": _error_text(o)},
+    )
+    _mark_unreachable(session, by_kind.get("failed", []), now)
+    _log_attempts(
+        session,
+        [
+            (o.claimed.id, o.claimed.attempt, kind, o.reason, o.detail)
+            for kind, group in by_kind.items()
+            for o in group
+        ],
+        worker,
+        now,
+    )
+
+
+def _update_from_sending(session: Session, outcomes: list[Outcome], values: Any) -> None:
+    if not outcomes:
+        return
+    params = []
+    for outcome in outcomes:
+        fields = values(outcome)
+        params.append({"b_id": outcome.claimed.id, **{f"b_{k}": v for k, v in fields.items()}})
+    columns = values(outcomes[0]).keys()
+    session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == bindparam("b_id"),
+            # A status callback may already have moved the row on: never move it back.
+            OutboxMessage.status.in_([OutboxStatus.SENDING, OutboxStatus.CLAIMED]),
+        )
+        .values({c: bindparam(f"b_{c}") for c in columns} | {"lease_expires_at": None})
+        .execution_options(synchronize_session=False),
+        params,
+    )
+
+
+def _error_text(outcome: Outcome) -> str:
+    text = outcome.reason or "error"
+    if outcome.detail:
+        text = f"{text}: {outcome.detail}"
+    return text[:300]
+
+
+def _mark_unreachable(session: Session, failed: list[Outcome], now: dt.datetime) -> None:
+    for outcome in failed:
+        change = UNREACHABLE_REASONS.get(outcome.reason or "")
+        if change is None:
+            continue
+        channel, state = change
+        column = f"{channel.value}_state"
+        session.execute(
+            update(Customer)
+            .where(Customer.id == outcome.claimed.customer_id)
+            .values({column: state, f"{column}_changed_at": now})
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _log_attempts(
+    session: Session,
+    attempts: list[tuple[int, int, str, str | None, str | None]],
+    worker: str,
+    now: dt.datetime,
+) -> None:
+    if attempts:
+        session.execute(
+            insert(DeliveryAttempt),
+            [
+                {
+                    "outbox_id": outbox_id,
+                    "attempt": attempt,
+                    "worker": worker,
+                    "outcome": outcome,
+                    "reason": reason,
+                    "detail": (detail or "")[:300] or None,
+                    "created_at": now,
+                }
+                for outbox_id, attempt, outcome, reason, detail in attempts
+            ],
+        )
+
+
+def backoff(attempt: int, retry_after: float | None = None) -> dt.timedelta:
+    """Exponential backoff with jitter; a provider's ``retry_after`` wins when it says more."""
+    if retry_after is not None:
+        return dt.timedelta(seconds=retry_after + random.uniform(0, 1))  # noqa: S311
+    ceiling: dt.timedelta = min(BACKOFF_CAP, BACKOFF_BASE * (1 << max(0, attempt - 1)))
+    # "Equal jitter": at least half the step, so retries do spread but never bunch at zero.
+    return ceiling / 2 + ceiling / 2 * random.random()  # noqa: S311
+
+
+def recover_expired_leases(session: Session, now: dt.datetime) -> tuple[int, int]:
+    """Rows of workers that died: ``claimed`` ones go back to ``pending`` (nothing left);
+    ``sending`` ones become ``unknown`` (their request may have reached the provider)."""
+    expired = and_(
+        OutboxMessage.lease_expires_at.is_not(None), OutboxMessage.lease_expires_at < now
+    )
+    returned = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.status == OutboxStatus.CLAIMED, expired)
+        .values(
+            status=OutboxStatus.PENDING,
+            claimed_by=None,
+            lease_expires_at=None,
+            attempts=OutboxMessage.attempts - 1,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount  # type: ignore[attr-defined]
+    unknown = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.status == OutboxStatus.SENDING, expired)
+        .values(
+            status=OutboxStatus.UNKNOWN,
+            lease_expires_at=None,
+            last_error="worker stopped while the request was in flight",
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount  # type: ignore[attr-defined]
+    return int(returned), int(unknown)
+
+
+# Twilio's MessageStatus values, mapped to ours. "queued"/"accepted"/"sending" mean it is at
+# Twilio and not yet at the carrier: that is our "sent".
+TWILIO_STATUS = {
+    "accepted": OutboxStatus.SENT,
+    "scheduled": OutboxStatus.SENT,
+    "queued": OutboxStatus.SENT,
+    "sending": OutboxStatus.SENT,
+    "sent": OutboxStatus.SENT,
+    "delivered": OutboxStatus.DELIVERED,
+    "read": OutboxStatus.DELIVERED,
+    "undelivered": OutboxStatus.UNDELIVERED,
+    "failed": OutboxStatus.FAILED,
+    "canceled": OutboxStatus.FAILED,
+}
+
+
+def apply_provider_status(
+    session: Session,
+    provider_id: str,
+    status: OutboxStatus,
+    now: dt.datetime,
+    error: str | None = None,
+) -> bool:
+    """Apply a delivery report; the furthest state wins. False when nothing matched or moved."""
+    row = session.scalars(
+        select(OutboxMessage).where(OutboxMessage.provider_id == provider_id).with_for_update()
+    ).first()
+    if row is None or OUTBOX_RANK[status] <= OUTBOX_RANK[row.status]:
+        return False
+    row.status = status
+    if status != OutboxStatus.SENT:
+        row.finished_at = now
+    if error:
+        row.last_error = error[:300]
+    return True
+
+
+def counts_by_status(session: Session) -> dict[str, int]:
+    return {
+        status.value: count
+        for status, count in session.execute(
+            select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+        )
+    }

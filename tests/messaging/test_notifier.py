@@ -1,0 +1,126 @@
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from messaging.notifier import ShopVoice, notify_pending
+from store.eta import set_eta
+from store.models import (
+    Channel,
+    DomainEvent,
+    OfferChoice,
+    OutboxMessage,
+    OutboxStatus,
+    ReachState,
+)
+from store.offers import accept_offer
+from store.policy import DEFAULT_POLICY
+from store.stock import receive_stock
+from tests import factories as f
+from tests.factories import NOW
+
+VOICE = ShopVoice("Casa Test", "help@casa.test")
+
+
+def _outbox(session: Session) -> list[OutboxMessage]:
+    return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+def test_backorder_becomes_one_sms_in_the_customers_language(session: Session) -> None:
+    f.product(session, "MUG", eta=dt.date(2026, 12, 1))
+    who = f.customer(session, name="Lucía García", phone="+34612345678")
+    who.locale = "es"
+    f.order(session, "A1", [("MUG", 1)], who=who)
+    result = notify_pending(session, VOICE, NOW)
+    assert (result.events, result.queued) == (1, 1)
+    [row] = _outbox(session)
+    assert (row.channel, row.address, row.message, row.locale) == (
+        Channel.SMS,
+        "+34612345678",
+        "backorder_notice",
+        "es",
+    )
+    assert "A1" in row.body
+    assert "ESPERAR" in row.body
+    assert row.status == OutboxStatus.PENDING
+
+
+def test_event_is_marked_handled_in_the_same_transaction(session: Session) -> None:
+    f.product(session, "MUG")
+    f.order(session, "A1", [("MUG", 1)])
+    notify_pending(session, VOICE, NOW)
+    assert session.scalars(select(DomainEvent.handled_at)).all() == [NOW]
+    assert notify_pending(session, VOICE, NOW).events == 0
+    assert len(_outbox(session)) == 1
+
+
+def test_telegram_preferred_gets_html_with_buttons(session: Session) -> None:
+    f.product(session, "MUG")
+    who = f.customer(session)
+    who.preferred_channel = Channel.TELEGRAM
+    who.telegram_chat_id = 5_000_000_001
+    f.order(session, "A1", [("MUG", 1)], who=who)
+    notify_pending(session, VOICE, NOW)
+    [row] = _outbox(session)
+    assert (row.channel, row.address) == (Channel.TELEGRAM, "5000000001")
+    assert row.buttons is not None
+    assert all(data.startswith("offer:") for _, data in row.buttons)
+
+
+def test_opted_out_preferred_channel_falls_back_to_the_other(session: Session) -> None:
+    f.product(session, "MUG")
+    who = f.customer(session)
+    who.sms_state = ReachState.OPTED_OUT
+    who.telegram_chat_id = 42
+    f.order(session, "A1", [("MUG", 1)], who=who)
+    notify_pending(session, VOICE, NOW)
+    assert [r.channel for r in _outbox(session)] == [Channel.TELEGRAM]
+
+
+def test_customer_no_channel_reaches_gets_nothing_and_the_event_is_handled(
+    session: Session,
+) -> None:
+    f.product(session, "MUG")
+    who = f.customer(session)
+    who.sms_state = ReachState.INVALID
+    f.order(session, "A1", [("MUG", 1)], who=who)
+    result = notify_pending(session, VOICE, NOW)
+    assert (result.queued, result.unreachable) == (0, 1)
+    assert _outbox(session) == []
+
+
+def test_eta_change_tells_each_waiting_customer_once(session: Session) -> None:
+    f.product(session, "MUG", eta=dt.date(2026, 12, 1))
+    for n in ("A1", "A2", "A3"):
+        f.order(session, n, [("MUG", 1)])
+    notify_pending(session, VOICE, NOW)
+    set_eta(session, "MUG", dt.date(2026, 12, 20), source="agent", policy=DEFAULT_POLICY, now=NOW)
+    set_eta(session, "MUG", dt.date(2026, 12, 20), source="agent", policy=DEFAULT_POLICY, now=NOW)
+    notify_pending(session, VOICE, NOW)
+    eta_rows = [r for r in _outbox(session) if r.message == "eta_changed"]
+    assert len(eta_rows) == 3
+    assert len({r.customer_id for r in eta_rows}) == 3
+
+
+def test_wait_confirmation_carries_the_coupon_and_is_urgent(session: Session) -> None:
+    f.product(session, "MUG")
+    line = f.order(session, "A1", [("MUG", 1)]).lines[0]
+    outcome = accept_offer(
+        session, line.offers[0].id, OfferChoice.WAIT, via="web", now=NOW, policy=DEFAULT_POLICY
+    )
+    notify_pending(session, VOICE, NOW)
+    confirmation = next(r for r in _outbox(session) if r.message == "wait_confirmed")
+    assert outcome.coupon_code is not None
+    assert outcome.coupon_code in confirmation.body
+    assert confirmation.urgent
+
+
+def test_partial_allocation_sends_nothing_and_ready_to_ship_does(session: Session) -> None:
+    f.product(session, "MUG")
+    f.order(session, "A1", [("MUG", 2)])
+    notify_pending(session, VOICE, NOW)
+    receive_stock(session, "MUG", 1, now=NOW)
+    assert notify_pending(session, VOICE, NOW).silent == 1
+    receive_stock(session, "MUG", 1, now=NOW)
+    notify_pending(session, VOICE, NOW)
+    assert [r.message for r in _outbox(session)] == ["backorder_notice", "ready_to_ship"]
