@@ -18,9 +18,9 @@ import datetime as dt
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -33,6 +33,10 @@ from store.models import (
     OutboxStatus,
     ReachState,
 )
+
+# Core table for executemany UPDATEs: given a list of parameter sets, an ORM ``update(Model)``
+# becomes a bulk update by primary key and ignores our WHERE clause.
+OUTBOX = cast(Table, OutboxMessage.__table__)
 
 MAX_ATTEMPTS = 8
 BACKOFF_BASE = dt.timedelta(seconds=2)
@@ -241,15 +245,14 @@ def _finish_skipped(
     if not skipped:
         return
     session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == bindparam("b_id"))
+        update(OUTBOX)
+        .where(OUTBOX.c.id == bindparam("b_id"))
         .values(
             status=OutboxStatus.SKIPPED,
             last_error=bindparam("b_reason"),
             finished_at=now,
             lease_expires_at=None,
-        )
-        .execution_options(synchronize_session=False),
+        ),
         skipped,
     )
     _log_attempts(
@@ -265,16 +268,15 @@ def _defer(session: Session, deferred: list[dict[str, Any]]) -> None:
         return
     # Waiting out quiet hours is not an attempt: give the attempt back.
     session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == bindparam("b_id"))
+        update(OUTBOX)
+        .where(OUTBOX.c.id == bindparam("b_id"))
         .values(
             status=OutboxStatus.PENDING,
             due_at=bindparam("b_due"),
             claimed_by=None,
             lease_expires_at=None,
-            attempts=OutboxMessage.attempts - 1,
-        )
-        .execution_options(synchronize_session=False),
+            attempts=OUTBOX.c.attempts - 1,
+        ),
         deferred,
     )
 
@@ -370,14 +372,14 @@ def _update_from_sending(session: Session, outcomes: list[Outcome], values: Any)
         params.append({"b_id": outcome.claimed.id, **{f"b_{k}": v for k, v in fields.items()}})
     columns = values(outcomes[0]).keys()
     session.execute(
-        update(OutboxMessage)
+        update(OUTBOX)
         .where(
-            OutboxMessage.id == bindparam("b_id"),
+            OUTBOX.c.id == bindparam("b_id"),
             # A status callback may already have moved the row on: never move it back.
-            OutboxMessage.status.in_([OutboxStatus.SENDING, OutboxStatus.CLAIMED]),
+            # (an IN list cannot be used in an executemany statement)
+            or_(OUTBOX.c.status == OutboxStatus.SENDING, OUTBOX.c.status == OutboxStatus.CLAIMED),
         )
-        .values({c: bindparam(f"b_{c}") for c in columns} | {"lease_expires_at": None})
-        .execution_options(synchronize_session=False),
+        .values({c: bindparam(f"b_{c}") for c in columns} | {"lease_expires_at": None}),
         params,
     )
 
@@ -511,3 +513,23 @@ def counts_by_status(session: Session) -> dict[str, int]:
             select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
         )
     }
+
+
+def release_claims(session: Session, ids: Sequence[int], worker: str) -> None:
+    """Hand back claimed rows whose requests never left (a worker stopping cleanly)."""
+    if ids:
+        session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id.in_(ids),
+                OutboxMessage.status == OutboxStatus.CLAIMED,
+                OutboxMessage.claimed_by == worker,
+            )
+            .values(
+                status=OutboxStatus.PENDING,
+                claimed_by=None,
+                lease_expires_at=None,
+                attempts=OutboxMessage.attempts - 1,
+            )
+            .execution_options(synchronize_session=False)
+        )

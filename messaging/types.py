@@ -39,4 +39,5 @@ class OutgoingMessage:
     reference: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
 
+
 __all__ = ["Button", "ChannelKind", "OutgoingMessage", "Rendered"]

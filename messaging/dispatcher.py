@@ -1,0 +1,271 @@
+"""The dispatcher: claims due outbox rows, sends them within the providers' limits, and records
+every attempt. At least once, never twice for the same row (see ``messaging.outbox``).
+
+One worker per process; several workers may share a PostgreSQL database (claims use
+``FOR UPDATE SKIP LOCKED``). Each loop: turn new domain events into outbox rows, recover rows of
+workers that died, claim a batch per channel sized to what the channel's rate can send well
+within the lease, send concurrently, and group-commit the "sending" marks and the outcomes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+import socket
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from messaging import outbox
+from messaging.channels.base import Channel as ChannelProtocol
+from messaging.channels.base import SendError
+from messaging.group_commit import GroupCommit
+from messaging.notifier import ShopVoice, notify_pending
+from messaging.quiet_hours import QuietHours
+from messaging.types import Button, OutgoingMessage
+from store.db import Database
+from store.models import Channel, utcnow
+
+log = logging.getLogger(__name__)
+
+
+class Limiter(Protocol):
+    """The part of ``messaging.ratelimit.RateLimiter`` the dispatcher uses."""
+
+    async def acquire(self, key: str) -> None: ...
+
+    def penalize(self, key: str, retry_after: float, *, global_: bool = False) -> None: ...
+
+
+class Unlimited:
+    """For tests and benchmarks that measure raw throughput."""
+
+    async def acquire(self, key: str) -> None:
+        return None
+
+    def penalize(self, key: str, retry_after: float, *, global_: bool = False) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchConfig:
+    quiet_hours: QuietHours
+    rates: Mapping[Channel, float]  # messages per second, used to size batches
+    voice: ShopVoice
+    batch_size: int = 500
+    concurrency: int = 200
+    lease: dt.timedelta = dt.timedelta(minutes=5)
+    poll_interval: float = 0.5
+    housekeeping_interval: float = 30.0
+    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+
+
+@dataclass(slots=True)
+class DispatchStats:
+    outcomes: Counter[str] = field(default_factory=Counter)
+    notified: int = 0
+
+    def add(self, other: DispatchStats) -> None:
+        self.outcomes.update(other.outcomes)
+        self.notified += other.notified
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        db: Database,
+        channels: Mapping[Channel, ChannelProtocol],
+        limiters: Mapping[Channel, Limiter],
+        config: DispatchConfig,
+        *,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self._db = db
+        self._channels = channels
+        self._limiters = limiters
+        self._config = config
+        self._clock = clock
+        self._stopping = asyncio.Event()
+        self._semaphore = asyncio.Semaphore(config.concurrency)
+        self._sending = GroupCommit[int](self._write_sending)
+        self._outcomes = GroupCommit[outbox.Outcome](self._write_outcomes)
+
+    @property
+    def worker_id(self) -> str:
+        return self._config.worker_id
+
+    def stop(self) -> None:
+        """Finish the sends in flight, hand unsent claims back, and leave ``run``."""
+        self._stopping.set()
+
+    async def run_once(self) -> DispatchStats:
+        """Drain everything due now (new events included) and return; retries due later wait."""
+        stats = DispatchStats()
+        await asyncio.to_thread(self._housekeeping)
+        while not self._stopping.is_set():
+            round_stats = await self._round()
+            stats.add(round_stats)
+            if not round_stats.outcomes and not round_stats.notified:
+                break
+        await self._close_groups()
+        return stats
+
+    async def run(self) -> DispatchStats:
+        """Work until ``stop()``; poll when idle, recover dead workers' rows periodically."""
+        stats = DispatchStats()
+        loop = asyncio.get_running_loop()
+        next_housekeeping = 0.0
+        while not self._stopping.is_set():
+            if loop.time() >= next_housekeeping:
+                await asyncio.to_thread(self._housekeeping)
+                next_housekeeping = loop.time() + self._config.housekeeping_interval
+            round_stats = await self._round()
+            stats.add(round_stats)
+            if not round_stats.outcomes and not round_stats.notified:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), self._config.poll_interval)
+        await self._close_groups()
+        return stats
+
+    async def _round(self) -> DispatchStats:
+        stats = DispatchStats()
+        stats.notified = await asyncio.to_thread(self._notify)
+        batches = await asyncio.to_thread(self._claim_all)
+        for channel, claimed in batches.items():
+            # Counter.update skips nothing, so zero counts would make an idle round look busy.
+            stats.outcomes.update(
+                {
+                    k: v
+                    for k, v in (("skipped", claimed.skipped), ("deferred", claimed.deferred))
+                    if v
+                }
+            )
+            if claimed.ready:
+                stats.outcomes.update(await self._send_batch(channel, claimed.ready))
+        return stats
+
+    # ---- database work (runs in threads) ----
+
+    def _housekeeping(self) -> None:
+        with self._db.session() as session:
+            returned, unknown = outbox.recover_expired_leases(session, self._clock())
+        if returned or unknown:
+            log.warning(
+                "recovered rows of stopped workers: %d returned to pending, %d unknown",
+                returned,
+                unknown,
+            )
+
+    def _notify(self) -> int:
+        total = 0
+        while True:
+            with self._db.session() as session:
+                result = notify_pending(session, self._config.voice, self._clock())
+            total += result.queued
+            if result.events == 0:
+                return total
+
+    def _claim_all(self) -> dict[Channel, outbox.ClaimResult]:
+        results = {}
+        for channel in self._channels:
+            with self._db.session() as session:
+                results[channel] = outbox.claim(
+                    session,
+                    worker=self.worker_id,
+                    limit=self._batch_limit(channel),
+                    now=self._clock(),
+                    lease=self._config.lease,
+                    quiet_hours=self._config.quiet_hours,
+                    channels=[channel],
+                )
+        return results
+
+    def _batch_limit(self, channel: Channel) -> int:
+        # A batch must be sent well within its lease, or another worker would think us dead.
+        rate = self._config.rates.get(channel, 30.0)
+        sendable = int(rate * self._config.lease.total_seconds() / 4)
+        return max(1, min(self._config.batch_size, sendable))
+
+    def _write_sending(self, ids: Sequence[int]) -> None:
+        with self._db.session() as session:
+            outbox.mark_sending(session, ids, self.worker_id)
+
+    def _write_outcomes(self, outcomes: Sequence[outbox.Outcome]) -> None:
+        with self._db.session() as session:
+            outbox.record_outcomes(session, outcomes, self.worker_id, self._clock())
+
+    def _release(self, ids: Sequence[int]) -> None:
+        with self._db.session() as session:
+            outbox.release_claims(session, ids, self.worker_id)
+
+    async def _close_groups(self) -> None:
+        await self._sending.close()
+        await self._outcomes.close()
+
+    # ---- sending ----
+
+    async def _send_batch(self, channel: Channel, batch: Sequence[outbox.Claimed]) -> Counter[str]:
+        results = await asyncio.gather(*(self._send_one(channel, m) for m in batch))
+        await self._outcomes.flush()
+        unsent = [m.id for m, kind in zip(batch, results, strict=True) if kind is None]
+        if unsent:
+            await asyncio.to_thread(self._release, unsent)
+        return Counter(kind or "released" for kind in results)
+
+    async def _send_one(self, channel: Channel, message: outbox.Claimed) -> str | None:
+        limiter = self._limiters[channel]
+        key = _rate_key(message)
+        async with self._semaphore:
+            if self._stopping.is_set():
+                return None
+            await limiter.acquire(key)
+            if self._stopping.is_set():
+                return None
+            await self._sending.add(message.id)
+            outcome = await self._deliver(channel, message)
+        if outcome.retry_after is not None:
+            # Telegram's flood control is per chat; Twilio's 429 is for the whole account.
+            limiter.penalize(key, outcome.retry_after, global_=channel == Channel.SMS)
+        await self._outcomes.add(outcome)
+        return outcome.kind
+
+    async def _deliver(self, channel: Channel, message: outbox.Claimed) -> outbox.Outcome:
+        outgoing = OutgoingMessage(
+            channel=channel,
+            address=message.address,
+            text=message.body,
+            buttons=tuple(Button(label, data) for label, data in message.buttons or []),
+            reference=str(message.id),
+        )
+        try:
+            provider_id = await self._channels[channel].send(outgoing)
+        except SendError as exc:
+            return outbox.Outcome(
+                message,
+                _kind(exc),
+                reason=exc.reason,
+                detail=exc.detail,
+                retry_after=exc.retry_after,
+            )
+        except Exception as exc:
+            # A bug, not a provider answer: the request may have left, so do not resend blindly.
+            log.exception("channel %s raised unexpectedly for outbox row %s", channel, message.id)
+            return outbox.Outcome(message, "unknown", reason="internal_error", detail=repr(exc))
+        return outbox.Outcome(message, "sent", provider_id=provider_id)
+
+
+def _kind(error: SendError) -> outbox.OutcomeKind:
+    if error.outcome_unknown:
+        return "unknown"
+    if error.permanent:
+        return "failed"
+    return "retry"
+
+
+def _rate_key(message: outbox.Claimed) -> str:
+    # Telegram limits each chat; SMS limits each sending number, and we send from one.
+    return message.address if message.channel == Channel.TELEGRAM else "sender"
