@@ -7,9 +7,11 @@ stderr: 1 for a refused operation, 2 for bad configuration or usage.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import json
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,8 +25,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy.orm import Session
 
+from bot import wiring
 from bot.csv_import import ImportFailed, ImportKind, import_csv, iter_errors, read_rows
 from bot.settings import Settings, SettingsError, load_settings
+from messaging.dispatcher import Dispatcher, DispatchStats
 from store import migrate, queries, sample
 from store.db import Database
 from store.delays import check_delays
@@ -414,6 +418,42 @@ def sample_load(
         f"loaded {len(data.products)} products, {len(data.customers)} customers, "
         f"{len(data.orders)} orders (seed {seed})"
     )
+
+
+@app.command("dispatch")
+def dispatch(
+    ctx: typer.Context,
+    once: Annotated[bool, typer.Option("--once", help="Drain what is due now, then exit.")] = False,
+) -> None:
+    """Turn new events into messages and deliver due ones; runs until SIGTERM or Ctrl-C."""
+    c = _ctx(ctx)
+    db = c.database()
+    stats = asyncio.run(_dispatch(c.settings, db, once=once))
+    summary = ", ".join(f"{n} {k}" for k, n in sorted(stats.outcomes.items())) or "nothing due"
+    err.print(f"dispatch: {stats.notified} message(s) queued from events; {summary}")
+
+
+async def _dispatch(settings: Settings, db: Database, *, once: bool) -> DispatchStats:
+    channels = wiring.build_channels(settings)
+    if settings.sandbox:
+        err.print(f"sandbox mode: nothing leaves this machine; see {settings.sandbox_log}")
+    dispatcher = Dispatcher(
+        db,
+        channels,
+        wiring.build_limiters(settings, settings.dispatch_workers),
+        wiring.dispatch_config(settings),
+    )
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        # Finish the sends in flight and hand back the rest, instead of dying mid-batch.
+        loop.add_signal_handler(signum, dispatcher.stop)
+    try:
+        return await (dispatcher.run_once() if once else dispatcher.run())
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        for channel in channels.values():
+            await channel.close()
 
 
 def main() -> None:

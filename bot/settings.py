@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     telegram_rate_per_second: PositiveRate = 30.0
     telegram_per_chat_per_second: PositiveRate = 1.0
     sms_rate_per_second: PositiveRate = 1.0
+    # Twilio drops an SMS still queued after this long instead of delivering it hours late.
+    sms_validity_period_seconds: int = Field(default=14_400, ge=1, le=36_000)
+    sandbox_log: str = "var/sandbox.jsonl"
+    dispatch_workers: int = Field(default=1, ge=1)
 
     eta_change_threshold_days: int = Field(default=1, ge=1)
     default_discount_percent: int = Field(default=10, ge=0, le=100)

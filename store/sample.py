@@ -13,12 +13,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import phonenumbers
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from store.catalog import ProductData, upsert_product
 from store.customers import CustomerData, upsert_customer
 from store.eta import set_eta
-from store.models import Channel
+from store.models import Channel, DomainEvent
 from store.orders import LineRequest, place_order
 from store.policy import Policy
 
@@ -221,7 +222,12 @@ def load(
     now: dt.datetime,
     progress: Callable[[int], None] | None = None,
 ) -> None:
-    """Write the sample through the store's own operations, oldest order first."""
+    """Write the sample through the store's own operations, oldest order first.
+
+    The sample is history: its customers were told back then, so the events it records are
+    marked handled and no old news is sent when a dispatcher starts.
+    """
+    before = session.scalar(select(func.max(DomainEvent.id))) or 0
     for product in data.products:
         upsert_product(session, product.data, now)
     session.flush()
@@ -244,3 +250,8 @@ def load(
         )
         if progress is not None:
             progress(1)
+    session.execute(
+        update(DomainEvent)
+        .where(DomainEvent.id > before, DomainEvent.handled_at.is_(None))
+        .values(handled_at=now)
+    )

@@ -133,3 +133,21 @@ def test_unmigrated_database_says_to_run_db_upgrade(
     result = _run("report")
     assert result.exit_code == 1
     assert "backorder-bot db upgrade" in result.stderr
+
+
+def test_sample_history_is_not_sent_but_new_events_are(
+    cli_env: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No quiet hours and a fast sender, so the outcome does not depend on the time of day.
+    monkeypatch.setenv("QUIET_HOURS_START", "00:00")
+    monkeypatch.setenv("QUIET_HOURS_END", "00:00")
+    monkeypatch.setenv("SMS_RATE_PER_SECOND", "1000")
+    _run("sample", "load", "--customers", "12", "--orders", "30")
+    first = _run("dispatch", "--once")
+    assert first.exit_code == 0
+    assert "0 message(s) queued from events" in first.stderr
+    group = json.loads(_run("backorders", "--json").stdout)[0]
+    assert _run("eta", "set", group["sku"], "2031-01-15").exit_code == 0
+    second = _run("dispatch", "--once")
+    told = len(group["lines"])
+    assert f"{told} message(s) queued from events; {told} sent" in second.stderr

@@ -1,0 +1,74 @@
+"""Builds the messaging parts from the settings: the one place that knows both.
+
+No credentials at all: both channels are sandboxes (nothing leaves the machine; what they
+"send" is appended to ``SANDBOX_LOG``). Credentials for one provider only: only that channel is
+built; messages for the other stay queued and no new ones are routed to it.
+"""
+
+from __future__ import annotations
+
+from bot.settings import Settings
+from messaging.channels.base import Channel as ChannelProtocol
+from messaging.channels.sandbox import SandboxChannel
+from messaging.channels.sms import TwilioSmsChannel
+from messaging.channels.telegram import TelegramChannel
+from messaging.dispatcher import DispatchConfig, Limiter
+from messaging.notifier import ShopVoice
+from messaging.quiet_hours import QuietHours
+from messaging.ratelimit import RateLimiter
+from store.models import Channel
+
+
+def build_channels(settings: Settings) -> dict[Channel, ChannelProtocol]:
+    if settings.sandbox:
+        return {kind: SandboxChannel(kind, log_path=settings.sandbox_log) for kind in Channel}
+    channels: dict[Channel, ChannelProtocol] = {}
+    if settings.telegram_bot_token is not None:
+        channels[Channel.TELEGRAM] = TelegramChannel(
+            settings.telegram_bot_token.get_secret_value(),
+            base_url=settings.telegram_api_base_url,
+        )
+    if settings.twilio_account_sid and settings.twilio_auth_token is not None:
+        channels[Channel.SMS] = TwilioSmsChannel(
+            settings.twilio_account_sid,
+            settings.twilio_auth_token.get_secret_value(),
+            from_number=settings.twilio_from_number,
+            messaging_service_sid=settings.twilio_messaging_service_sid,
+            base_url=settings.twilio_api_base_url,
+            status_callback_url=status_callback_url(settings),
+            validity_period=settings.sms_validity_period_seconds,
+        )
+    return channels
+
+
+def status_callback_url(settings: Settings) -> str | None:
+    if not settings.public_base_url:
+        return None
+    return f"{settings.public_base_url}/webhooks/twilio/status"
+
+
+def build_limiters(settings: Settings, workers: int = 1) -> dict[Channel, Limiter]:
+    """Each worker takes its share of the providers' limits (see the README)."""
+    share = 1.0 / max(1, workers)
+    return {
+        Channel.TELEGRAM: RateLimiter(
+            settings.telegram_rate_per_second,
+            settings.telegram_per_chat_per_second,
+            share=share,
+        ),
+        # One sending number: the per-key limit is the sender's own pace.
+        Channel.SMS: RateLimiter(
+            settings.sms_rate_per_second, settings.sms_rate_per_second, share=share
+        ),
+    }
+
+
+def dispatch_config(settings: Settings) -> DispatchConfig:
+    return DispatchConfig(
+        quiet_hours=QuietHours(settings.quiet_hours_start, settings.quiet_hours_end),
+        rates={
+            Channel.TELEGRAM: settings.telegram_rate_per_second,
+            Channel.SMS: settings.sms_rate_per_second,
+        },
+        voice=ShopVoice(settings.shop_name, settings.support_contact),
+    )
