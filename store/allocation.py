@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 
 from store import events
 from store.models import (
@@ -86,6 +86,7 @@ def allocate_waiting(session: Session, product_id: int, now: dt.datetime) -> lis
         .join(Order, Order.id == OrderLine.order_id)
         .where(OrderLine.product_id == product_id, OrderLine.status == LineStatus.BACKORDERED)
         .order_by(Order.placed_at, Order.id, OrderLine.id)
+        .options(contains_eager(OrderLine.order))
         .with_for_update(of=OrderLine)
     )
     allocations: list[Allocation] = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 
 from store.eta import is_past_delay_threshold, record_delay_notice
 from store.models import LineStatus, Order, OrderLine
@@ -30,6 +30,7 @@ def check_delays(session: Session, now: dt.datetime, policy: Policy) -> list[Ord
             or_(Order.placed_at <= oldest_placed, OrderLine.eta < today),
         )
         .order_by(Order.placed_at, OrderLine.id)
+        .options(contains_eager(OrderLine.order))
         .with_for_update(of=OrderLine, skip_locked=True)
     ).all()
     noticed = [line for line in candidates if _notice_due(line, now, policy)]

@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 
 from store import events
 from store.errors import NotFound
@@ -82,6 +82,7 @@ def _waiting_lines(session: Session, product_id: int) -> list[OrderLine]:
             .join(Order, Order.id == OrderLine.order_id)
             .where(OrderLine.product_id == product_id, OrderLine.status == LineStatus.BACKORDERED)
             .order_by(Order.placed_at, OrderLine.id)
+            .options(contains_eager(OrderLine.order))
             .with_for_update(of=OrderLine)
         )
     )

@@ -1,0 +1,206 @@
+"""Fan-out: one supplier date change reaching N waiting customers, rendered into the outbox.
+
+Builds a throwaway database (SQLite file by default, or ``--database-url``) with N customers
+each waiting on one SKU, then measures, in one run:
+
+* ``set_eta``: the store operation recording one ``eta_changed`` event per waiting line;
+* ``notify``: the notifier turning those events into rendered outbox rows (the fan-out);
+* the floor: the same number of raw Jinja2 renders of a one-line template plus one raw
+  executemany of the rows, i.e. what the fan-out cannot beat.
+
+Target (issue 3): 100,000 customers in <= 2.5 s on SQLite, <= 3 s on PostgreSQL.
+
+    python bench/bench_fanout.py [--customers 100000] [--database-url postgresql+psycopg://...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from jinja2 import Environment  # noqa: E402
+from sqlalchemy import create_engine, func, insert, select, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from messaging.notifier import ShopVoice, notify_pending  # noqa: E402
+from store.db import Database  # noqa: E402
+from store.eta import set_eta  # noqa: E402
+from store.migrate import upgrade  # noqa: E402
+from store.models import (  # noqa: E402
+    Customer,
+    LineStatus,
+    Order,
+    OrderLine,
+    OutboxMessage,
+    Product,
+)
+from store.policy import DEFAULT_POLICY  # noqa: E402
+
+NOW = dt.datetime(2026, 11, 2, 12, tzinfo=dt.UTC)
+TARGETS = {"sqlite": 2.5, "postgresql": 3.0}  # seconds for 100,000
+
+
+def build(db: Database, customers: int) -> None:
+    with db.session() as session:
+        product = Product(
+            sku="SKU-1", name="Enamelled Dutch Oven 5 L", price_cents=11_900, category="kitchen"
+        )
+        session.add(product)
+        session.flush()
+        session.execute(
+            insert(Customer),
+            [
+                {
+                    "name": f"Customer {i}",
+                    "phone": f"+1415{i:07d}",
+                    "locale": "es" if i % 3 == 0 else "en",
+                    "timezone": "America/New_York",
+                }
+                for i in range(customers)
+            ],
+        )
+        first_customer = session.scalar(select(func.min(Customer.id)))
+        assert first_customer is not None
+        session.execute(
+            insert(Order),
+            [
+                {
+                    "number": f"N{i:07d}",
+                    "customer_id": first_customer + i,
+                    "placed_at": NOW - dt.timedelta(days=3),
+                }
+                for i in range(customers)
+            ],
+        )
+        first_order = session.scalar(select(func.min(Order.id)))
+        assert first_order is not None
+        session.execute(
+            insert(OrderLine),
+            [
+                {
+                    "order_id": first_order + i,
+                    "product_id": product.id,
+                    "quantity": 1,
+                    "backordered_quantity": 1,
+                    "status": LineStatus.BACKORDERED,
+                    "eta": dt.date(2026, 12, 1),
+                }
+                for i in range(customers)
+            ],
+        )
+
+
+def measure(db: Database) -> tuple[float, float, int]:
+    started = time.perf_counter()
+    with db.session() as session:
+        set_eta(
+            session, "SKU-1", dt.date(2026, 12, 20), source="bench", policy=DEFAULT_POLICY, now=NOW
+        )
+    eta_seconds = time.perf_counter() - started
+    voice = ShopVoice("Casa Ejemplo", "help@example.com")
+    started = time.perf_counter()
+    while True:
+        with db.session() as session:
+            if notify_pending(session, voice, NOW, limit=5000).events == 0:
+                break
+    notify_seconds = time.perf_counter() - started
+    with db.read_session() as session:
+        rows = session.scalar(select(func.count()).select_from(OutboxMessage)) or 0
+    return eta_seconds, notify_seconds, rows
+
+
+def floor(db: Database, customers: int) -> float:
+    """Raw renders of a one-line template plus one executemany: what fan-out cannot beat."""
+    template = Environment(autoescape=False).from_string(
+        "{{ shop }}: {{ name }}, order {{ number }} now arrives {{ eta }}."
+    )
+    engine = db.engine
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE floor_rows (id INTEGER PRIMARY KEY, body TEXT)"))
+    started = time.perf_counter()
+    bodies = [
+        {"body": template.render(shop="Casa", name=f"C{i}", number=f"N{i}", eta="Dec 20")}
+        for i in range(customers)
+    ]
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO floor_rows (body) VALUES (:body)"), bodies)
+    return time.perf_counter() - started
+
+
+def run(url: str, customers: int) -> dict[str, float]:
+    upgrade(url)
+    db = Database(url)
+    try:
+        build(db, customers)
+        eta_s, notify_s, rows = measure(db)
+        assert rows == customers, f"expected {customers} outbox rows, got {rows}"
+        floor_s = floor(db, customers)
+    finally:
+        db.dispose()
+    return {"set_eta": eta_s, "notify": notify_s, "floor": floor_s}
+
+
+def _fresh_url(base: str | None, scratch: Path, i: int) -> tuple[str, str | None]:
+    if base is None:
+        return f"sqlite:///{scratch / f'fanout{i}.db'}", None
+    name = f"bench_fanout_{os.getpid()}_{i}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(base).set(database=name).render_as_string(hide_password=False), name
+
+
+def _drop(base: str, name: str) -> None:
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--database-url", help="a PostgreSQL server URL (default: SQLite file)")
+    args = parser.parse_args()
+    results = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for i in range(args.repeat):
+            url, name = _fresh_url(args.database_url, Path(scratch), i)
+            try:
+                results.append(run(url, args.customers))
+            finally:
+                if name is not None and args.database_url:
+                    _drop(args.database_url, name)
+    backend = "postgresql" if args.database_url else "sqlite"
+    target = TARGETS[backend] * args.customers / 100_000
+    notify = statistics.median(r["notify"] for r in results)
+    eta = statistics.median(r["set_eta"] for r in results)
+    floor_s = statistics.median(r["floor"] for r in results)
+    print(f"fan-out to {args.customers:,} customers on {backend}, median of {args.repeat} runs")
+    print(f"  set_eta (events)         {eta:7.2f} s")
+    print(
+        f"  notify (render+outbox)   {notify:7.2f} s   target <= {target:.2f} s  "
+        f"{'PASS' if notify <= target else 'MISS'}"
+    )
+    print(f"  set_eta + notify         {eta + notify:7.2f} s")
+    print(
+        f"  floor (raw render+insert){floor_s:7.2f} s   ratio notify/floor {notify / floor_s:.1f}x"
+    )
+    print(f"  rows/s                   {args.customers / notify:9,.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
