@@ -236,7 +236,7 @@ def eta_set(
             policy=c.settings.policy(),
             now=utcnow(),
         )
-        told, noticed = len(result.changed_lines), len(result.delay_lines)
+        told, noticed = len(result.changed_line_ids), len(result.delay_lines)
     err.print(
         f"{sku}: {_date_text(result.old_eta)} -> {date.date().isoformat()}; "
         f"{told} customer line(s) to be told, {noticed} delay notice(s)"

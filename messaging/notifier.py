@@ -8,12 +8,11 @@ executemany into the outbox and one UPDATE for the events.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, aliased
 
 from messaging.outbox import QueuedMessage, enqueue
 from messaging.render import render_message
@@ -24,6 +23,7 @@ from store.models import (
     EventKind,
     Offer,
     OfferChoice,
+    Order,
     OrderLine,
     Product,
     ReachState,
@@ -62,7 +62,17 @@ class NotifyResult:
     unreachable: int  # events whose customer no channel reaches
 
 
-def reachable_channel(customer: Customer) -> tuple[Channel, str] | None:
+class Recipient(NamedTuple):
+    """What routing needs to know about a customer."""
+
+    preferred_channel: Channel
+    phone: str | None
+    sms_state: ReachState
+    telegram_chat_id: int | None
+    telegram_state: ReachState
+
+
+def reachable_channel(customer: Recipient | Customer) -> tuple[Channel, str] | None:
     """The preferred channel if it reaches the customer, else the other one, else None."""
     order = [customer.preferred_channel] + [
         c for c in (Channel.SMS, Channel.TELEGRAM) if c != customer.preferred_channel
@@ -79,131 +89,144 @@ def reachable_channel(customer: Customer) -> tuple[Channel, str] | None:
     return None
 
 
+_ALTERNATIVE = aliased(Product)
+# One row per event with everything its message needs: no ORM objects, one query per batch.
+_EVENT_ROWS = (
+    select(
+        DomainEvent.id.label("event_id"),
+        DomainEvent.kind,
+        DomainEvent.payload,
+        Customer.id.label("customer_id"),
+        Customer.name.label("customer_name"),
+        Customer.locale,
+        Customer.timezone,
+        Customer.preferred_channel,
+        Customer.phone,
+        Customer.sms_state,
+        Customer.telegram_chat_id,
+        Customer.telegram_state,
+        Order.number.label("order_number"),
+        OrderLine.id.label("line_id"),
+        OrderLine.quantity,
+        OrderLine.backordered_quantity,
+        OrderLine.eta.label("line_eta"),
+        Product.name.label("product_name"),
+        Product.sku,
+        Product.currency,
+        Offer.id.label("offer_id"),
+        Offer.discount_percent,
+        Offer.expires_at,
+        Offer.coupon_code,
+        _ALTERNATIVE.name.label("alternative_name"),
+        _ALTERNATIVE.price_cents.label("alternative_price_cents"),
+    )
+    .select_from(DomainEvent)
+    .outerjoin(Customer, Customer.id == DomainEvent.customer_id)
+    .outerjoin(OrderLine, OrderLine.id == DomainEvent.line_id)
+    .outerjoin(Order, Order.id == OrderLine.order_id)
+    .outerjoin(Product, Product.id == OrderLine.product_id)
+    .outerjoin(Offer, Offer.id == DomainEvent.offer_id)
+    .outerjoin(_ALTERNATIVE, _ALTERNATIVE.id == Offer.alternative_product_id)
+)
+
+
 def notify_pending(
     session: Session, voice: ShopVoice, now: dt.datetime, *, limit: int = 1000
 ) -> NotifyResult:
     """Turn up to ``limit`` unhandled events into outbox rows; the caller commits."""
-    events = session.scalars(
-        select(DomainEvent)
+    event_ids = session.scalars(
+        select(DomainEvent.id)
         .where(DomainEvent.handled_at.is_(None))
         .order_by(DomainEvent.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     ).all()
-    if not events:
+    if not event_ids:
         return NotifyResult(0, 0, 0, 0)
-    loaded = _Loaded.fetch(session, events)
+    rows = session.execute(
+        _EVENT_ROWS.where(DomainEvent.id.in_(event_ids)).order_by(DomainEvent.id)
+    ).all()
     queued: list[QueuedMessage] = []
     silent = unreachable = 0
-    for event in events:
-        message = _message_for(event)
-        customer = loaded.customers.get(event.customer_id or 0)
-        if message is None or customer is None:
+    for row in rows:
+        message = _message_for(row.kind, row.payload)
+        if message is None or row.customer_id is None:
             silent += 1
             continue
-        route = reachable_channel(customer)
+        route = reachable_channel(
+            Recipient(
+                row.preferred_channel,
+                row.phone,
+                row.sms_state,
+                row.telegram_chat_id,
+                row.telegram_state,
+            )
+        )
         if route is None:
             unreachable += 1
             continue
         channel, address = route
-        context = loaded.context(event, customer, voice)
-        rendered = render_message(message, channel, customer.locale, **context)
+        rendered = render_message(message, channel, row.locale, **_context(row, voice))
         queued.append(
             QueuedMessage(
-                dedupe_key=f"event:{event.id}:customer:{customer.id}",
-                customer_id=customer.id,
+                dedupe_key=f"event:{row.event_id}:customer:{row.customer_id}",
+                customer_id=row.customer_id,
                 channel=channel,
                 address=address,
                 message=message,
-                locale=customer.locale,
+                locale=row.locale,
                 body=rendered.text,
                 buttons=[[b.label, b.data] for b in rendered.buttons] or None,
-                event_id=event.id,
+                event_id=row.event_id,
                 # A confirmation answers something the customer just did: quiet hours don't apply.
-                urgent=event.kind == EventKind.OFFER_ACCEPTED,
+                urgent=row.kind == EventKind.OFFER_ACCEPTED,
             )
         )
     enqueue(session, queued, now)
     session.execute(
         update(DomainEvent)
-        .where(DomainEvent.id.in_([e.id for e in events]))
+        .where(DomainEvent.id.in_(event_ids))
         .values(handled_at=now)
         .execution_options(synchronize_session=False)
     )
-    return NotifyResult(len(events), len(queued), silent, unreachable)
+    return NotifyResult(len(event_ids), len(queued), silent, unreachable)
 
 
-def _message_for(event: DomainEvent) -> str | None:
-    if event.kind == EventKind.OFFER_ACCEPTED:
-        return CONFIRMATIONS.get(str(event.payload.get("choice")))
-    return MESSAGES.get(event.kind)
+def _message_for(kind: str, payload: dict[str, Any]) -> str | None:
+    if kind == EventKind.OFFER_ACCEPTED:
+        return CONFIRMATIONS.get(str(payload.get("choice")))
+    return MESSAGES.get(kind)
 
 
-@dataclass(slots=True)
-class _Loaded:
-    """Everything a batch of events refers to, fetched with one query per table."""
-
-    customers: dict[int, Customer]
-    lines: dict[int, OrderLine]
-    offers: dict[int, Offer]
-
-    @classmethod
-    def fetch(cls, session: Session, events: Iterable[DomainEvent]) -> _Loaded:
-        events = list(events)
-        customer_ids = {e.customer_id for e in events if e.customer_id is not None}
-        line_ids = {e.line_id for e in events if e.line_id is not None}
-        offer_ids = {e.offer_id for e in events if e.offer_id is not None}
-        customers = session.scalars(select(Customer).where(Customer.id.in_(customer_ids)))
-        lines = session.scalars(
-            select(OrderLine)
-            .where(OrderLine.id.in_(line_ids))
-            .options(selectinload(OrderLine.order), selectinload(OrderLine.product))
-        )
-        offers = session.scalars(
-            select(Offer).where(Offer.id.in_(offer_ids)).options(selectinload(Offer.alternative))
-        )
-        return cls(
-            {c.id: c for c in customers},
-            {line.id: line for line in lines},
-            {o.id: o for o in offers},
-        )
-
-    def context(self, event: DomainEvent, customer: Customer, voice: ShopVoice) -> dict[str, Any]:
-        line = self.lines.get(event.line_id or 0)
-        offer = self.offers.get(event.offer_id or 0)
-        context: dict[str, Any] = {
-            "shop_name": voice.shop_name,
-            "support_contact": voice.support_contact,
-            "customer": {"name": customer.name, "timezone": customer.timezone},
-        }
-        if line is not None:
-            context["order"] = {"number": line.order.number}
-            context["line"] = {
-                "product_name": line.product.name,
-                "sku": line.product.sku,
-                "quantity": line.quantity,
-                "backordered_quantity": line.backordered_quantity
-                or int(event.payload.get("backordered", 0)),
-            }
-            context["eta"] = _date(event.payload.get("eta", line.eta))
-            context["old_eta"] = _date(event.payload.get("old_eta"))
-        if offer is not None:
-            context["offer"] = _offer_view(offer, line.product if line else None, event)
-        return context
-
-
-def _offer_view(offer: Offer, product: Product | None, event: DomainEvent) -> dict[str, Any]:
-    alternative = offer.alternative
-    return {
-        "id": offer.id,
-        "discount_percent": offer.discount_percent,
-        "alternative_name": alternative.name if alternative else None,
-        "alternative_price_cents": alternative.price_cents if alternative else None,
-        "currency": product.currency if product else "USD",
-        "expires_at": offer.expires_at,
-        "coupon_code": offer.coupon_code,
-        "applied_choice": event.payload.get("choice"),
+def _context(row: Any, voice: ShopVoice) -> dict[str, Any]:
+    payload = row.payload
+    context: dict[str, Any] = {
+        "shop_name": voice.shop_name,
+        "support_contact": voice.support_contact,
+        "customer": {"name": row.customer_name, "timezone": row.timezone},
     }
+    if row.line_id is not None:
+        context["order"] = {"number": row.order_number}
+        context["line"] = {
+            "product_name": row.product_name,
+            "sku": row.sku,
+            "quantity": row.quantity,
+            "backordered_quantity": row.backordered_quantity or int(payload.get("backordered", 0)),
+        }
+        context["eta"] = _date(payload.get("eta", row.line_eta))
+        context["old_eta"] = _date(payload.get("old_eta"))
+    if row.offer_id is not None:
+        context["offer"] = {
+            "id": row.offer_id,
+            "discount_percent": row.discount_percent,
+            "alternative_name": row.alternative_name,
+            "alternative_price_cents": row.alternative_price_cents,
+            "currency": row.currency or "USD",
+            "expires_at": row.expires_at,
+            "coupon_code": row.coupon_code,
+            "applied_choice": payload.get("choice"),
+        }
+    return context
 
 
 def _date(value: Any) -> dt.date | None:

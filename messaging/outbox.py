@@ -108,18 +108,17 @@ def enqueue(session: Session, messages: Sequence[QueuedMessage], now: dt.datetim
         }
         for m in messages
     ]
-    session.execute(_insert_ignoring_duplicates(session), rows)
+    # Core, not the ORM's bulk insert: the rows need no objects, and it is ~2x faster.
+    session.connection().execute(_insert_ignoring_duplicates(session), rows)
 
 
 def _insert_ignoring_duplicates(session: Session) -> Any:
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        return postgresql.insert(OutboxMessage).on_conflict_do_nothing(
-            index_elements=["dedupe_key"]
-        )
+        return postgresql.insert(OUTBOX).on_conflict_do_nothing(index_elements=["dedupe_key"])
     if dialect == "sqlite":
-        return sqlite.insert(OutboxMessage).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    return insert(OutboxMessage)
+        return sqlite.insert(OUTBOX).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    return insert(OUTBOX)
 
 
 @dataclass(frozen=True, slots=True)

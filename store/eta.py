@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, contains_eager
+from sqlalchemy import and_, case, func, insert, select, update
+from sqlalchemy.orm import Session, selectinload
 
 from store import events
 from store.errors import NotFound
-from store.models import EtaChange, EventKind, LineStatus, Order, OrderLine, Product
+from store.models import DomainEvent, EtaChange, EventKind, LineStatus, Order, OrderLine, Product
 from store.offers import make_offer
 from store.policy import Policy
 
@@ -19,7 +20,7 @@ from store.policy import Policy
 class EtaResult:
     product: Product
     old_eta: dt.date | None
-    changed_lines: list[OrderLine] = field(default_factory=list)  # customers told of a new date
+    changed_line_ids: list[int] = field(default_factory=list)  # customers told of a new date
     delay_lines: list[OrderLine] = field(default_factory=list)  # told through a delay notice
 
 
@@ -57,35 +58,89 @@ def set_eta(
             )
         )
         product.eta = eta
-    for line in _waiting_lines(session, product.id):
-        if not _moves_enough(line.eta, eta, policy.eta_threshold_days):
-            continue
-        old = line.eta
-        if old is not None and eta is not None and eta > old:
-            line.eta_slips += 1
-        line.eta = eta
-        if line.first_eta is None:
-            line.first_eta = eta
-        if line.delay_notice_at is not None or is_past_delay_threshold(line, now, policy):
+    waiting = _waiting_lines(session, product.id)
+    moved = [row for row in waiting if _moves_enough(row.eta, eta, policy.eta_threshold_days)]
+    _move_dates(session, [row.id for row in moved], eta)
+    notice_ids = [
+        row.id
+        for row in moved
+        if row.delay_notice_at is not None
+        or now - row.placed_at >= dt.timedelta(days=policy.delay_notice_days)
+    ]
+    notices = set(notice_ids)
+    changed = [row for row in moved if row.id not in notices]
+    # Fan-out: one executemany for what may be 100,000 events, no ORM object per line.
+    if changed:
+        session.execute(
+            insert(DomainEvent),
+            [
+                {
+                    "kind": EventKind.ETA_CHANGED.value,
+                    "customer_id": row.customer_id,
+                    "order_id": row.order_id,
+                    "line_id": row.id,
+                    "product_id": product.id,
+                    "payload": events.payload_of(old_eta=row.eta, eta=eta, reason=reason),
+                    "created_at": now,
+                }
+                for row in changed
+            ],
+        )
+    result.changed_line_ids = [row.id for row in changed]
+    if notice_ids:
+        for line in session.scalars(
+            select(OrderLine)
+            .where(OrderLine.id.in_(notice_ids))
+            .options(selectinload(OrderLine.order))
+            .order_by(OrderLine.id)
+        ):
             record_delay_notice(session, line, now, policy)
             result.delay_lines.append(line)
-        else:
-            events.record(session, EventKind.ETA_CHANGED, line, old_eta=old, eta=eta, reason=reason)
-            result.changed_lines.append(line)
     return result
 
 
-def _waiting_lines(session: Session, product_id: int) -> list[OrderLine]:
-    return list(
-        session.scalars(
-            select(OrderLine)
-            .join(Order, Order.id == OrderLine.order_id)
-            .where(OrderLine.product_id == product_id, OrderLine.status == LineStatus.BACKORDERED)
-            .order_by(Order.placed_at, OrderLine.id)
-            .options(contains_eager(OrderLine.order))
-            .with_for_update(of=OrderLine)
+class _Waiting(NamedTuple):
+    id: int
+    eta: dt.date | None
+    delay_notice_at: dt.datetime | None
+    order_id: int
+    customer_id: int
+    placed_at: dt.datetime
+
+
+def _waiting_lines(session: Session, product_id: int) -> list[_Waiting]:
+    rows = session.execute(
+        select(
+            OrderLine.id,
+            OrderLine.eta,
+            OrderLine.delay_notice_at,
+            Order.id,
+            Order.customer_id,
+            Order.placed_at,
         )
+        .join(Order, Order.id == OrderLine.order_id)
+        .where(OrderLine.product_id == product_id, OrderLine.status == LineStatus.BACKORDERED)
+        .order_by(Order.placed_at, OrderLine.id)
+        .with_for_update(of=OrderLine)
     )
+    return [_Waiting(*row) for row in rows]
+
+
+def _move_dates(session: Session, line_ids: list[int], eta: dt.date | None) -> None:
+    """Set the new date on many lines in a few statements; a later date counts as a slip."""
+    slipped: Any = OrderLine.eta_slips
+    if eta is not None:
+        slipped = case(
+            (and_(OrderLine.eta.is_not(None), OrderLine.eta < eta), OrderLine.eta_slips + 1),
+            else_=OrderLine.eta_slips,
+        )
+    for start in range(0, len(line_ids), 5000):
+        session.execute(
+            update(OrderLine)
+            .where(OrderLine.id.in_(line_ids[start : start + 5000]))
+            .values(eta_slips=slipped, eta=eta, first_eta=func.coalesce(OrderLine.first_eta, eta))
+            .execution_options(synchronize_session="fetch")
+        )
 
 
 def _moves_enough(told: dt.date | None, new: dt.date | None, threshold_days: int) -> bool:

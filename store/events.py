@@ -26,10 +26,15 @@ def record(
         line_id=line.id,
         product_id=line.product_id,
         offer_id=offer.id if offer is not None else None,
-        payload={key: _jsonable(value) for key, value in payload.items()},
+        payload=payload_of(**payload),
     )
     session.add(event)
     return event
+
+
+def payload_of(**values: Any) -> dict[str, Any]:
+    """An event payload as stored: dates as ISO text."""
+    return {key: _jsonable(value) for key, value in values.items()}
 
 
 def _jsonable(value: Any) -> Any:

@@ -27,7 +27,7 @@ def test_moving_date_tells_each_waiting_line_once(session: Session) -> None:
     a = f.order(session, "A", [("MUG", 1)]).lines[0]
     b = f.order(session, "B", [("MUG", 2)]).lines[0]
     result = _set(session, DEC_1 + dt.timedelta(days=7))
-    assert {line.id for line in result.changed_lines} == {a.id, b.id}
+    assert set(result.changed_line_ids) == {a.id, b.id}
     events = _events(session, EventKind.ETA_CHANGED)
     assert sorted(e.line_id for e in events) == sorted([a.id, b.id])
     assert events[0].payload["old_eta"] == "2026-12-01"
@@ -38,7 +38,7 @@ def test_same_date_again_tells_nobody_and_keeps_no_history(session: Session) -> 
     f.product(session, "MUG", eta=DEC_1)
     f.order(session, "A", [("MUG", 1)])
     result = _set(session, DEC_1)
-    assert result.changed_lines == []
+    assert result.changed_line_ids == []
     assert _events(session, EventKind.ETA_CHANGED) == []
     assert session.scalars(select(EtaChange)).all() == []
 
