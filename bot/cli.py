@@ -8,17 +8,19 @@ stderr: 1 for a refused operation, 2 for bad configuration or usage.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import json
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+import uvicorn
 from alembic.script import ScriptDirectory
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -28,7 +30,8 @@ from sqlalchemy.orm import Session
 from bot import wiring
 from bot.csv_import import ImportFailed, ImportKind, import_csv, iter_errors, read_rows
 from bot.settings import Settings, SettingsError, load_settings
-from messaging.dispatcher import Dispatcher, DispatchStats
+from bot.web.app import create_app
+from messaging.dispatcher import DispatchStats
 from store import migrate, queries, sample
 from store.db import Database
 from store.delays import check_delays
@@ -437,12 +440,7 @@ async def _dispatch(settings: Settings, db: Database, *, once: bool) -> Dispatch
     channels = wiring.build_channels(settings)
     if settings.sandbox:
         err.print(f"sandbox mode: nothing leaves this machine; see {settings.sandbox_log}")
-    dispatcher = Dispatcher(
-        db,
-        channels,
-        wiring.build_limiters(settings, settings.dispatch_workers),
-        wiring.dispatch_config(settings),
-    )
+    dispatcher = wiring.build_dispatcher(settings, db, channels)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         # Finish the sends in flight and hand back the rest, instead of dying mid-batch.
@@ -454,6 +452,33 @@ async def _dispatch(settings: Settings, db: Database, *, once: bool) -> Dispatch
             loop.remove_signal_handler(signum)
         for channel in channels.values():
             await channel.close()
+
+
+@app.command("serve")
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    dispatch: Annotated[bool, typer.Option(help="Also run the dispatcher in this process.")] = True,
+) -> None:
+    """Run the web app (webhooks, health, metrics) and, by default, the dispatcher."""
+    c = _ctx(ctx)
+    db = c.database()
+    settings = c.settings
+    hooks = []
+    if dispatch:
+
+        @contextlib.asynccontextmanager
+        async def dispatcher_hook(_app: object) -> AsyncIterator[None]:
+            async with wiring.running_dispatcher(settings, db):
+                yield
+
+        hooks.append(dispatcher_hook)
+    if settings.sandbox:
+        err.print(f"sandbox mode: nothing leaves this machine; see {settings.sandbox_log}")
+    web = create_app(settings, db, lifespan_hooks=hooks)
+    # uvicorn turns SIGTERM/SIGINT into a lifespan shutdown, which stops the dispatcher cleanly.
+    uvicorn.Server(uvicorn.Config(web, host=host, port=port, lifespan="on")).run()
 
 
 def main() -> None:

@@ -7,15 +7,20 @@ built; messages for the other stay queued and no new ones are routed to it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
 from bot.settings import Settings
 from messaging.channels.base import Channel as ChannelProtocol
 from messaging.channels.sandbox import SandboxChannel
 from messaging.channels.sms import TwilioSmsChannel
 from messaging.channels.telegram import TelegramChannel
-from messaging.dispatcher import DispatchConfig, Limiter
+from messaging.dispatcher import DispatchConfig, Dispatcher, Limiter
 from messaging.notifier import ShopVoice
 from messaging.quiet_hours import QuietHours
 from messaging.ratelimit import RateLimiter
+from store.db import Database
 from store.models import Channel
 
 
@@ -72,3 +77,29 @@ def dispatch_config(settings: Settings) -> DispatchConfig:
         },
         voice=ShopVoice(settings.shop_name, settings.support_contact),
     )
+
+
+def build_dispatcher(
+    settings: Settings, db: Database, channels: dict[Channel, ChannelProtocol]
+) -> Dispatcher:
+    return Dispatcher(
+        db,
+        channels,
+        build_limiters(settings, settings.dispatch_workers),
+        dispatch_config(settings),
+    )
+
+
+@contextlib.asynccontextmanager
+async def running_dispatcher(settings: Settings, db: Database) -> AsyncIterator[Dispatcher]:
+    """The dispatcher as a background task for ``serve``: stopped cleanly on the way out."""
+    channels = build_channels(settings)
+    dispatcher = build_dispatcher(settings, db, channels)
+    task = asyncio.create_task(dispatcher.run(), name="dispatcher")
+    try:
+        yield dispatcher
+    finally:
+        dispatcher.stop()
+        await task
+        for channel in channels.values():
+            await channel.close()
