@@ -25,19 +25,21 @@ from alembic.script import ScriptDirectory
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import wiring
 from bot.csv_import import ImportFailed, ImportKind, import_csv, iter_errors, read_rows
 from bot.settings import Settings, SettingsError, load_settings
 from bot.web.app import create_app
+from messaging import outbox
 from messaging.dispatcher import DispatchStats
 from store import migrate, queries, sample
 from store.db import Database
 from store.delays import check_delays
 from store.errors import StoreError
 from store.eta import set_eta
-from store.models import Base, utcnow
+from store.models import Base, OutboxMessage, OutboxStatus, utcnow
 from store.offers import expire_offers
 from store.stock import receive_stock
 
@@ -51,11 +53,16 @@ stock_app = typer.Typer(help="Stock movements.", no_args_is_help=True)
 eta_app = typer.Typer(help="Supplier dates.", no_args_is_help=True)
 orders_app = typer.Typer(help="Orders.", no_args_is_help=True)
 sample_app = typer.Typer(help="Sample data for trying things out.", no_args_is_help=True)
+outbox_app = typer.Typer(
+    help="Outgoing messages: what waits, what failed, what needs a decision.",
+    invoke_without_command=True,
+)
 app.add_typer(db_app, name="db")
 app.add_typer(stock_app, name="stock")
 app.add_typer(eta_app, name="eta")
 app.add_typer(orders_app, name="orders")
 app.add_typer(sample_app, name="sample")
+app.add_typer(outbox_app, name="outbox")
 
 out = Console()
 err = Console(stderr=True)
@@ -421,6 +428,75 @@ def sample_load(
         f"loaded {len(data.products)} products, {len(data.customers)} customers, "
         f"{len(data.orders)} orders (seed {seed})"
     )
+
+
+@outbox_app.callback()
+def outbox_list(
+    ctx: typer.Context,
+    status: Annotated[
+        list[OutboxStatus] | None,
+        typer.Option(help="Rows in this status (repeatable). Default: failed and unknown."),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 50,
+    as_json: JsonFlag = False,
+) -> None:
+    """Counts by status, and the rows that need a person (failed, unknown)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    db = _ctx(ctx).database()
+    wanted = status or [OutboxStatus.FAILED, OutboxStatus.UNKNOWN]
+    with db.read_session() as session:
+        counts = outbox.counts_by_status(session)
+        rows: list[dict[str, Any]] = [
+            {
+                "id": row.id,
+                "status": row.status.value,
+                "channel": row.channel.value,
+                "message": row.message,
+                "customer_id": row.customer_id,
+                "attempts": row.attempts,
+                "due_at": row.due_at.isoformat(),
+                "last_error": row.last_error,
+            }
+            for row in session.scalars(
+                select(OutboxMessage)
+                .where(OutboxMessage.status.in_(wanted))
+                .order_by(OutboxMessage.id.desc())
+                .limit(limit)
+            )
+        ]
+    if as_json:
+        _print_json({"counts": counts, "rows": rows})
+        return
+    out.print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "The outbox is empty.")
+    if rows:
+        table = Table("id", "status", "channel", "message", "customer", "tries", "last error")
+        for r in rows:
+            table.add_row(
+                str(r["id"]),
+                r["status"],
+                r["channel"],
+                r["message"],
+                str(r["customer_id"]),
+                str(r["attempts"]),
+                r["last_error"] or "-",
+            )
+        out.print(table)
+
+
+@outbox_app.command("retry")
+def outbox_retry(
+    ctx: typer.Context,
+    ids: Annotated[list[int], typer.Argument(help="Outbox row ids (failed or unknown).")],
+) -> None:
+    """Send failed or unknown messages again (for unknown ones: only when you know they
+    did not arrive, e.g. the customer says so)."""
+    db = _ctx(ctx).database()
+    with db.session() as session:
+        moved = outbox.retry_rows(session, ids, utcnow())
+    err.print(f"{moved} of {len(ids)} message(s) queued again")
+    if moved < len(ids):
+        raise typer.Exit(1)
 
 
 @app.command("dispatch")

@@ -22,7 +22,7 @@ from typing import Protocol
 
 from messaging import outbox
 from messaging.channels.base import Channel as ChannelProtocol
-from messaging.channels.base import SendError
+from messaging.channels.base import Reconciler, SendError
 from messaging.group_commit import GroupCommit
 from messaging.notifier import ShopVoice, notify_pending
 from messaging.quiet_hours import QuietHours
@@ -105,7 +105,7 @@ class Dispatcher:
     async def run_once(self) -> DispatchStats:
         """Drain everything due now (new events included) and return; retries due later wait."""
         stats = DispatchStats()
-        await asyncio.to_thread(self._housekeeping)
+        await self._housekeeping()
         while not self._stopping.is_set():
             round_stats = await self._round()
             stats.add(round_stats)
@@ -121,7 +121,7 @@ class Dispatcher:
         next_housekeeping = 0.0
         while not self._stopping.is_set():
             if loop.time() >= next_housekeeping:
-                await asyncio.to_thread(self._housekeeping)
+                await self._housekeeping()
                 next_housekeeping = loop.time() + self._config.housekeeping_interval
             round_stats = await self._round()
             stats.add(round_stats)
@@ -150,7 +150,36 @@ class Dispatcher:
 
     # ---- database work (runs in threads) ----
 
-    def _housekeeping(self) -> None:
+    async def _housekeeping(self) -> None:
+        await asyncio.to_thread(self._recover_leases)
+        for channel, sender in self._channels.items():
+            if isinstance(sender, Reconciler):
+                await self._reconcile(channel, sender)
+
+    async def _reconcile(self, channel: Channel, sender: Reconciler) -> None:
+        """Ask the provider about sends whose answer was lost; resend only what it lacks."""
+        rows = await asyncio.to_thread(self._unknown_rows, channel)
+        if not rows:
+            return
+        found: dict[int, str | None] = {}
+        for row in rows:
+            probe = OutgoingMessage(channel=channel, address=row.address, text=row.body)
+            try:
+                found[row.id] = await sender.find_sent(probe, row.created_at)
+            except SendError as exc:
+                log.warning("could not reconcile outbox row %s: %s", row.id, exc)
+        if found:
+            await asyncio.to_thread(self._settle, found)
+
+    def _unknown_rows(self, channel: Channel) -> list[outbox.Unresolved]:
+        with self._db.read_session() as session:
+            return outbox.unknown_to_reconcile(session, channel, self._clock())
+
+    def _settle(self, found: dict[int, str | None]) -> None:
+        with self._db.session() as session:
+            outbox.settle_unknown(session, found, self.worker_id, self._clock())
+
+    def _recover_leases(self) -> None:
         with self._db.session() as session:
             returned, unknown = outbox.recover_expired_leases(session, self._clock())
         if returned or unknown:

@@ -39,6 +39,7 @@ from store.models import (
 OUTBOX = cast(Table, OutboxMessage.__table__)
 
 MAX_ATTEMPTS = 8
+RECONCILE_AFTER = dt.timedelta(seconds=60)
 BACKOFF_BASE = dt.timedelta(seconds=2)
 BACKOFF_CAP = dt.timedelta(minutes=15)
 
@@ -347,7 +348,12 @@ def record_outcomes(
     _update_from_sending(
         session,
         by_kind.get("unknown", []),
-        lambda o: {"status": OutboxStatus.UNKNOWN, "last_error": _error_text(o)},
+        lambda o: {
+            "status": OutboxStatus.UNKNOWN,
+            "last_error": _error_text(o),
+            # due_at now means "reconcile after": give the provider time to list it.
+            "due_at": now + RECONCILE_AFTER,
+        },
     )
     _mark_unreachable(session, by_kind.get("failed", []), now)
     _log_attempts(
@@ -461,6 +467,7 @@ def recover_expired_leases(session: Session, now: dt.datetime) -> tuple[int, int
         .values(
             status=OutboxStatus.UNKNOWN,
             lease_expires_at=None,
+            due_at=now,
             last_error="worker stopped while the request was in flight",
         )
         .execution_options(synchronize_session=False)
@@ -532,3 +539,91 @@ def release_claims(session: Session, ids: Sequence[int], worker: str) -> None:
             )
             .execution_options(synchronize_session=False)
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Unresolved:
+    """An ``unknown`` row to look up at the provider."""
+
+    id: int
+    customer_id: int
+    channel: Channel
+    address: str
+    body: str
+    created_at: dt.datetime
+
+
+def unknown_to_reconcile(
+    session: Session, channel: Channel, now: dt.datetime, limit: int = 50
+) -> list[Unresolved]:
+    rows = session.execute(
+        select(
+            OutboxMessage.id,
+            OutboxMessage.customer_id,
+            OutboxMessage.channel,
+            OutboxMessage.address,
+            OutboxMessage.body,
+            OutboxMessage.created_at,
+        )
+        .where(
+            OutboxMessage.status == OutboxStatus.UNKNOWN,
+            OutboxMessage.channel == channel,
+            OutboxMessage.due_at <= now,
+        )
+        .order_by(OutboxMessage.due_at, OutboxMessage.id)
+        .limit(limit)
+    )
+    return [Unresolved(*row) for row in rows]
+
+
+def settle_unknown(
+    session: Session,
+    found: dict[int, str | None],
+    worker: str,
+    now: dt.datetime,
+) -> None:
+    """Apply look-up results: found at the provider -> ``sent``; not there -> ``pending``
+    again (it never arrived, so sending it is not a duplicate)."""
+    for outbox_id, provider_id in found.items():
+        values: dict[str, Any] = (
+            {"status": OutboxStatus.SENT, "provider_id": provider_id, "sent_at": now}
+            if provider_id
+            else {"status": OutboxStatus.PENDING, "due_at": now, "claimed_by": None}
+        )
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == outbox_id, OutboxMessage.status == OutboxStatus.UNKNOWN)
+            .values(values)
+            .execution_options(synchronize_session=False)
+        )
+    _log_attempts(
+        session,
+        [
+            (oid, 0, "reconciled_sent" if pid else "reconciled_missing", None, pid)
+            for oid, pid in found.items()
+        ],
+        worker,
+        now,
+    )
+
+
+def retry_rows(session: Session, ids: Sequence[int], now: dt.datetime) -> int:
+    """An agent's decision: send ``failed`` or ``unknown`` rows again (attempts start over)."""
+    return int(
+        session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id.in_(ids),
+                OutboxMessage.status.in_([OutboxStatus.FAILED, OutboxStatus.UNKNOWN]),
+            )
+            .values(
+                status=OutboxStatus.PENDING,
+                due_at=now,
+                attempts=0,
+                claimed_by=None,
+                lease_expires_at=None,
+                finished_at=None,
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount  # type: ignore[attr-defined]
+    )

@@ -6,6 +6,7 @@ what to do (give up, wait, retry, or check before resending) without knowing any
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from messaging.types import ChannelKind, OutgoingMessage
@@ -58,6 +59,19 @@ class Channel(Protocol):
 
     async def close(self) -> None:
         """Release connections; the channel must not be used afterwards."""
+        ...
+
+
+@runtime_checkable
+class Reconciler(Protocol):
+    """A channel that can tell whether a message whose answer was lost reached the provider.
+
+    Twilio can (list the recipient's recent messages); Telegram cannot, so its ``unknown``
+    messages wait for a person to decide (``backorder-bot outbox retry``).
+    """
+
+    async def find_sent(self, message: OutgoingMessage, since: datetime) -> str | None:
+        """The provider's id for ``message`` if it was accepted at or after ``since``."""
         ...
 
 

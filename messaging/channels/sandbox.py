@@ -33,11 +33,12 @@ class SandboxRecord(NamedTuple):
 class _Failure:
     """A scripted failure for one address, optionally for a limited number of sends."""
 
-    __slots__ = ("error", "remaining")
+    __slots__ = ("after_delivery", "error", "remaining")
 
-    def __init__(self, error: SendError, remaining: int | None) -> None:
+    def __init__(self, error: SendError, remaining: int | None, after_delivery: bool) -> None:
         self.error = error
         self.remaining = remaining
+        self.after_delivery = after_delivery
 
 
 class SandboxChannel:
@@ -51,14 +52,21 @@ class SandboxChannel:
         self._failures: dict[str, _Failure] = {}
 
     def fail_for(
-        self, address: str, error: SendError | None = None, *, times: int | None = None
+        self,
+        address: str,
+        error: SendError | None = None,
+        *,
+        times: int | None = None,
+        after_delivery: bool = False,
     ) -> None:
         """Make sends to ``address`` raise ``error`` (default: a transient provider error).
 
         ``times`` limits how many sends fail before the address works again; None means always.
+        ``after_delivery`` records the message as sent before raising: the provider got it but
+        its answer was lost (use with an ``outcome_unknown`` error).
         """
         chosen = error or SendError("provider_error", "sandbox scripted failure")
-        self._failures[address] = _Failure(chosen, times)
+        self._failures[address] = _Failure(chosen, times, after_delivery)
 
     def succeed_for(self, address: str) -> None:
         """Undo :meth:`fail_for`."""
@@ -67,7 +75,9 @@ class SandboxChannel:
     async def send(self, message: OutgoingMessage) -> str:
         """Record ``message`` and return a fake provider id, or raise a scripted failure."""
         check_kind(self.kind, message)
-        self._raise_scripted_failure(message.address)
+        failure = self._scripted_failure(message.address)
+        if failure is not None and not failure.after_delivery:
+            raise failure.error
         record = SandboxRecord(
             provider_id=_ID_PREFIX[self.kind] + uuid.uuid4().hex,
             message=message,
@@ -76,20 +86,28 @@ class SandboxChannel:
         self.sent.append(record)
         if self._log_path is not None:
             await self._append(record)
+        if failure is not None:
+            raise failure.error
         return record.provider_id
+
+    async def find_sent(self, message: OutgoingMessage, since: datetime) -> str | None:
+        """Like Twilio's message list: what was accepted for this address and text."""
+        for record in reversed(self.sent):
+            same = (record.message.address, record.message.text) == (message.address, message.text)
+            if same and record.sent_at >= since:
+                return record.provider_id
+        return None
 
     async def close(self) -> None:
         """Nothing to release; present for the :class:`Channel` contract."""
 
-    def _raise_scripted_failure(self, address: str) -> None:
+    def _scripted_failure(self, address: str) -> _Failure | None:
         failure = self._failures.get(address)
-        if failure is None:
-            return
-        if failure.remaining is not None:
+        if failure is not None and failure.remaining is not None:
             failure.remaining -= 1
             if failure.remaining <= 0:
                 del self._failures[address]
-        raise failure.error
+        return failure
 
     async def _append(self, record: SandboxRecord) -> None:
         line = json.dumps(_record_to_json(record), ensure_ascii=False) + "\n"

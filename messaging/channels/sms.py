@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from contextvars import ContextVar
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -106,6 +107,9 @@ class _AiohttpTransport(AsyncTwilioHttpClient):  # type: ignore[misc]
         return Response(response.status, text, response.headers)
 
 
+_CLOCK_SKEW = timedelta(minutes=2)
+
+
 class TwilioSmsChannel:
     """Sends SMS from ``from_number`` or through ``messaging_service_sid``.
 
@@ -163,6 +167,27 @@ class TwilioSmsChannel:
             except (TwilioException, aiohttp.ClientError, TimeoutError, ValueError) as exc:
                 raise to_send_error(exc, _retry_after_header.get()) from exc
         return str(created.sid)
+
+    async def find_sent(self, message: OutgoingMessage, since: datetime) -> str | None:
+        """Whether Twilio holds this text for this number, created at or after ``since``.
+
+        Used for a send whose answer was lost: Twilio has no idempotency key, but it does list
+        a recipient's messages, newest first.
+        """
+        messages = self._messages()
+        # Twilio's clock and ours may differ a little.
+        not_before = since - _CLOCK_SKEW
+        async with self._slots:
+            try:
+                async with asyncio.timeout(self._timeout):
+                    found = await messages.list_async(to=message.address, limit=50)
+            except (TwilioException, aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                raise to_send_error(exc, _retry_after_header.get()) from exc
+        for item in found:
+            created = item.date_created
+            if item.body == message.text and (created is None or created >= not_before):
+                return str(item.sid)
+        return None
 
     async def close(self) -> None:
         """Close the HTTP session; twilio's async client leaks it otherwise."""

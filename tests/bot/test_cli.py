@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from store.db import Database
-from store.models import Customer, Product
+from store.models import Channel, Customer, OutboxMessage, OutboxStatus, Product
 
 runner = CliRunner()
 
@@ -151,3 +151,30 @@ def test_sample_history_is_not_sent_but_new_events_are(
     second = _run("dispatch", "--once")
     told = len(group["lines"])
     assert f"{told} message(s) queued from events; {told} sent" in second.stderr
+
+
+def test_outbox_lists_what_needs_a_person_and_retry_requeues_it(cli_env: Database) -> None:
+    with cli_env.session() as session:
+        customer = Customer(name="Ada", phone="+14155550100")
+        session.add(customer)
+        session.flush()
+        session.add(
+            OutboxMessage(
+                dedupe_key="x",
+                customer_id=customer.id,
+                channel=Channel.SMS,
+                address="+14155550100",
+                message="broadcast",
+                locale="en",
+                body="hi",
+                status=OutboxStatus.FAILED,
+                last_error="sms_bad_request",
+            )
+        )
+    listing = json.loads(_run("outbox", "--json").stdout)
+    assert listing["counts"] == {"failed": 1}
+    [row] = listing["rows"]
+    assert row["last_error"] == "sms_bad_request"
+    assert _run("outbox", "retry", str(row["id"])).exit_code == 0
+    assert json.loads(_run("outbox", "--json").stdout)["counts"] == {"pending": 1}
+    assert _run("outbox", "retry", str(row["id"])).exit_code == 1

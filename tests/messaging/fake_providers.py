@@ -238,6 +238,8 @@ class FakeProviders:
         self.latency = latency
         self.record = record
         self.requests: list[RecordedRequest] = []
+        # Messages Twilio "holds", for the list endpoint (reconciling lost answers).
+        self.twilio_messages: list[dict[str, Any]] = []
         self.violations: list[str] = []
         self.counts = {"telegram": 0, "twilio": 0}
         self._token = telegram_token
@@ -276,6 +278,7 @@ class FakeProviders:
         app = web.Application()
         app.router.add_post("/bot{token}/{method}", self._telegram_call)
         app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", self._twilio_create)
+        app.router.add_get("/2010-04-01/Accounts/{sid}/Messages.json", self._twilio_list)
         app.router.add_get("/_fake/summary", self._summary)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -330,7 +333,30 @@ class FakeProviders:
             return _json(400, {"message": "; ".join(problems), "status": 400})
         if answer is not None:
             return _answer(answer)
-        return _json(201, self._twilio_result(request.match_info["sid"], fields))
+        created = self._twilio_result(request.match_info["sid"], fields)
+        self.twilio_messages.append(created)
+        return _json(201, created)
+
+    async def _twilio_list(self, request: web.Request) -> web.Response:
+        """Messages.json list, newest first, filtered by To as Twilio does."""
+        if not self._authorized(request):
+            return _json(401, _twilio_error_body(401, 20003, "Authenticate"))
+        to = request.query.get("To")
+        found = [m for m in reversed(self.twilio_messages) if to is None or m["to"] == to]
+        size = int(request.query.get("PageSize", "50"))
+        uri = request.path
+        page = {
+            "messages": found[:size],
+            "page": 0,
+            "page_size": size,
+            "first_page_uri": uri,
+            "next_page_uri": None,
+            "previous_page_uri": None,
+            "uri": uri,
+            "start": 0,
+            "end": max(0, min(size, len(found)) - 1),
+        }
+        return _json(200, page)
 
     async def _summary(self, request: web.Request) -> web.Response:
         summary = {

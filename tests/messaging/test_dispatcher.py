@@ -14,6 +14,7 @@ from messaging.channels.sandbox import SandboxChannel
 from messaging.dispatcher import DispatchConfig, Dispatcher, Unlimited
 from messaging.notifier import ShopVoice
 from messaging.quiet_hours import QuietHours
+from messaging.types import OutgoingMessage
 from store.db import Database
 from store.models import (
     Channel,
@@ -192,16 +193,73 @@ def test_twilio_permanent_errors_update_the_customer(
         assert customer.sms_state == state
 
 
-def test_unknown_outcome_is_not_resent(
+class NoLookup:
+    """A channel that cannot say what it delivered (like Telegram)."""
+
+    def __init__(self, inner: SandboxChannel) -> None:
+        self.kind = inner.kind
+        self._inner = inner
+
+    async def send(self, message: OutgoingMessage) -> str:
+        return await self._inner.send(message)
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+def test_unknown_outcome_is_not_resent_blindly(
+    committed_db: Database, customer_id: int, clock: Clock, sms, telegram
+) -> None:
+    _queue(committed_db, customer_id, channel=Channel.TELEGRAM)
+    telegram.fail_for(CHAT, SendError("timeout", outcome_unknown=True), times=1)
+    blind = NoLookup(telegram)
+    _run(_dispatcher(committed_db, clock, sms, blind))
+    clock.now += dt.timedelta(hours=1)
+    _run(_dispatcher(committed_db, clock, sms, blind))
+    assert [r.status for r in _rows(committed_db)] == [OutboxStatus.UNKNOWN]
+    assert telegram.sent == []
+
+
+def test_lost_answer_is_reconciled_as_sent_without_resending(
+    committed_db: Database, customer_id: int, clock: Clock, sms, telegram
+) -> None:
+    _queue(committed_db, customer_id)
+    sms.fail_for(PHONE, SendError("timeout", outcome_unknown=True), times=1, after_delivery=True)
+    _run(_dispatcher(committed_db, clock, sms, telegram))
+    assert [r.status for r in _rows(committed_db)] == [OutboxStatus.UNKNOWN]
+    clock.now += outbox.RECONCILE_AFTER
+    _run(_dispatcher(committed_db, clock, sms, telegram))
+    [row] = _rows(committed_db)
+    assert (row.status, row.provider_id) == (OutboxStatus.SENT, sms.sent[0].provider_id)
+    assert len(sms.sent) == 1
+
+
+def test_send_that_never_arrived_is_sent_again_after_reconciling(
     committed_db: Database, customer_id: int, clock: Clock, sms, telegram
 ) -> None:
     _queue(committed_db, customer_id)
     sms.fail_for(PHONE, SendError("timeout", outcome_unknown=True), times=1)
     _run(_dispatcher(committed_db, clock, sms, telegram))
-    clock.now += dt.timedelta(hours=1)
+    clock.now += dt.timedelta(seconds=10)
     _run(_dispatcher(committed_db, clock, sms, telegram))
-    assert [r.status for r in _rows(committed_db)] == [OutboxStatus.UNKNOWN]
-    assert sms.sent == []
+    assert sms.sent == []  # too early to ask the provider
+    clock.now += outbox.RECONCILE_AFTER
+    _run(_dispatcher(committed_db, clock, sms, telegram))
+    assert [r.status for r in _rows(committed_db)] == [OutboxStatus.SENT]
+    assert len(sms.sent) == 1
+
+
+def test_agent_can_retry_failed_and_unknown_rows(
+    committed_db: Database, customer_id: int, clock: Clock, sms, telegram
+) -> None:
+    _queue(committed_db, customer_id)
+    sms.fail_for(PHONE, SendError("sms_bad_request", permanent=True), times=1)
+    _run(_dispatcher(committed_db, clock, sms, telegram))
+    [row] = _rows(committed_db)
+    with committed_db.session() as session:
+        assert outbox.retry_rows(session, [row.id], clock.now) == 1
+    _run(_dispatcher(committed_db, clock, sms, telegram))
+    assert [r.status for r in _rows(committed_db)] == [OutboxStatus.SENT]
 
 
 def test_opt_out_after_queueing_is_honoured_at_send_time(
@@ -268,7 +326,7 @@ def test_dead_workers_claims_return_and_in_flight_rows_become_unknown(
         ).ready
         outbox.mark_sending(session, [claimed[0].id], "dead")
     clock.now = NOON + dt.timedelta(minutes=2)
-    _run(_dispatcher(committed_db, clock, sms, telegram))
+    _run(_dispatcher(committed_db, clock, NoLookup(sms), telegram))  # type: ignore[arg-type]
     statuses = {r.id: r.status for r in _rows(committed_db)}
     assert statuses[claimed[0].id] == OutboxStatus.UNKNOWN
     assert statuses[claimed[1].id] == OutboxStatus.SENT
@@ -292,9 +350,7 @@ def test_two_workers_drain_one_outbox_without_sending_twice(
     assert len(texts) == 300
     assert len(set(texts)) == 300
     with committed_db.read_session() as session:
-        sent = session.scalar(
-            select(func.count()).where(OutboxMessage.status == OutboxStatus.SENT)
-        )
+        sent = session.scalar(select(func.count()).where(OutboxMessage.status == OutboxStatus.SENT))
         workers = set(session.scalars(select(DeliveryAttempt.worker)))
     assert sent == 300
     assert workers == {"a", "b"}

@@ -14,6 +14,7 @@ import logging
 import re
 import socket
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -465,3 +466,20 @@ def _basic_auth() -> dict[str, str]:
     # Built by hand: aiohttp.BasicAuth is deprecated in aiohttp 3.14.
     token = base64.b64encode(f"{TWILIO_ACCOUNT_SID}:{TWILIO_AUTH_TOKEN}".encode()).decode()
     return {"Authorization": f"Basic {token}"}
+
+
+@pytest.mark.asyncio
+async def test_find_sent_finds_a_message_twilio_holds(
+    fake: FakeProviders, channel: TwilioSmsChannel
+) -> None:
+    since = datetime.now(UTC)
+    sid = await channel.send(sms("Order 1042 ships today."))
+    assert await channel.find_sent(sms("Order 1042 ships today."), since) == sid
+
+
+@pytest.mark.asyncio
+async def test_find_sent_is_none_for_a_message_twilio_never_got(
+    fake: FakeProviders, channel: TwilioSmsChannel
+) -> None:
+    await channel.send(sms("Another text entirely."))
+    assert await channel.find_sent(sms("Order 1042 ships today."), datetime.now(UTC)) is None
