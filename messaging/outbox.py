@@ -37,6 +37,7 @@ from store.models import (
 # Core table for executemany UPDATEs: given a list of parameter sets, an ORM ``update(Model)``
 # becomes a bulk update by primary key and ignores our WHERE clause.
 OUTBOX = cast(Table, OutboxMessage.__table__)
+ATTEMPTS = cast(Table, DeliveryAttempt.__table__)
 
 MAX_ATTEMPTS = 8
 RECONCILE_AFTER = dt.timedelta(seconds=60)
@@ -418,8 +419,8 @@ def _log_attempts(
     now: dt.datetime,
 ) -> None:
     if attempts:
-        session.execute(
-            insert(DeliveryAttempt),
+        session.connection().execute(
+            insert(ATTEMPTS),
             [
                 {
                     "outbox_id": outbox_id,
