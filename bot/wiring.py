@@ -69,11 +69,13 @@ def build_limiters(settings: Settings, workers: int = 1) -> dict[Channel, Limite
 
 
 def dispatch_config(settings: Settings) -> DispatchConfig:
+    share = 1.0 / settings.dispatch_workers
     return DispatchConfig(
         quiet_hours=QuietHours(settings.quiet_hours_start, settings.quiet_hours_end),
+        # This worker's share, as its limiter sees it: batches are sized from it.
         rates={
-            Channel.TELEGRAM: settings.telegram_rate_per_second,
-            Channel.SMS: settings.sms_rate_per_second,
+            Channel.TELEGRAM: settings.telegram_rate_per_second * share,
+            Channel.SMS: settings.sms_rate_per_second * share,
         },
         voice=ShopVoice(settings.shop_name, settings.support_contact),
     )

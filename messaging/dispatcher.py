@@ -92,6 +92,7 @@ class Dispatcher:
         self._stopping = asyncio.Event()
         self._semaphore = asyncio.Semaphore(config.concurrency)
         self._sending = GroupCommit[int](self._write_sending)
+        self._waiting_for_limiter: set[asyncio.Task[object]] = set()
         self._outcomes = GroupCommit[outbox.Outcome](self._write_outcomes)
 
     @property
@@ -99,8 +100,14 @@ class Dispatcher:
         return self._config.worker_id
 
     def stop(self) -> None:
-        """Finish the sends in flight, hand unsent claims back, and leave ``run``."""
+        """Finish the sends in flight, hand unsent claims back, and leave ``run``.
+
+        Sends still waiting for the rate limiter give up at once: at 1 SMS/s a batch could
+        otherwise keep a SIGTERM waiting for minutes.
+        """
         self._stopping.set()
+        for task in self._waiting_for_limiter:
+            task.cancel()
 
     async def run_once(self) -> DispatchStats:
         """Drain everything due now (new events included) and return; retries due later wait."""
@@ -219,9 +226,13 @@ class Dispatcher:
         sendable = int(rate * self._config.lease.total_seconds() / 4)
         return max(1, min(self._config.batch_size, sendable))
 
-    def _write_sending(self, ids: Sequence[int]) -> None:
+    def _write_sending(self, ids: Sequence[int]) -> set[int]:
         with self._db.session() as session:
-            outbox.mark_sending(session, ids, self.worker_id)
+            return outbox.mark_sending(session, ids, self.worker_id)
+
+    def _renew_leases(self) -> None:
+        with self._db.session() as session:
+            outbox.renew_leases(session, self.worker_id, self._clock(), self._config.lease)
 
     def _write_outcomes(self, outcomes: Sequence[outbox.Outcome]) -> None:
         with self._db.session() as session:
@@ -238,29 +249,57 @@ class Dispatcher:
     # ---- sending ----
 
     async def _send_batch(self, channel: Channel, batch: Sequence[outbox.Claimed]) -> Counter[str]:
-        results = await asyncio.gather(*(self._send_one(channel, m) for m in batch))
-        await self._outcomes.flush()
+        heartbeat = asyncio.create_task(self._heartbeat())
+        try:
+            results = await asyncio.gather(*(self._send_one(channel, m) for m in batch))
+            await self._outcomes.flush()
+        finally:
+            heartbeat.cancel()
         unsent = [m.id for m, kind in zip(batch, results, strict=True) if kind is None]
         if unsent:
             await asyncio.to_thread(self._release, unsent)
         return Counter(kind or "released" for kind in results)
 
+    async def _heartbeat(self) -> None:
+        """Renew our leases while a batch is slow (rate limits, 429 pauses, a slow provider)."""
+        period = self._config.lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(period)
+            await asyncio.to_thread(self._renew_leases)
+
     async def _send_one(self, channel: Channel, message: outbox.Claimed) -> str | None:
         limiter = self._limiters[channel]
         key = _rate_key(message)
         async with self._semaphore:
-            if self._stopping.is_set():
+            if self._stopping.is_set() or not await self._wait_for_turn(limiter, key):
                 return None
-            await limiter.acquire(key)
-            if self._stopping.is_set():
-                return None
-            await self._sending.add(message.id)
+            if not await self._sending.add(message.id):
+                # Our claim lapsed and another worker holds the row now: sending would
+                # deliver it twice.
+                log.warning("outbox row %s was taken over by another worker", message.id)
+                return "taken_over"
             outcome = await self._deliver(channel, message)
         if outcome.retry_after is not None:
             # Telegram's flood control is per chat; Twilio's 429 is for the whole account.
             limiter.penalize(key, outcome.retry_after, global_=channel == Channel.SMS)
         await self._outcomes.add(outcome)
         return outcome.kind
+
+    async def _wait_for_turn(self, limiter: Limiter, key: str) -> bool:
+        """Wait for the rate limiter; False when ``stop()`` interrupted the wait."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._waiting_for_limiter.add(task)
+        try:
+            await limiter.acquire(key)
+        except asyncio.CancelledError:
+            if not self._stopping.is_set():
+                raise
+            task.uncancel()
+            return False
+        finally:
+            self._waiting_for_limiter.discard(task)
+        return not self._stopping.is_set()
 
     async def _deliver(self, channel: Channel, message: outbox.Claimed) -> outbox.Outcome:
         outgoing = OutgoingMessage(

@@ -10,28 +10,36 @@ only once its item is durable. No fixed delay: an idle committer writes at once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
 
 class GroupCommit(Generic[T]):
-    def __init__(self, write: Callable[[Sequence[T]], None], *, max_items: int = 1000) -> None:
+    """``write`` may return the items it accepted; ``add`` then tells each writer whether its
+    item was among them (None from ``write`` means all were)."""
+
+    def __init__(
+        self,
+        write: Callable[[Sequence[T]], Collection[T] | None],
+        *,
+        max_items: int = 1000,
+    ) -> None:
         self._write = write
         self._max_items = max_items
         self._items: list[T] = []
-        self._waiters: list[asyncio.Future[None]] = []
+        self._waiters: list[asyncio.Future[bool]] = []
         self._writer: asyncio.Task[None] | None = None
 
-    async def add(self, item: T) -> None:
-        """Queue ``item`` and wait until the group holding it has been written."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    async def add(self, item: T) -> bool:
+        """Queue ``item``; wait until its group is written; True if ``write`` accepted it."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._items.append(item)
         self._waiters.append(future)
         if self._writer is None:
             self._writer = asyncio.create_task(self._write_until_empty())
-        await future
+        return await future
 
     async def _write_until_empty(self) -> None:
         try:
@@ -44,17 +52,17 @@ class GroupCommit(Generic[T]):
         finally:
             self._writer = None
 
-    async def _write_group(self, items: list[T], waiters: list[asyncio.Future[None]]) -> None:
+    async def _write_group(self, items: list[T], waiters: list[asyncio.Future[bool]]) -> None:
         try:
-            await asyncio.to_thread(self._write, items)
+            accepted = await asyncio.to_thread(self._write, items)
         except Exception as exc:  # handed to each writer, who decides what it means
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_exception(exc)
             return
-        for waiter in waiters:
+        for item, waiter in zip(items, waiters, strict=True):
             if not waiter.done():
-                waiter.set_result(None)
+                waiter.set_result(accepted is None or item in accepted)
 
     async def flush(self) -> None:
         """Wait until everything queued so far has been written."""

@@ -282,19 +282,41 @@ def _defer(session: Session, deferred: list[dict[str, Any]]) -> None:
     )
 
 
-def mark_sending(session: Session, ids: Sequence[int], worker: str) -> None:
-    """Record that these requests are about to leave (one statement for the group)."""
-    if ids:
+def mark_sending(session: Session, ids: Sequence[int], worker: str) -> set[int]:
+    """Record that these requests are about to leave; return the ids this worker still holds.
+
+    A row missing from the result was taken from us (our lease expired and another worker
+    claimed it): it must not be sent, or it would be delivered twice.
+    """
+    if not ids:
+        return set()
+    marked = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id.in_(ids),
+            OutboxMessage.status == OutboxStatus.CLAIMED,
+            OutboxMessage.claimed_by == worker,
+        )
+        .values(status=OutboxStatus.SENDING)
+        .returning(OutboxMessage.id)
+        .execution_options(synchronize_session=False)
+    )
+    return set(marked.scalars())
+
+
+def renew_leases(session: Session, worker: str, now: dt.datetime, lease: dt.timedelta) -> int:
+    """Heartbeat: keep this worker's rows while a slow batch (rate limits) is still going."""
+    return int(
         session.execute(
             update(OutboxMessage)
             .where(
-                OutboxMessage.id.in_(ids),
-                OutboxMessage.status == OutboxStatus.CLAIMED,
                 OutboxMessage.claimed_by == worker,
+                OutboxMessage.status.in_([OutboxStatus.CLAIMED, OutboxStatus.SENDING]),
             )
-            .values(status=OutboxStatus.SENDING)
+            .values(lease_expires_at=now + lease)
             .execution_options(synchronize_session=False)
-        )
+        ).rowcount  # type: ignore[attr-defined]
+    )
 
 
 OutcomeKind = Literal["sent", "retry", "failed", "unknown"]
@@ -324,11 +346,13 @@ def record_outcomes(
         by_kind.setdefault(kind, []).append(outcome)
     _update_from_sending(
         session,
+        worker,
         by_kind.get("sent", []),
         lambda o: {"status": OutboxStatus.SENT, "provider_id": o.provider_id, "sent_at": now},
     )
     _update_from_sending(
         session,
+        worker,
         by_kind.get("retry", []),
         lambda o: {
             "status": OutboxStatus.PENDING,
@@ -339,6 +363,7 @@ def record_outcomes(
     )
     _update_from_sending(
         session,
+        worker,
         by_kind.get("failed", []),
         lambda o: {
             "status": OutboxStatus.FAILED,
@@ -348,6 +373,7 @@ def record_outcomes(
     )
     _update_from_sending(
         session,
+        worker,
         by_kind.get("unknown", []),
         lambda o: {
             "status": OutboxStatus.UNKNOWN,
@@ -369,7 +395,9 @@ def record_outcomes(
     )
 
 
-def _update_from_sending(session: Session, outcomes: list[Outcome], values: Any) -> None:
+def _update_from_sending(
+    session: Session, worker: str, outcomes: list[Outcome], values: Any
+) -> None:
     if not outcomes:
         return
     params = []
@@ -384,6 +412,7 @@ def _update_from_sending(session: Session, outcomes: list[Outcome], values: Any)
             # A status callback may already have moved the row on: never move it back.
             # (an IN list cannot be used in an executemany statement)
             or_(OUTBOX.c.status == OutboxStatus.SENDING, OUTBOX.c.status == OutboxStatus.CLAIMED),
+            OUTBOX.c.claimed_by == worker,
         )
         .values({c: bindparam(f"b_{c}") for c in columns} | {"lease_expires_at": None}),
         params,

@@ -1,0 +1,356 @@
+"""Throughput and CPU cost of the whole dispatcher: claim, mark sending, send, record outcomes.
+
+Queues N Telegram rows in a throwaway database (a SQLite file, and with ``--database-url`` a
+fresh database on that PostgreSQL server), then lets dispatcher processes drain them through the
+real TelegramChannel to the fake provider (tests/messaging/fake_providers.py), which runs in a
+process of its own so that its CPU is not counted. Each dispatcher process builds a
+``Dispatcher`` in-process with the real RateLimiter, warms up on a few rows, then reports its
+wall time and ``time.process_time()`` (all its threads: the event loop and the DB threads).
+
+Runs, for each database and each latency: one worker unpaced (rate limit far above what it can
+do), one worker paced by its rate limiter at 1,000 sends/s (at the target latency only), and on
+PostgreSQL two worker processes sharing the outbox.
+
+Target (DESIGN: bulk broadcasts): at 50 ms provider latency one worker sends >= 1,000/s, and a
+worker sending 1,000/s uses <= 0.5 core (CPU <= 0.5 s per 1,000 sends).
+
+    python bench/bench_dispatch.py [--n 5000] [--latency-ms 0 50]
+        [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
+
+The machine's other processes (the fake, the database server) share its cores: on a small
+machine the wall-clock figures move more than the CPU ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine, delete, func, insert, select, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from bench.bench_channels import fake_server, server_summary  # noqa: E402
+from messaging import outbox  # noqa: E402
+from messaging.channels.telegram import TelegramChannel  # noqa: E402
+from messaging.dispatcher import DispatchConfig, Dispatcher, Limiter  # noqa: E402
+from messaging.notifier import ShopVoice  # noqa: E402
+from messaging.quiet_hours import QuietHours  # noqa: E402
+from messaging.ratelimit import RateLimiter  # noqa: E402
+from store.db import Database  # noqa: E402
+from store.migrate import upgrade  # noqa: E402
+from store.models import (  # noqa: E402
+    Channel,
+    Customer,
+    DeliveryAttempt,
+    OutboxMessage,
+    OutboxStatus,
+    utcnow,
+)
+from tests.messaging import fake_providers as fake  # noqa: E402
+
+TARGET_LATENCY_MS = 50.0
+TARGET_SENDS_PER_S = 1000.0
+TARGET_CORES = 0.5
+UNPACED = 1_000_000.0
+WARM_UP = 200
+CHATS = 1000
+TEXT = (
+    "Hi Ada, the <b>Blue Kettle</b> on order #{n} is delayed. The supplier expects it on "
+    "12 December. Choose: wait (10% off), switch to the Red Kettle, or cancel the order."
+)
+BUTTONS = [
+    ["Wait (10% off)", "offer:42:wait"],
+    ["Switch to Red Kettle", "offer:42:switch"],
+    ["Cancel the order", "offer:42:cancel"],
+]
+
+
+@dataclass(frozen=True)
+class Result:
+    database: str
+    latency_ms: float
+    workers: int
+    rate: float
+    sends: int
+    wall_s: float
+    cpu_s: float
+
+    @property
+    def per_second(self) -> float:
+        return self.sends / self.wall_s
+
+    @property
+    def cpu_per_1000(self) -> float:
+        return self.cpu_s / self.sends * 1000
+
+    @property
+    def cores(self) -> float:
+        return self.cpu_s / self.wall_s
+
+
+# ---- the dispatcher process ----
+
+
+async def _child(database_url: str, fake_url: str, rate: float, concurrency: int) -> None:
+    """Build a dispatcher, drain the warm-up rows, then on "go" drain and report."""
+    db = Database(database_url)
+    channel = TelegramChannel(fake.TELEGRAM_TOKEN, base_url=f"{fake_url}/bot")
+    limiter: Limiter = RateLimiter(rate, UNPACED)
+    config = DispatchConfig(
+        quiet_hours=QuietHours(dt.time(0), dt.time(0)),
+        rates={Channel.TELEGRAM: rate},
+        voice=ShopVoice("Shop", "help@shop.test"),
+        concurrency=concurrency,
+    )
+    dispatcher = Dispatcher(db, {Channel.TELEGRAM: channel}, {Channel.TELEGRAM: limiter}, config)
+    try:
+        await dispatcher.run_once()
+        print("ready", flush=True)
+        await asyncio.to_thread(sys.stdin.readline)
+        start, cpu0 = time.time(), time.process_time()
+        stats = await dispatcher.run_once()
+        end, cpu = time.time(), time.process_time() - cpu0
+    finally:
+        await channel.close()
+        db.dispose()
+    report = {"sent": stats.outcomes["sent"], "start": start, "end": end, "cpu": cpu}
+    print(json.dumps(report), flush=True)
+
+
+# ---- the parent: databases, rows, processes ----
+
+
+@contextmanager
+def database(kind: str, server_url: str | None) -> Iterator[Database]:
+    """A migrated throwaway database: a SQLite file, or a new database on the server."""
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory() as folder:
+            url = f"sqlite:///{folder}/bench.db"
+            upgrade(url)
+            db = Database(url)
+            try:
+                yield db
+            finally:
+                db.dispose()
+        return
+    assert server_url is not None
+    name = f"bench_{secrets.token_hex(6)}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+        upgrade(url)
+        db = Database(url)
+        try:
+            yield db
+        finally:
+            db.dispose()
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def add_customers(db: Database) -> list[int]:
+    now = utcnow()
+    with db.session() as session:
+        return list(
+            session.scalars(
+                insert(Customer).returning(Customer.id, sort_by_parameter_order=True),
+                [
+                    {"name": f"C{i}", "telegram_chat_id": 5_000_000_000 + i, "created_at": now}
+                    for i in range(CHATS)
+                ],
+            )
+        )
+
+
+def queue(db: Database, customers: list[int], start: int, count: int) -> None:
+    """Rows ``start`` .. ``start + count``, spread over the chats, each text unique."""
+    messages = [
+        outbox.QueuedMessage(
+            dedupe_key=f"bench:{n}",
+            customer_id=customers[n % len(customers)],
+            channel=Channel.TELEGRAM,
+            address=str(5_000_000_000 + n % len(customers)),
+            message="bench",
+            locale="en",
+            body=TEXT.format(n=n),
+            buttons=BUTTONS,
+        )
+        for n in range(start, start + count)
+    ]
+    with db.session() as session:
+        outbox.enqueue(session, messages, utcnow())
+
+
+def sent_count(db: Database) -> int:
+    with db.read_session() as session:
+        query = select(func.count()).where(OutboxMessage.status == OutboxStatus.SENT)
+        return int(session.scalar(query) or 0)
+
+
+def run(
+    db: Database,
+    kind: str,
+    fake_url: str,
+    *,
+    n: int,
+    workers: int,
+    rate: float,
+    latency_ms: float,
+    concurrency: int,
+) -> Result:
+    """Start ``workers`` dispatcher processes, let them warm up, queue ``n`` rows, time them."""
+    with db.session() as session:
+        session.execute(delete(DeliveryAttempt))
+        session.execute(delete(OutboxMessage))
+    customers = add_customers(db) if not _has_customers(db) else _customer_ids(db)
+    queue(db, customers, 0, WARM_UP * workers)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    command = [sys.executable, __file__, "--child", db.url, fake_url, str(rate), str(concurrency)]
+    children = [
+        subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        for _ in range(workers)
+    ]
+    try:
+        for process in children:
+            assert process.stdout is not None
+            assert process.stdout.readline().strip() == "ready"
+        queue(db, customers, WARM_UP * workers, n)
+        for process in children:
+            assert process.stdin is not None
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        reports = []
+        for process in children:
+            assert process.stdout is not None
+            reports.append(json.loads(process.stdout.readline()))
+            process.wait(timeout=60)
+    finally:
+        for process in children:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            for stream in (process.stdin, process.stdout):
+                if stream is not None:
+                    stream.close()
+    sent = sum(r["sent"] for r in reports)
+    if sent != n or sent_count(db) != n + WARM_UP * workers:
+        raise SystemExit(f"expected {n} sends, workers report {sent}")
+    wall = max(r["end"] for r in reports) - min(r["start"] for r in reports)
+    cpu = sum(r["cpu"] for r in reports)
+    return Result(kind, latency_ms, workers, rate, n, wall, cpu)
+
+
+def _has_customers(db: Database) -> bool:
+    with db.read_session() as session:
+        return bool(session.scalar(select(func.count()).select_from(Customer)))
+
+
+def _customer_ids(db: Database) -> list[int]:
+    with db.read_session() as session:
+        return list(session.scalars(select(Customer.id).order_by(Customer.id)))
+
+
+def report(result: Result) -> None:
+    paced = f"paced {result.rate:.0f}/s" if result.rate < UNPACED else "unpaced"
+    print(
+        f"{result.database:<10} {result.workers} worker{'s' if result.workers > 1 else ' '}  "
+        f"{paced:<13} latency {result.latency_ms:>3.0f} ms  sends {result.sends}  "
+        f"{result.per_second:>6.0f} sends/s  CPU {result.cpu_per_1000:.3f} s/1000 "
+        f"({result.cores:.2f} core)",
+        flush=True,
+    )
+
+
+def verdict(results: list[Result]) -> bool:
+    """The target, per database: one worker at 50 ms latency."""
+    ok = True
+    for kind in sorted({r.database for r in results}):
+        one = [
+            r
+            for r in results
+            if r.database == kind and r.workers == 1 and r.latency_ms == TARGET_LATENCY_MS
+        ]
+        unpaced = [r for r in one if r.rate == UNPACED]
+        paced = [r for r in one if r.rate == TARGET_SENDS_PER_S]
+        if not unpaced or not paced:
+            continue
+        fast = all(r.per_second >= TARGET_SENDS_PER_S for r in unpaced)
+        frugal = all(r.cores <= TARGET_CORES for r in paced)
+        print(
+            f"target ({kind}): one worker at {TARGET_LATENCY_MS:.0f} ms reaches "
+            f"{TARGET_SENDS_PER_S:.0f} sends/s: {'PASS' if fast else 'FAIL'} "
+            f"({unpaced[0].per_second:.0f}/s); at {TARGET_SENDS_PER_S:.0f} sends/s uses "
+            f"<= {TARGET_CORES} core: {'PASS' if frugal else 'FAIL'} ({paced[0].cores:.2f})"
+        )
+        ok = ok and fast and frugal
+    return ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; exit 1 if the target is missed."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--child"]:
+        url, fake_url, pace, concurrency = argv[1:5]
+        asyncio.run(_child(url, fake_url, float(pace), int(concurrency)))
+        return 0
+    parser = argparse.ArgumentParser(description="dispatcher throughput against fake providers")
+    parser.add_argument("--n", type=int, default=5000, help="measured sends per run")
+    parser.add_argument("--latency-ms", type=float, nargs="+", default=[0.0, TARGET_LATENCY_MS])
+    parser.add_argument("--concurrency", type=int, default=200)
+    parser.add_argument("--database-url", help="a PostgreSQL server to also run on")
+    args = parser.parse_args(argv)
+    kinds = ["sqlite"] + (["postgresql"] if args.database_url else [])
+    results: list[Result] = []
+    violations: list[object] = []
+    for latency in args.latency_ms:
+        with fake_server(latency) as fake_url:
+            for kind in kinds:
+                with database(kind, args.database_url) as db:
+                    plans: list[tuple[int, float]] = [(1, UNPACED)]
+                    if latency == TARGET_LATENCY_MS:
+                        plans.append((1, TARGET_SENDS_PER_S))
+                    if kind == "postgresql":
+                        plans.append((2, UNPACED))
+                    for workers, rate in plans:
+                        result = run(
+                            db,
+                            kind,
+                            fake_url,
+                            n=args.n,
+                            workers=workers,
+                            rate=rate,
+                            latency_ms=latency,
+                            concurrency=args.concurrency,
+                        )
+                        report(result)
+                        results.append(result)
+            summary = server_summary(fake_url)
+            violations += list(summary["violations"])  # type: ignore[call-overload]
+    if violations:
+        print(f"fake server saw spec violations: {violations[:5]}")
+        return 1
+    return 0 if verdict(results) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
