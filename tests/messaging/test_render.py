@@ -179,6 +179,19 @@ def test_every_telegram_message_renders(message: str, locale: str) -> None:
         assert rendered.text.startswith("<b>")
 
 
+@pytest.mark.parametrize("channel", [SMS, TELEGRAM])
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("message", MESSAGES)
+def test_every_message_starts_with_the_shop_header(
+    message: str, locale: str, channel: ChannelKind
+) -> None:
+    # The bulk messages write the header themselves rather than extend _base/ (for speed).
+    header = {SMS: "Casa Verde: ", TELEGRAM: "<b>Casa Verde</b>\n"}[channel]
+    for context in variants(message, locale):
+        context["shop_name"] = "Casa Verde"
+        assert render_message(message, channel, locale, **context).text.startswith(header)
+
+
 # --- SMS wording rules -------------------------------------------------------------------------
 
 
@@ -462,6 +475,31 @@ def test_dict_values_work_like_objects() -> None:
     assert "order A-1 is cancelled" in text
 
 
+def as_dicts(value: Any) -> Any:
+    """``value`` with every SimpleNamespace, also inside lists, turned into a dict."""
+    if isinstance(value, SimpleNamespace):
+        return {key: as_dicts(item) for key, item in vars(value).items()}
+    if isinstance(value, list):
+        return [as_dicts(item) for item in value]
+    return value
+
+
+@pytest.mark.parametrize("channel", [SMS, TELEGRAM])
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("message", MESSAGES)
+def test_dicts_and_objects_render_alike(message: str, locale: str, channel: ChannelKind) -> None:
+    # Dicts (the notifier's) take a shortcut past getattr(); objects take Jinja2's usual path.
+    for context in variants(message, locale):
+        objects = render_message(message, channel, locale, **context)
+        dicts = render_message(message, channel, locale, **as_dicts(context))
+        assert dicts == objects
+
+
+def test_dict_key_named_like_a_missing_one_still_raises() -> None:
+    with pytest.raises(UndefinedError):
+        sms("ready_to_ship", order={"numbers": "A-1"})
+
+
 @pytest.mark.parametrize("channel", [SMS, TELEGRAM])
 @pytest.mark.parametrize("locale", LOCALES)
 @pytest.mark.parametrize("message", MESSAGES)
@@ -473,6 +511,15 @@ def test_output_has_no_trailing_whitespace_or_blank_runs(
         assert text == text.strip()
         assert "\n\n\n" not in text
         assert not re.search(r"[ \t]\n", text)
+
+
+@pytest.mark.parametrize("channel", [SMS, TELEGRAM])
+def test_trailing_whitespace_of_any_kind_and_blank_runs_are_tidied(channel: ChannelKind) -> None:
+    # Unicode spaces (no-break, em, ideographic), tabs and CRs at a line's end all go.
+    text = "Back in stock! \t\u00a0\nToday\r\u2003\n\n\n\nSee you \u3000"
+    context = long_context("broadcast", "en", text=text)
+    rendered = render_message("broadcast", channel, "en", **context)
+    assert "Back in stock!\nToday\n\nSee you" in rendered.text
 
 
 def test_same_deadline_renders_in_each_customer_zone() -> None:
