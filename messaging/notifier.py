@@ -134,18 +134,22 @@ def notify_pending(
     session: Session, voice: ShopVoice, now: dt.datetime, *, limit: int = 1000
 ) -> NotifyResult:
     """Turn up to ``limit`` unhandled events into outbox rows; the caller commits."""
-    event_ids = session.scalars(
-        select(DomainEvent.id)
-        .where(DomainEvent.handled_at.is_(None))
-        .order_by(DomainEvent.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    ).all()
-    if not event_ids:
+    # Core execution: the joined rows need no ORM loading, and this runs for every event.
+    # It also skips autoflush, so flush what the caller's session holds first.
+    session.flush()
+    rows = (
+        session.connection()
+        .execute(
+            _EVENT_ROWS.where(DomainEvent.handled_at.is_(None))
+            .order_by(DomainEvent.id)
+            .limit(limit)
+            .with_for_update(of=DomainEvent.__table__, skip_locked=True)
+        )
+        .all()
+    )
+    if not rows:
         return NotifyResult(0, 0, 0, 0)
-    rows = session.execute(
-        _EVENT_ROWS.where(DomainEvent.id.in_(event_ids)).order_by(DomainEvent.id)
-    ).all()
+    event_ids = [row.event_id for row in rows]
     queued: list[QueuedMessage] = []
     silent = unreachable = 0
     for row in rows:

@@ -308,22 +308,30 @@ def test_two_worker_processes_drain_ten_thousand_rows_once_each(
 def test_worker_whose_lease_expired_does_not_send_rows_another_worker_took(
     committed_db: Database, tmp_path: Path
 ) -> None:
-    # 12 SMS/s shared by 12 workers is 1/s each; batches are sized for 12/s over a 2 s lease
-    # (6 rows), so the worker's last claims outlive its lease while they wait for the limiter.
-    queue(committed_db, customers=6, sms=6)
+    # A worker frozen (SIGSTOP: a VM pause, a stuck disk) while it holds claims loses them when
+    # its lease runs out; another worker sends them; the frozen one, once thawed, must not.
+    queue(committed_db, customers=4, sms=4)
     with committed_db.session() as session:
         session.execute(delete(OutboxMessage).where(OutboxMessage.channel == Channel.TELEGRAM))
     with recording_fake(tmp_path) as fake:
-        env = dispatcher_env(committed_db, fake, SMS_RATE_PER_SECOND="12", DISPATCH_WORKERS="12")
-        command = worker_command("--lease-seconds", "2", "--once")
-        with child(command, env, tmp_path / "slow.log") as slow:
-            wait_for(lambda: sum(fake.texts().values()) > 0, "the slow worker's first send")
-            leases = [r.lease_expires_at for r in rows(committed_db).values() if r.lease_expires_at]
-            wait_for(lambda: utcnow() > max(leases), "the slow worker's lease to expire")
-            with child(command, env, tmp_path / "other.log") as other:
-                assert other.wait(timeout=30) == 0
-            assert slow.wait(timeout=30) == 0
+        # 4 SMS/s and a 6 s lease: a batch of 4 x 6 / 4 = 6 rows, sent over about a second.
+        env = dispatcher_env(committed_db, fake, SMS_RATE_PER_SECOND="4")
+        command = worker_command("--lease-seconds", "6", "--once")
+        with child(command, env, tmp_path / "frozen.log") as frozen:
+            wait_for(lambda: sum(fake.texts().values()) > 0, "the first send")
+            frozen.send_signal(signal.SIGSTOP)
+            try:
+                held = [r for r in rows(committed_db).values() if r.lease_expires_at]
+                assert held, "the frozen worker should still hold claims"
+                latest = max(r.lease_expires_at for r in held if r.lease_expires_at)
+                wait_for(lambda: utcnow() > latest, "the frozen worker's lease to expire")
+                with child(command, env, tmp_path / "other.log") as other:
+                    assert other.wait(timeout=30) == 0
+            finally:
+                frozen.send_signal(signal.SIGCONT)
+            assert frozen.wait(timeout=30) == 0
         delivered = fake.texts()
+    assert sum(delivered.values()) == 4
     assert max(delivered.values()) == 1, delivered
 
 
