@@ -11,7 +11,7 @@ import datetime as dtm
 
 import aiohttp
 import httpx
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
+from telegram import Bot, LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.error import (
     BadRequest,
@@ -67,7 +67,7 @@ class _SendingBot(Bot):
         self,
         chat_id: int | str,
         text: str,
-        reply_markup: InlineKeyboardMarkup | None,
+        reply_markup: dict[str, object] | None,
     ) -> int:
         """sendMessage in HTML without link previews; returns the ``message_id``."""
         data: dict[str, object] = {
@@ -149,13 +149,17 @@ def _chat_id(address: str) -> int | str:
         return address
 
 
-def _keyboard(buttons: tuple[Button, ...]) -> InlineKeyboardMarkup | None:
+def _keyboard(buttons: tuple[Button, ...]) -> dict[str, object] | None:
+    """The Bot API's InlineKeyboardMarkup as plain JSON.
+
+    Built by hand, not with PTB's ``InlineKeyboardMarkup``: at 1,000 sends/s, constructing and
+    serialising PTB's objects was the largest CPU cost per send after the HTTP client. The
+    fake provider checks this shape against the Bot API spec in the tests.
+    """
     if not buttons:
         return None
     # One button per row: labels such as "Wait for it (10% off)" get truncated side by side.
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(b.label, callback_data=b.data)] for b in buttons]
-    )
+    return {"inline_keyboard": [[{"text": b.label, "callback_data": b.data}] for b in buttons]}
 
 
 def to_send_error(exc: TelegramError) -> SendError:
