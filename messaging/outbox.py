@@ -39,6 +39,14 @@ from store.models import (
 OUTBOX = cast(Table, OutboxMessage.__table__)
 ATTEMPTS = cast(Table, DeliveryAttempt.__table__)
 
+# A claim handed back before its request left: pending again, and the attempt not counted.
+_UNCLAIMED = {
+    "status": OutboxStatus.PENDING,
+    "claimed_by": None,
+    "lease_expires_at": None,
+    "attempts": OUTBOX.c.attempts - 1,
+}
+
 MAX_ATTEMPTS = 8
 RECONCILE_AFTER = dt.timedelta(seconds=60)
 BACKOFF_BASE = dt.timedelta(seconds=2)
@@ -267,17 +275,11 @@ def _finish_skipped(
 def _defer(session: Session, deferred: list[dict[str, Any]]) -> None:
     if not deferred:
         return
-    # Waiting out quiet hours is not an attempt: give the attempt back.
+    # Waiting out quiet hours is not an attempt.
     session.execute(
         update(OUTBOX)
         .where(OUTBOX.c.id == bindparam("b_id"))
-        .values(
-            status=OutboxStatus.PENDING,
-            due_at=bindparam("b_due"),
-            claimed_by=None,
-            lease_expires_at=None,
-            attempts=OUTBOX.c.attempts - 1,
-        ),
+        .values({**_UNCLAIMED, "due_at": bindparam("b_due")}),
         deferred,
     )
 
@@ -483,12 +485,7 @@ def recover_expired_leases(session: Session, now: dt.datetime) -> tuple[int, int
     returned = session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.status == OutboxStatus.CLAIMED, expired)
-        .values(
-            status=OutboxStatus.PENDING,
-            claimed_by=None,
-            lease_expires_at=None,
-            attempts=OutboxMessage.attempts - 1,
-        )
+        .values(_UNCLAIMED)
         .execution_options(synchronize_session=False)
     ).rowcount  # type: ignore[attr-defined]
     unknown = session.execute(
@@ -561,12 +558,7 @@ def release_claims(session: Session, ids: Sequence[int], worker: str) -> None:
                 OutboxMessage.status == OutboxStatus.CLAIMED,
                 OutboxMessage.claimed_by == worker,
             )
-            .values(
-                status=OutboxStatus.PENDING,
-                claimed_by=None,
-                lease_expires_at=None,
-                attempts=OutboxMessage.attempts - 1,
-            )
+            .values(_UNCLAIMED)
             .execution_options(synchronize_session=False)
         )
 
