@@ -21,6 +21,7 @@ from messaging.render import (
 )
 from messaging.segments import count_segments, is_gsm7
 from messaging.types import Button, ChannelKind, Rendered
+from store.offers import Refusal
 
 LOCALES = ("en", "es")
 MESSAGES = available_messages()
@@ -84,6 +85,17 @@ def long_context(message: str, locale: str, **overrides: Any) -> dict[str, Any]:
         "offer": offer,
         "orders": [status_order(values["product"], values["alternative"], offer)],
         "text": BROADCAST_TEXT,
+        # The conversation's answers (bot/conversation/core.py).
+        "number": ORDER_NUMBER,
+        "refusal": "expired",
+        "offers": [
+            SimpleNamespace(
+                **vars(offer), order_number=f"{ORDER_NUMBER}{n}", product_name=values["product"]
+            )
+            for n in range(5)
+        ],
+        "order_number": None,
+        "group_chat": False,
     }
     context.update(overrides)
     return context
@@ -115,6 +127,22 @@ def variants(message: str, locale: str) -> list[dict[str, Any]]:
             )
             for c in ("wait", "switch", "cancel")
         ]
+    if message == "offer_refused":
+        refusals = [r.value for r in Refusal]
+        return [
+            long_context(
+                message,
+                locale,
+                refusal=r,
+                offer=SimpleNamespace(**{**vars(base["offer"]), "applied_choice": c}),
+            )
+            for r in refusals
+            for c in ("wait", "switch", "cancel")
+        ]
+    if message == "offer_which":
+        return [base, long_context(message, locale, order_number=ORDER_NUMBER)]
+    if message == "not_linked":
+        return [base, long_context(message, locale, group_chat=True)]
     if message == "status_reply":
         several = [status_order(values["product"], values["alternative"]) for _ in range(6)]
         return [base, long_context(message, locale, orders=several)]

@@ -1,0 +1,486 @@
+"""One customer message in, one answer out: who is asking, what they ask, what the shop's data says.
+
+Channel-agnostic and free of I/O but the database session it is given; the webhooks and the
+Telegram handlers (see issue 4) turn provider payloads into a :class:`Sender` and an
+:class:`Incoming`, call :meth:`Conversation.handle`, send :attr:`Reply.text`, log
+:attr:`Reply.actions`, and commit. Nothing here commits.
+
+Identity and privacy:
+
+- the caller resolves the sender: an SMS sender is the customer with that E.164 phone number
+  (``store.customers.normalize_phone`` then ``find_by_phone``), a Telegram chat is a customer only
+  once linked; ``customer_id=None`` otherwise;
+- a Telegram group chat is anonymous whoever writes in it: no order data, no choices, no opt-out
+  state changes, only help and a pointer to a private chat;
+- order look-ups are scoped to the sender in the query itself, so an order number that is someone
+  else's and one that does not exist get the very same answer (``order_not_found``); a Telegram
+  button naming someone else's offer is answered like one naming no offer (``no_open_offer``).
+  Each such miss is reported as :attr:`Action.ORDER_MISS` / :attr:`Action.NO_OPEN_OFFER`: rate
+  limiting repeated misses from one sender belongs to the webhooks, which see every request
+  (issue 4, part 2); nothing here keeps state between messages.
+
+Double messages: accepting an offer (and expiring one) records a domain event that the notifier
+turns into the same confirmation in the outbox. Such replies carry ``also_queued=True``: the
+caller should answer with an empty TwiML response / a bare ``answerCallbackQuery`` and let the
+outbox deliver, or the customer hears it twice. A repeated choice records no event, so its
+confirmation comes only from the reply.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session, selectinload
+
+from bot.conversation.intents import Intent, IntentKind, parse, parse_callback
+from messaging.notifier import CONFIRMATIONS
+from messaging.render import DEFAULT_LOCALE, render_message
+from messaging.types import Button
+from store.models import (
+    Channel,
+    Customer,
+    Offer,
+    OfferChoice,
+    OfferStatus,
+    Order,
+    OrderLine,
+    OrderStatus,
+    ReachState,
+)
+from store.offers import Refusal, accept_offer
+from store.policy import Policy
+from store.queries import open_offer
+
+__all__ = ["Action", "Conversation", "Incoming", "Reply", "Sender"]
+
+# A reply that names no offer, with none open, still means the offer the customer just
+# answered: a resent "1" gets its confirmation again, a "2" after "1" hears it was decided.
+RECENT_DECISION = dt.timedelta(days=2)
+
+# Twilio's OptOutType field, when present, says which kind of keyword Twilio matched (with
+# Advanced Opt-Out that may be a custom word such as "BAJA" that our parser does not know).
+_PROVIDER_KEYWORDS = {
+    "STOP": IntentKind.OPT_OUT,
+    "START": IntentKind.OPT_IN,
+    "HELP": IntentKind.HELP,
+}
+
+
+class Action(StrEnum):
+    """What handling a message did or found, for the caller's logs and metrics."""
+
+    OPTED_OUT = "opted_out"
+    OPTED_IN = "opted_in"
+    OFFER_ACCEPTED = "offer_accepted"
+    OFFER_REPEATED = "offer_repeated"  # the same choice again: nothing changed
+    OFFER_REFUSED = "offer_refused"
+    OFFER_EXPIRED = "offer_expired"  # the reply came too late; the default was applied now
+    OFFER_AMBIGUOUS = "offer_ambiguous"
+    NO_OPEN_OFFER = "no_open_offer"
+    STATUS_SHOWN = "status_shown"
+    ORDER_MISS = "order_miss"  # an order number that is not the sender's (or not there)
+    UNKNOWN_SENDER = "unknown_sender"  # no customer behind it, or a group chat
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """Who wrote, as the caller resolved it. ``chat_is_private`` is False for Telegram groups."""
+
+    customer_id: int | None
+    chat_is_private: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """A text message, or the callback data of a pressed Telegram button.
+
+    ``provider_handled_opt_out``: the provider already answered a STOP/START/HELP keyword
+    (Twilio sends ``OptOutType`` then); the state is recorded and the reply is empty.
+    ``opt_out_type``: Twilio's ``OptOutType`` value itself; when given it also says which kind
+    of keyword it was, over what our parser makes of the text.
+    """
+
+    text: str = ""
+    button_data: str | None = None
+    provider_handled_opt_out: bool = False
+    opt_out_type: str | None = None
+
+    @classmethod
+    def button(cls, data: str) -> Incoming:
+        return cls(button_data=data)
+
+    @property
+    def provider_answered(self) -> bool:
+        return self.provider_handled_opt_out or self.opt_out_type is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The answer. ``text`` is None when nothing is to be said (the provider already did)."""
+
+    intent: Intent
+    message: str | None  # the template's name, for logs and metrics
+    text: str | None
+    buttons: tuple[Button, ...] = ()
+    actions: tuple[Action, ...] = ()
+    # The same news is on its way through the outbox (see the module docstring).
+    also_queued: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Turn:
+    channel: Channel
+    intent: Intent
+    incoming: Incoming
+    customer: Customer | None
+    private: bool
+    locale: str
+
+
+class Conversation:
+    """Handles customer messages against one database session, at one moment ``now``."""
+
+    def __init__(
+        self,
+        session: Session,
+        *,
+        shop_name: str,
+        support_contact: str,
+        policy: Policy,
+        now: dt.datetime,
+        default_locale: str = DEFAULT_LOCALE,
+    ) -> None:
+        self.session = session
+        self.shop_name = shop_name
+        self.support_contact = support_contact
+        self.policy = policy
+        self.now = now
+        self.default_locale = default_locale
+
+    def handle(self, channel: Channel | str, sender: Sender, incoming: Incoming) -> Reply:
+        """Answer one message; any change (offer, opt-out) is left in the session uncommitted."""
+        kind = Channel(channel)
+        intent = _intent(incoming)
+        private = kind is Channel.SMS or sender.chat_is_private
+        customer = None
+        if private and sender.customer_id is not None:
+            customer = self.session.get(Customer, sender.customer_id)
+        locale = customer.locale if customer else intent.language or self.default_locale
+        turn = _Turn(kind, intent, incoming, customer, private, locale)
+        return _HANDLERS[intent.kind](self, turn)
+
+    # --- handlers, one per intent ------------------------------------------------------------
+
+    def _status(self, turn: _Turn) -> Reply:
+        customer = turn.customer
+        if customer is None:
+            return self._not_linked(turn)
+        if turn.intent.order_number is not None:
+            order = self._own_order(customer, turn.intent.order_number)
+            if order is None:
+                return self._order_not_found(turn, turn.intent.order_number)
+            orders = [order]
+        else:
+            orders = self._open_orders(customer)
+        views = [_order_view(order, self.now) for order in orders]
+        return self._say(turn, "status_reply", (Action.STATUS_SHOWN,), orders=views)
+
+    def _offer_reply(self, turn: _Turn) -> Reply:
+        customer, intent = turn.customer, turn.intent
+        if customer is None:
+            return self._not_linked(turn)
+        assert intent.choice is not None
+        if intent.offer_id is not None:
+            offer = self._own_offer(customer, intent.offer_id)
+            if offer is None:
+                return self._say(turn, "no_open_offer", (Action.NO_OPEN_OFFER,))
+            return self._apply(turn, offer, intent.choice)
+        order: Order | None = None
+        if intent.order_number is not None:
+            order = self._own_order(customer, intent.order_number)
+            if order is None:
+                return self._order_not_found(turn, intent.order_number)
+        offers = self._open_offers(customer, order)
+        if len(offers) > 1:
+            return self._say(
+                turn,
+                "offer_which",
+                (Action.OFFER_AMBIGUOUS,),
+                offers=[_offer_view(o) for o in offers],
+                order_number=order.number if order is not None else None,
+            )
+        if not offers:
+            offers = self._recently_decided(customer, order)
+        if len(offers) != 1:
+            return self._say(turn, "no_open_offer", (Action.NO_OPEN_OFFER,))
+        return self._apply(turn, offers[0], intent.choice)
+
+    def _opt_out(self, turn: _Turn) -> Reply:
+        if not turn.private:
+            return self._not_linked(turn)
+        actions = (Action.UNKNOWN_SENDER,)
+        if turn.customer is not None:
+            _set_reach(turn.customer, turn.channel, ReachState.OPTED_OUT, self.now)
+            actions = (Action.OPTED_OUT,)
+        if turn.incoming.provider_answered:
+            return _silent(turn, actions)
+        # Even a number we don't know hears it worked: carriers expect every STOP confirmed.
+        return self._say(turn, "opted_out", actions)
+
+    def _opt_in(self, turn: _Turn) -> Reply:
+        if not turn.private:
+            return self._not_linked(turn)
+        if turn.customer is None:
+            if turn.incoming.provider_answered:
+                return _silent(turn, (Action.UNKNOWN_SENDER,))
+            if turn.channel is Channel.TELEGRAM:
+                # "/start" from a chat not linked yet: tell them how to link it.
+                return self._not_linked(turn)
+            return self._say(turn, "opted_in", (Action.UNKNOWN_SENDER,))
+        _set_reach(turn.customer, turn.channel, ReachState.ACTIVE, self.now)
+        if turn.incoming.provider_answered:
+            return _silent(turn, (Action.OPTED_IN,))
+        return self._say(turn, "opted_in", (Action.OPTED_IN,))
+
+    def _help(self, turn: _Turn) -> Reply:
+        if turn.incoming.provider_answered:
+            return _silent(turn, ())
+        return self._say(turn, "help", ())
+
+    def _unknown(self, turn: _Turn) -> Reply:
+        return self._say(turn, "unknown_command", ())
+
+    # --- answers shared by several handlers ----------------------------------------------------
+
+    def _not_linked(self, turn: _Turn) -> Reply:
+        return self._say(turn, "not_linked", (Action.UNKNOWN_SENDER,), group_chat=not turn.private)
+
+    def _order_not_found(self, turn: _Turn, number: str) -> Reply:
+        return self._say(turn, "order_not_found", (Action.ORDER_MISS,), number=number)
+
+    def _apply(self, turn: _Turn, offer: Offer, choice: OfferChoice) -> Reply:
+        was_open = offer.status == OfferStatus.OPEN
+        outcome = accept_offer(
+            self.session, offer.id, choice, via=turn.channel.value, now=self.now, policy=self.policy
+        )
+        context = _offer_context(offer)
+        if outcome.accepted:
+            action = Action.OFFER_REPEATED if outcome.repeated else Action.OFFER_ACCEPTED
+            return self._say(
+                turn,
+                CONFIRMATIONS[choice.value],
+                (action,),
+                also_queued=not outcome.repeated,
+                **context,
+            )
+        if outcome.refusal == Refusal.EXPIRED and was_open:
+            # Too late by a moment: accept_offer applied the default just now, and its
+            # offer_expired notice is queued; say the same thing here.
+            return self._say(
+                turn, "offer_expired", (Action.OFFER_EXPIRED,), also_queued=True, **context
+            )
+        assert outcome.refusal is not None
+        return self._say(
+            turn, "offer_refused", (Action.OFFER_REFUSED,), refusal=outcome.refusal.value, **context
+        )
+
+    def _say(
+        self,
+        turn: _Turn,
+        message: str,
+        actions: tuple[Action, ...],
+        *,
+        also_queued: bool = False,
+        **context: Any,
+    ) -> Reply:
+        customer = turn.customer
+        rendered = render_message(
+            message,
+            turn.channel,
+            turn.locale,
+            shop_name=self.shop_name,
+            support_contact=self.support_contact,
+            customer=(
+                {"name": customer.name, "timezone": customer.timezone}
+                if customer is not None
+                else {"name": ""}
+            ),
+            **context,
+        )
+        return Reply(
+            intent=turn.intent,
+            message=message,
+            text=rendered.text,
+            buttons=rendered.buttons,
+            actions=actions,
+            also_queued=also_queued,
+        )
+
+    # --- look-ups, always scoped to the sender ------------------------------------------------
+
+    def _own_order(self, customer: Customer, number: str) -> Order | None:
+        # Case-insensitive ("a1001" for "A1001"): safe, as only this customer's orders match.
+        return self.session.scalars(
+            select(Order)
+            .where(Order.customer_id == customer.id, func.upper(Order.number) == number.upper())
+            .options(*_ORDER_LOADS)
+        ).first()
+
+    def _open_orders(self, customer: Customer) -> list[Order]:
+        return list(
+            self.session.scalars(
+                select(Order)
+                .where(Order.customer_id == customer.id, Order.status == OrderStatus.OPEN)
+                .order_by(Order.placed_at.desc(), Order.id.desc())
+                .options(*_ORDER_LOADS)
+            )
+        )
+
+    def _own_offer(self, customer: Customer, offer_id: int) -> Offer | None:
+        return self.session.scalars(
+            select(Offer)
+            .where(Offer.id == offer_id, Offer.customer_id == customer.id)
+            .options(*_OFFER_LOADS)
+        ).first()
+
+    def _open_offers(self, customer: Customer, order: Order | None) -> list[Offer]:
+        query = _customer_offers(customer, order).where(Offer.status == OfferStatus.OPEN)
+        return list(self.session.scalars(query))
+
+    def _recently_decided(self, customer: Customer, order: Order | None) -> list[Offer]:
+        query = _customer_offers(customer, order).where(
+            Offer.status.in_([OfferStatus.ACCEPTED, OfferStatus.EXPIRED]),
+            Offer.decided_at >= self.now - RECENT_DECISION,
+        )
+        return list(self.session.scalars(query))
+
+
+_HANDLERS: dict[IntentKind, Callable[[Conversation, _Turn], Reply]] = {
+    IntentKind.STATUS: Conversation._status,
+    IntentKind.OFFER_REPLY: Conversation._offer_reply,
+    IntentKind.OPT_OUT: Conversation._opt_out,
+    IntentKind.OPT_IN: Conversation._opt_in,
+    IntentKind.HELP: Conversation._help,
+    IntentKind.UNKNOWN: Conversation._unknown,
+}
+
+# Everything the replies read, loaded up front: no lazy loads while rendering.
+_ORDER_LOADS = (
+    selectinload(Order.lines).selectinload(OrderLine.product),
+    selectinload(Order.lines).selectinload(OrderLine.offers).selectinload(Offer.alternative),
+)
+_OFFER_LOADS = (
+    selectinload(Offer.line).selectinload(OrderLine.order),
+    selectinload(Offer.line).selectinload(OrderLine.product),
+    selectinload(Offer.alternative),
+)
+
+
+def _customer_offers(customer: Customer, order: Order | None) -> Select[Offer]:
+    query = (
+        select(Offer)
+        .where(Offer.customer_id == customer.id)
+        .order_by(Offer.id)
+        .options(*_OFFER_LOADS)
+    )
+    if order is not None:
+        query = query.join(OrderLine, OrderLine.id == Offer.line_id).where(
+            OrderLine.order_id == order.id
+        )
+    return query
+
+
+def _intent(incoming: Incoming) -> Intent:
+    if incoming.button_data is not None:
+        return parse_callback(incoming.button_data)
+    provider_kind = _PROVIDER_KEYWORDS.get((incoming.opt_out_type or "").strip().upper())
+    if provider_kind is not None:
+        return Intent(provider_kind, keyword=incoming.text.strip().upper()[:32] or None)
+    return parse(incoming.text)
+
+
+def _silent(turn: _Turn, actions: tuple[Action, ...]) -> Reply:
+    return Reply(intent=turn.intent, message=None, text=None, actions=actions)
+
+
+def _set_reach(customer: Customer, channel: Channel, state: ReachState, now: dt.datetime) -> None:
+    """Record an opt-out or opt-in for ``channel`` only; the other channel keeps its state."""
+    if channel is Channel.SMS:
+        if customer.sms_state != state:
+            customer.sms_state = state
+            customer.sms_state_changed_at = now
+        if state == ReachState.ACTIVE:
+            customer.sms_consent_at = now
+    else:
+        if customer.telegram_state != state:
+            customer.telegram_state = state
+            customer.telegram_state_changed_at = now
+        if state == ReachState.ACTIVE:
+            customer.telegram_consent_at = now
+
+
+# --- render contexts, the shapes of messaging.notifier._context ---------------------------------
+
+
+def _offer_context(offer: Offer) -> dict[str, Any]:
+    line = offer.line
+    return {
+        "order": {"number": line.order.number},
+        "line": {
+            "product_name": line.product.name,
+            "sku": line.product.sku,
+            "quantity": line.quantity,
+            "backordered_quantity": line.backordered_quantity,
+        },
+        "eta": _eta(line),
+        "offer": _offer_view(offer),
+    }
+
+
+def _offer_view(offer: Offer) -> dict[str, Any]:
+    line = offer.line
+    alternative = offer.alternative
+    return {
+        "id": offer.id,
+        "discount_percent": offer.discount_percent,
+        "alternative_name": alternative.name if alternative is not None else None,
+        "alternative_price_cents": alternative.price_cents if alternative is not None else None,
+        "currency": line.product.currency,
+        "expires_at": offer.expires_at,
+        "coupon_code": offer.coupon_code,
+        "applied_choice": offer.choice.value if offer.choice is not None else None,
+        "order_number": line.order.number,
+        "product_name": line.product.name,
+    }
+
+
+def _order_view(order: Order, now: dt.datetime) -> dict[str, Any]:
+    offers: Sequence[Offer] = [
+        offer
+        for offer in (open_offer(line) for line in order.lines)
+        if offer is not None and offer.expires_at > now
+    ]
+    return {
+        "number": order.number,
+        "lines": [
+            {
+                "product_name": line.product.name,
+                "quantity": line.quantity,
+                "status": line.status.value,
+                "eta": _eta(line),
+            }
+            for line in order.lines
+        ],
+        # The template shows one offer; with several, a reply is asked "which?" anyway.
+        "offer": _offer_view(offers[0]) if offers else None,
+    }
+
+
+def _eta(line: OrderLine) -> dt.date | None:
+    """The date the customer was told, else the supplier's current one."""
+    return line.eta or line.product.eta
