@@ -15,9 +15,11 @@ one commit per group of outcomes; never a commit per message.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Literal, cast
 
 from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
@@ -25,6 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from messaging.quiet_hours import QuietHours
+from store.db import copy_rows
 from store.models import (
     Channel,
     Customer,
@@ -118,8 +121,51 @@ def enqueue(session: Session, messages: Sequence[QueuedMessage], now: dt.datetim
         }
         for m in messages
     ]
+    if session.get_bind().dialect.name == "postgresql":
+        copy_rows(
+            session,
+            "outbox_messages",
+            _COPY_COLUMNS,
+            (_copy_values(row) for row in rows),
+            skip_conflicts_on="dedupe_key",
+        )
+        return
     # Core, not the ORM's bulk insert: the rows need no objects, and it is ~2x faster.
     session.connection().execute(_insert_ignoring_duplicates(session), rows)
+
+
+_COPY_COLUMNS = (
+    "dedupe_key",
+    "customer_id",
+    "channel",
+    "address",
+    "message",
+    "locale",
+    "body",
+    "buttons",
+    "event_id",
+    "broadcast_id",
+    "urgent",
+    "status",
+    "attempts",
+    "due_at",
+    "created_at",
+)
+
+
+def _copy_values(row: dict[str, Any]) -> tuple[Any, ...]:
+    """One row as COPY wants it: stored forms, as the column types would bind them."""
+    values = []
+    for column in _COPY_COLUMNS:
+        value = row[column]
+        if isinstance(value, StrEnum):
+            value = value.value
+        elif isinstance(value, dt.datetime):
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        elif column == "buttons" and value is not None:
+            value = json.dumps(value)
+        values.append(value)
+    return tuple(values)
 
 
 def _insert_ignoring_duplicates(session: Session) -> Any:

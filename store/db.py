@@ -8,7 +8,7 @@ upgrades to a writer fails with SQLITE_BUSY at once, whatever the busy timeout s
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -86,3 +86,38 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def copy_rows(
+    session: Session,
+    table: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    skip_conflicts_on: str | None = None,
+) -> None:
+    """Bulk insert on PostgreSQL with COPY (several times faster than executemany there).
+
+    Values must be what the column stores (text for enums, naive UTC datetimes, JSON as
+    text). With ``skip_conflicts_on`` the rows go through a temporary table so that
+    ``ON CONFLICT (...) DO NOTHING`` can keep existing rows, which COPY alone cannot.
+    """
+    names = ", ".join(columns)
+    raw = session.connection().connection.driver_connection
+    with raw.cursor() as cursor:  # type: ignore[union-attr]
+        target = table
+        if skip_conflicts_on is not None:
+            target = f"incoming_{table}"
+            cursor.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {target} "
+                f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+            )
+        with cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        if skip_conflicts_on is not None:
+            cursor.execute(
+                f"INSERT INTO {table} ({names}) SELECT {names} FROM {target} "  # noqa: S608
+                f"ON CONFLICT ({skip_conflicts_on}) DO NOTHING"
+            )
+            cursor.execute(f"TRUNCATE {target}")
