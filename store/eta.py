@@ -6,12 +6,12 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, case, func, insert, select, update
+from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from store import events
 from store.errors import NotFound
-from store.models import DomainEvent, EtaChange, EventKind, LineStatus, Order, OrderLine, Product
+from store.models import EtaChange, EventKind, LineStatus, Order, OrderLine, Product
 from store.offers import make_offer
 from store.policy import Policy
 
@@ -69,10 +69,10 @@ def set_eta(
     ]
     notices = set(notice_ids)
     changed = [row for row in moved if row.id not in notices]
-    # Fan-out: one executemany for what may be 100,000 events, no ORM object per line.
+    # Fan-out: what may be 100,000 events in one bulk insert, no ORM object per line.
     if changed:
-        session.execute(
-            insert(DomainEvent),
+        events.insert_many(
+            session,
             [
                 {
                     "kind": EventKind.ETA_CHANGED.value,

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from store.db import copy_rows
 from store.models import DomainEvent, EventKind, Offer, OrderLine
 
 
@@ -30,6 +33,44 @@ def record(
     )
     session.add(event)
     return event
+
+
+_BULK_COLUMNS = (
+    "kind",
+    "customer_id",
+    "order_id",
+    "line_id",
+    "product_id",
+    "payload",
+    "created_at",
+)
+
+
+def insert_many(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Many events at once: COPY on PostgreSQL, one executemany elsewhere.
+
+    Each row has the keys of ``_BULK_COLUMNS``; ``created_at`` is an aware UTC datetime.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(insert(DomainEvent), rows)
+        return
+    copy_rows(
+        session,
+        "domain_events",
+        _BULK_COLUMNS,
+        (
+            (
+                row["kind"],
+                row["customer_id"],
+                row["order_id"],
+                row["line_id"],
+                row["product_id"],
+                json.dumps(row["payload"]),
+                row["created_at"].astimezone(dt.UTC).replace(tzinfo=None),
+            )
+            for row in rows
+        ),
+    )
 
 
 def payload_of(**values: Any) -> dict[str, Any]:
