@@ -478,6 +478,55 @@ class DeliveryAttempt(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class InboundMessage(Base):
+    """One message a customer sent us, logged with the provider's id before it is handled.
+
+    ``(channel, provider_id)`` is unique: a provider's retry of the same message (Twilio's
+    ``MessageSid``, Telegram's ``update_id``) finds the row and is not handled again.
+    ``handled_at`` is set in the transaction that acts on the message, so a crash between
+    logging and handling leaves the row to be handled by the next delivery or the recovery.
+    """
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (
+        UniqueConstraint("channel", "provider_id", name="uq_inbound_messages_provider_id"),
+        # Recent misses of one sender, for rate limiting order-number guessing.
+        Index("ix_inbound_messages_sender", "channel", "sender", "received_at"),
+        Index("ix_inbound_messages_unhandled", "handled_at", "channel"),
+    )
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True)
+    channel: Mapped[Channel] = mapped_column(_enum(Channel, "channel"))
+    provider_id: Mapped[str] = mapped_column(String(64))
+    sender: Mapped[str] = mapped_column(String(64))  # E.164 phone, or the Telegram chat id
+    body: Mapped[str | None] = mapped_column(Text)  # truncated; the provider caps messages
+    # The raw Telegram update, so an update acknowledged but not handled can be replayed.
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    handled_at: Mapped[dt.datetime | None]
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    intent: Mapped[str | None] = mapped_column(String(32))
+    actions: Mapped[str | None] = mapped_column(String(128))
+    reply_message: Mapped[str | None] = mapped_column(String(64))
+    missed: Mapped[bool] = mapped_column(default=False)  # named an order or offer not theirs
+
+
+class TelegramLinkToken(Base):
+    """A one-time ``/start <token>`` link that ties a Telegram chat to a customer.
+
+    Only the SHA-256 of the token is stored: a database leak does not hand out live links.
+    """
+
+    __tablename__ = "telegram_link_tokens"
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]
+
+
 __all__ = [
     "Base",
     "CategoryDiscount",
@@ -487,6 +536,7 @@ __all__ = [
     "DomainEvent",
     "EtaChange",
     "EventKind",
+    "InboundMessage",
     "LineStatus",
     "Offer",
     "OfferChoice",
@@ -504,5 +554,6 @@ __all__ = [
     "ReachState",
     "StockReceipt",
     "Supplier",
+    "TelegramLinkToken",
     "utcnow",
 ]
