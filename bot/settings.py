@@ -7,6 +7,7 @@ program at start-up with a message naming the variable (see ``load_settings``).
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zoneinfo
 from typing import Annotated, Self
 
@@ -18,10 +19,20 @@ from store.db import DEFAULT_DATABASE_URL
 from store.models import OfferChoice
 from store.policy import Policy
 
+# Where ``backorder-bot serve`` listens by default (``--host 127.0.0.1 --port 8000``): the base of
+# order page links when PUBLIC_BASE_URL is not set, as on a developer's machine or in the sandbox.
+LOCAL_BASE_URL = "http://127.0.0.1:8000"
+# Without ORDER_LINK_SECRET or any provider secret (the sandbox), links are still unguessable:
+# their randomness is the nonce stored with them; the key only protects against a database leak.
+SANDBOX_ORDER_LINK_SECRET = b"backorder-bot sandbox order page key"
+
 # Values people copy from examples and forget to change: refused rather than trusted.
 PLACEHOLDERS = frozenset({"changeme", "change-me", "secret", "xxx", "your-token-here", "todo"})
 
 PositiveRate = Annotated[float, Field(gt=0)]
+
+# What Telegram accepts as setWebhook's secret_token.
+_TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 class SettingsError(Exception):
@@ -47,6 +58,8 @@ class Settings(BaseSettings):
     twilio_api_base_url: str = "https://api.twilio.com"
 
     agent_api_token: SecretStr | None = None
+    # Key for the order page's links and forms (see ``order_link_secret_bytes``).
+    order_link_secret: SecretStr | None = None
 
     shop_name: str = "Our shop"
     support_contact: str = "support@example.com"
@@ -117,7 +130,11 @@ class Settings(BaseSettings):
         return value.rstrip("/")
 
     @field_validator(
-        "telegram_bot_token", "telegram_webhook_secret", "twilio_auth_token", "agent_api_token"
+        "telegram_bot_token",
+        "telegram_webhook_secret",
+        "twilio_auth_token",
+        "agent_api_token",
+        "order_link_secret",
     )
     @classmethod
     def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
@@ -138,10 +155,54 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _telegram_webhook_secret(self) -> Self:
+        secret = self.telegram_webhook_secret
+        if secret is not None and not _TELEGRAM_SECRET.fullmatch(secret.get_secret_value()):
+            raise ValueError(
+                "TELEGRAM_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -"
+            )
+        if self.telegram_webhook and secret is None:
+            # Without it anyone who finds the URL could post updates as any customer.
+            raise ValueError(
+                "TELEGRAM_WEBHOOK_SECRET is required when TELEGRAM_BOT_TOKEN and PUBLIC_BASE_URL"
+                " are set (Telegram webhook mode); e.g. python -c 'import secrets;"
+                " print(secrets.token_urlsafe(32))'"
+            )
+        return self
+
+    @property
+    def telegram_webhook(self) -> bool:
+        """Telegram delivers updates to our webhook (else we poll for them, for local runs)."""
+        return self.telegram_bot_token is not None and self.public_base_url is not None
+
     @property
     def sandbox(self) -> bool:
         """No provider credentials: messages go to the sandbox channels, nothing leaves."""
         return self.telegram_bot_token is None and self.twilio_account_sid is None
+
+    @property
+    def order_page_base_url(self) -> str:
+        """The base of order page links: PUBLIC_BASE_URL, else where ``serve`` listens locally."""
+        return self.public_base_url or LOCAL_BASE_URL
+
+    def order_link_secret_bytes(self) -> bytes:
+        """The secret order page tokens and their forms are keyed with.
+
+        ORDER_LINK_SECRET when set; else the provider secrets, which every non-sandbox setup
+        has (changing them re-issues each order's link with its next message, see
+        ``store.order_links``); else, in the sandbox, a fixed development key.
+        """
+        if self.order_link_secret is not None:
+            return self.order_link_secret.get_secret_value().encode()
+        providers = [
+            secret.get_secret_value()
+            for secret in (self.twilio_auth_token, self.telegram_bot_token)
+            if secret is not None
+        ]
+        if providers:
+            return "\n".join(providers).encode()
+        return SANDBOX_ORDER_LINK_SECRET
 
     def policy(self) -> Policy:
         return Policy(

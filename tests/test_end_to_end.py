@@ -22,13 +22,13 @@ from messaging.quiet_hours import QuietHours
 from store.db import Database
 from store.models import Channel, OutboxMessage, OutboxStatus
 from tests import factories as f
-from tests.bot.web.conftest import sign
 from tests.messaging.fake_providers import (
     TELEGRAM_TOKEN,
     TWILIO_ACCOUNT_SID,
     TWILIO_AUTH_TOKEN,
     FakeProviders,
 )
+from tests.twilio_signing import sign
 
 PUBLIC = "https://shop.example"
 STATUS_PATH = "/webhooks/twilio/status"

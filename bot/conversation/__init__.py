@@ -1,6 +1,13 @@
 """The channel-agnostic conversation: parse a customer's message, answer it from the shop's data."""
 
-from bot.conversation.core import Action, Conversation, Incoming, Reply, Sender
+from bot.conversation.core import (
+    Action,
+    Conversation,
+    Incoming,
+    Reply,
+    Sender,
+    SharedContact,
+)
 from bot.conversation.intents import Intent, IntentKind, parse, parse_callback
 
 __all__ = [
@@ -11,6 +18,7 @@ __all__ = [
     "IntentKind",
     "Reply",
     "Sender",
+    "SharedContact",
     "parse",
     "parse_callback",
 ]

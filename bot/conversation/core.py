@@ -9,15 +9,18 @@ Identity and privacy:
 
 - the caller resolves the sender: an SMS sender is the customer with that E.164 phone number
   (``store.customers.normalize_phone`` then ``find_by_phone``), a Telegram chat is a customer only
-  once linked; ``customer_id=None`` otherwise;
+  once linked; ``customer_id=None`` otherwise. Linking happens here: ``/start <token>`` redeems a
+  link token, and a shared contact links only when its ``user_id`` is the sender's own;
 - a Telegram group chat is anonymous whoever writes in it: no order data, no choices, no opt-out
   state changes, only help and a pointer to a private chat;
 - order look-ups are scoped to the sender in the query itself, so an order number that is someone
   else's and one that does not exist get the very same answer (``order_not_found``); a Telegram
   button naming someone else's offer is answered like one naming no offer (``no_open_offer``).
-  Each such miss is reported as :attr:`Action.ORDER_MISS` / :attr:`Action.NO_OPEN_OFFER`: rate
-  limiting repeated misses from one sender belongs to the webhooks, which see every request
-  (issue 4, part 2); nothing here keeps state between messages.
+  Each such miss is reported as :attr:`Action.ORDER_MISS` / :attr:`Action.NO_OPEN_OFFER` /
+  :attr:`Action.LINK_FAILED`; the caller counts them (``bot.inbound``) and, past a limit, sets
+  :attr:`Sender.guessing_blocked`: then every look-up by order number, offer or token gets the
+  same ``too_many_attempts`` answer, whether or not it would have hit. Nothing here keeps state
+  between messages.
 
 Double messages: accepting an offer (and expiring one) records a domain event that the notifier
 turns into the same confirmation in the outbox. Such replies carry ``also_queued=True``: the
@@ -41,6 +44,8 @@ from bot.conversation.intents import Intent, IntentKind, parse, parse_callback
 from messaging.notifier import CONFIRMATIONS
 from messaging.render import DEFAULT_LOCALE, render_message
 from messaging.types import Button
+from store.customers import find_by_phone, normalize_phone
+from store.errors import InvalidInput
 from store.models import (
     Channel,
     Customer,
@@ -55,8 +60,9 @@ from store.models import (
 from store.offers import Refusal, accept_offer
 from store.policy import Policy
 from store.queries import open_offer
+from store.telegram_links import link_chat, redeem_link_token
 
-__all__ = ["Action", "Conversation", "Incoming", "Reply", "Sender"]
+__all__ = ["MISSES", "Action", "Conversation", "Incoming", "Reply", "Sender", "SharedContact"]
 
 # A reply that names no offer, with none open, still means the offer the customer just
 # answered: a resent "1" gets its confirmation again, a "2" after "1" hears it was decided.
@@ -85,14 +91,37 @@ class Action(StrEnum):
     STATUS_SHOWN = "status_shown"
     ORDER_MISS = "order_miss"  # an order number that is not the sender's (or not there)
     UNKNOWN_SENDER = "unknown_sender"  # no customer behind it, or a group chat
+    LINKED = "linked"  # a Telegram chat is now the customer's
+    LINK_FAILED = "link_failed"  # a bad, used or expired token; someone else's contact
+    RATE_LIMITED = "rate_limited"  # a look-up refused after too many misses
+
+
+# What counts against a sender's allowance of misses (guessing order numbers, offers, tokens).
+MISSES = frozenset({Action.ORDER_MISS, Action.NO_OPEN_OFFER, Action.LINK_FAILED})
 
 
 @dataclass(frozen=True, slots=True)
 class Sender:
-    """Who wrote, as the caller resolved it. ``chat_is_private`` is False for Telegram groups."""
+    """Who wrote, as the caller resolved it. ``chat_is_private`` is False for Telegram groups.
+
+    On Telegram ``chat_id`` and ``user_id`` say which chat to link and whose contact a shared
+    card must be. ``guessing_blocked``: this sender missed too often lately (see the module
+    docstring).
+    """
 
     customer_id: int | None
     chat_is_private: bool = True
+    chat_id: int | None = None
+    user_id: int | None = None
+    guessing_blocked: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SharedContact:
+    """A contact card shared in a Telegram chat: its phone and, if it is a Telegram user, id."""
+
+    phone: str
+    user_id: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +138,7 @@ class Incoming:
     button_data: str | None = None
     provider_handled_opt_out: bool = False
     opt_out_type: str | None = None
+    contact: SharedContact | None = None
 
     @classmethod
     def button(cls, data: str) -> Incoming:
@@ -140,6 +170,7 @@ class _Turn:
     customer: Customer | None
     private: bool
     locale: str
+    sender: Sender
 
 
 class Conversation:
@@ -154,6 +185,7 @@ class Conversation:
         policy: Policy,
         now: dt.datetime,
         default_locale: str = DEFAULT_LOCALE,
+        phone_region: str | None = None,
     ) -> None:
         self.session = session
         self.shop_name = shop_name
@@ -161,6 +193,7 @@ class Conversation:
         self.policy = policy
         self.now = now
         self.default_locale = default_locale
+        self.phone_region = phone_region
 
     def handle(self, channel: Channel | str, sender: Sender, incoming: Incoming) -> Reply:
         """Answer one message; any change (offer, opt-out) is left in the session uncommitted."""
@@ -171,7 +204,7 @@ class Conversation:
         if private and sender.customer_id is not None:
             customer = self.session.get(Customer, sender.customer_id)
         locale = customer.locale if customer else intent.language or self.default_locale
-        turn = _Turn(kind, intent, incoming, customer, private, locale)
+        turn = _Turn(kind, intent, incoming, customer, private, locale, sender)
         return _HANDLERS[intent.kind](self, turn)
 
     # --- handlers, one per intent ------------------------------------------------------------
@@ -181,6 +214,8 @@ class Conversation:
         if customer is None:
             return self._not_linked(turn)
         if turn.intent.order_number is not None:
+            if turn.sender.guessing_blocked:
+                return self._rate_limited(turn)
             order = self._own_order(customer, turn.intent.order_number)
             if order is None:
                 return self._order_not_found(turn, turn.intent.order_number)
@@ -195,6 +230,10 @@ class Conversation:
         if customer is None:
             return self._not_linked(turn)
         assert intent.choice is not None
+        if turn.sender.guessing_blocked and (
+            intent.offer_id is not None or intent.order_number is not None
+        ):
+            return self._rate_limited(turn)
         if intent.offer_id is not None:
             offer = self._own_offer(customer, intent.offer_id)
             if offer is None:
@@ -235,6 +274,8 @@ class Conversation:
     def _opt_in(self, turn: _Turn) -> Reply:
         if not turn.private:
             return self._not_linked(turn)
+        if turn.channel is Channel.TELEGRAM and turn.intent.payload is not None:
+            return self._link_by_token(turn, turn.intent.payload)
         if turn.customer is None:
             if turn.incoming.provider_answered:
                 return _silent(turn, (Action.UNKNOWN_SENDER,))
@@ -246,6 +287,38 @@ class Conversation:
         if turn.incoming.provider_answered:
             return _silent(turn, (Action.OPTED_IN,))
         return self._say(turn, "opted_in", (Action.OPTED_IN,))
+
+    def _link_by_token(self, turn: _Turn, token: str) -> Reply:
+        if turn.sender.guessing_blocked:
+            return self._rate_limited(turn)
+        chat_id = turn.sender.chat_id
+        customer = None
+        if chat_id is not None:
+            customer = redeem_link_token(
+                self.session, token, chat_id, turn.sender.user_id, self.now
+            )
+        if customer is None:
+            return self._say(turn, "link_failed", (Action.LINK_FAILED,))
+        return self._linked(turn, customer)
+
+    def _shared_contact(self, turn: _Turn) -> Reply:
+        contact, chat_id = turn.incoming.contact, turn.sender.chat_id
+        if not turn.private or chat_id is None:
+            return self._not_linked(turn)
+        # Anyone can share anyone's contact card; only the sender's own proves the number.
+        if contact is None or contact.user_id is None or contact.user_id != turn.sender.user_id:
+            return self._say(turn, "link_failed", (Action.LINK_FAILED,))
+        customer = self._customer_by_phone(contact.phone)
+        if customer is None:
+            return self._say(turn, "link_failed", (Action.LINK_FAILED,))
+        link_chat(self.session, customer, chat_id, turn.sender.user_id, self.now)
+        return self._linked(turn, customer)
+
+    def _linked(self, turn: _Turn, customer: Customer) -> Reply:
+        turn = _Turn(
+            turn.channel, turn.intent, turn.incoming, customer, True, customer.locale, turn.sender
+        )
+        return self._say(turn, "linked", (Action.LINKED,))
 
     def _help(self, turn: _Turn) -> Reply:
         if turn.incoming.provider_answered:
@@ -259,6 +332,9 @@ class Conversation:
 
     def _not_linked(self, turn: _Turn) -> Reply:
         return self._say(turn, "not_linked", (Action.UNKNOWN_SENDER,), group_chat=not turn.private)
+
+    def _rate_limited(self, turn: _Turn) -> Reply:
+        return self._say(turn, "too_many_attempts", (Action.RATE_LIMITED,))
 
     def _order_not_found(self, turn: _Turn, number: str) -> Reply:
         return self._say(turn, "order_not_found", (Action.ORDER_MISS,), number=number)
@@ -323,6 +399,18 @@ class Conversation:
 
     # --- look-ups, always scoped to the sender ------------------------------------------------
 
+    def _customer_by_phone(self, raw: str) -> Customer | None:
+        # Telegram sends contact numbers in international form, often without the "+".
+        digits = raw.strip()
+        candidates = [digits] if digits.startswith("+") else ["+" + digits, digits]
+        for candidate in candidates:
+            try:
+                phone = normalize_phone(candidate, self.phone_region)
+            except InvalidInput:
+                continue
+            return find_by_phone(self.session, phone)
+        return None
+
     def _own_order(self, customer: Customer, number: str) -> Order | None:
         # Case-insensitive ("a1001" for "A1001"): safe, as only this customer's orders match.
         return self.session.scalars(
@@ -366,6 +454,7 @@ _HANDLERS: dict[IntentKind, Callable[[Conversation, _Turn], Reply]] = {
     IntentKind.OPT_OUT: Conversation._opt_out,
     IntentKind.OPT_IN: Conversation._opt_in,
     IntentKind.HELP: Conversation._help,
+    IntentKind.SHARED_CONTACT: Conversation._shared_contact,
     IntentKind.UNKNOWN: Conversation._unknown,
 }
 
@@ -396,6 +485,8 @@ def _customer_offers(customer: Customer, order: Order | None) -> Select[Offer]:
 
 
 def _intent(incoming: Incoming) -> Intent:
+    if incoming.contact is not None:
+        return Intent(IntentKind.SHARED_CONTACT)
     if incoming.button_data is not None:
         return parse_callback(incoming.button_data)
     provider_kind = _PROVIDER_KEYWORDS.get((incoming.opt_out_type or "").strip().upper())

@@ -47,6 +47,7 @@ class IntentKind(StrEnum):
     HELP = "help"
     OPT_OUT = "opt_out"
     OPT_IN = "opt_in"
+    SHARED_CONTACT = "shared_contact"  # Telegram: the sender shared a contact card, to link
     UNKNOWN = "unknown"
 
 

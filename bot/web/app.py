@@ -10,11 +10,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from telegram.ext import Application
+from telegram.request import BaseRequest
 
+from bot import inbound as inbound_service
+from bot.inbound import Inbound
 from bot.settings import Settings
-from bot.web import ops, twilio_status
+from bot.telegram_bot import build_application, running
+from bot.web import ops, telegram_webhook, twilio_sms, twilio_status
 from bot.web.twilio_signature import TwilioSignature
 from store.db import Database
 
@@ -23,10 +29,23 @@ LifespanHook = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
 def create_app(
-    settings: Settings, db: Database, *, lifespan_hooks: Sequence[LifespanHook] = ()
+    settings: Settings,
+    db: Database,
+    *,
+    lifespan_hooks: Sequence[LifespanHook] = (),
+    telegram_request: BaseRequest | None = None,
 ) -> FastAPI:
-    """Build the web app. Lifespan hooks are entered in order and exited in reverse."""
+    """Build the web app. Lifespan hooks are entered in order and exited in reverse.
+
+    With ``TELEGRAM_BOT_TOKEN`` set the Telegram application runs for the app's lifetime (its
+    hook first, so it is up before anything else starts). ``telegram_request`` replaces PTB's
+    HTTP transport (tests).
+    """
+    inbound = inbound_service.from_settings(settings, db)
+    telegram = _telegram_application(settings, inbound, telegram_request)
     hooks = tuple(lifespan_hooks)
+    if telegram is not None:
+        hooks = (_telegram_hook(settings, telegram, inbound), *hooks)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -40,4 +59,46 @@ def create_app(
     verify_twilio = TwilioSignature.from_settings(settings, metrics)
     app.include_router(ops.router(db, metrics))
     app.include_router(twilio_status.router(db, verify_twilio, metrics))
+    app.include_router(twilio_sms.router(inbound, verify_twilio, metrics))
+    app.include_router(
+        telegram_webhook.router(telegram, settings.telegram_webhook_secret, inbound, metrics)
+    )
+    app.state.telegram = telegram
     return app
+
+
+TelegramApplication = Application[Any, Any, Any, Any, Any, Any]
+
+
+def _telegram_application(
+    settings: Settings, inbound: Inbound, request: BaseRequest | None
+) -> TelegramApplication | None:
+    if settings.telegram_bot_token is None:
+        return None
+    return build_application(
+        settings.telegram_bot_token.get_secret_value(),
+        inbound,
+        base_url=settings.telegram_api_base_url,
+        webhook=settings.telegram_webhook,
+        request=request,
+    )
+
+
+def _telegram_hook(
+    settings: Settings, application: TelegramApplication, inbound: Inbound
+) -> LifespanHook:
+    webhook_url = None
+    if settings.telegram_webhook:
+        assert settings.public_base_url is not None
+        webhook_url = settings.public_base_url.rstrip("/") + telegram_webhook.PATH
+    secret = settings.telegram_webhook_secret
+
+    def hook(_app: FastAPI) -> AbstractAsyncContextManager[None]:
+        return running(
+            application,
+            inbound,
+            webhook_url=webhook_url,
+            secret_token=secret.get_secret_value() if secret is not None else None,
+        )
+
+    return hook

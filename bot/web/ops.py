@@ -22,6 +22,7 @@ from prometheus_client import (
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.inbound import Handled
 from store.db import Database
 
 logger = logging.getLogger(__name__)
@@ -43,6 +44,27 @@ class WebMetrics:
             ["route", "outcome"],
             registry=self.registry,
         )
+        self._inbound = Counter(
+            "backorder_bot_inbound_messages",
+            "Customer messages handled, by channel and intent (duplicates: intent 'duplicate').",
+            ["channel", "intent"],
+            registry=self.registry,
+        )
+        self._replies = Counter(
+            "backorder_bot_replies",
+            "Answers given inline to customer messages, by channel and message template.",
+            ["channel", "message"],
+            registry=self.registry,
+        )
+
+    def inbound(self, channel: str, handled: Handled) -> None:
+        """Count one customer message and the answer sent inline, if any."""
+        if handled.reply is None:
+            self._inbound.labels(channel=channel, intent="duplicate").inc()
+            return
+        self._inbound.labels(channel=channel, intent=handled.reply.intent.kind.value).inc()
+        if handled.text_to_send is not None and handled.reply.message is not None:
+            self._replies.labels(channel=channel, message=handled.reply.message).inc()
 
     def webhook(self, route: str, outcome: str) -> None:
         """Count one webhook request. ``route`` is the route's path, never a raw URL."""

@@ -7,7 +7,7 @@ URL Twilio would have been configured with, not the test client's ``http://tests
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -16,13 +16,12 @@ import pytest
 import pytest_asyncio
 from fastapi import FastAPI
 from sqlalchemy import select
-from starlette.datastructures import ImmutableMultiDict
-from twilio.request_validator import RequestValidator
 
 from bot.settings import Settings
 from bot.web import create_app
 from store.db import Database
 from store.models import Channel, Customer, OutboxMessage, OutboxStatus
+from tests import twilio_signing
 
 TOKEN = "test-token"
 PUBLIC_BASE_URL = "https://shop.example"
@@ -30,7 +29,7 @@ STATUS_PATH = "/webhooks/twilio/status"
 STATUS_URL = PUBLIC_BASE_URL + STATUS_PATH
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 
-Params = Sequence[tuple[str, str]]
+Params = twilio_signing.Params
 
 
 def twilio_settings(**overrides: object) -> Settings:
@@ -45,8 +44,8 @@ def twilio_settings(**overrides: object) -> Settings:
 
 
 def sign(url: str, params: Params, token: str = TOKEN) -> str:
-    """Twilio's signature; a multi-dict so that repeated keys are signed with every value."""
-    return str(RequestValidator(token).compute_signature(url, ImmutableMultiDict(list(params))))
+    """Twilio's signature over ``url`` and ``params`` with the test auth token."""
+    return twilio_signing.sign(url, params, token)
 
 
 def client_for(app: FastAPI) -> httpx.AsyncClient:

@@ -1,0 +1,116 @@
+"""``POST /webhooks/telegram``: Telegram's updates, authenticated by the webhook's secret token.
+
+Telegram sends the ``secret_token`` given to ``setWebhook`` in ``X-Telegram-Bot-Api-Secret-Token``
+with every update. It is compared in constant time; missing or wrong (a prefix included): 403,
+before the body is read. When Telegram is not configured the route answers 403 to everyone.
+
+An authenticated update is logged (``inbound_messages``, with its raw JSON for replay) and put on
+the application's queue, then acknowledged with 200 at once; the handlers do the rest. Anything
+else that comes with the right secret also gets 200, so Telegram does not retry it forever:
+malformed JSON, updates that ``Update.de_json`` refuses (e.g. old ones without ``from.is_bot``),
+update types we do not handle, and duplicates of an ``update_id`` already logged.
+"""
+
+# No ``from __future__ import annotations``: FastAPI evaluates the route's annotations.
+import asyncio
+import hmac
+import json
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import SecretStr
+from sqlalchemy.exc import SQLAlchemyError
+from telegram import Update
+from telegram.ext import Application
+
+from bot.inbound import Inbound
+from bot.telegram_bot import received_from_update
+from bot.web.ops import WebMetrics
+
+logger = logging.getLogger(__name__)
+
+PATH = "/webhooks/telegram"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
+# Telegram's updates are a few KiB (a 4,096-character message escapes to well under 64 KiB).
+MAX_BODY_BYTES = 256 * 1024
+
+
+def router(
+    application: Application[Any, Any, Any, Any, Any, Any] | None,
+    secret: SecretStr | None,
+    inbound: Inbound,
+    metrics: WebMetrics,
+) -> APIRouter:
+    """Build the Telegram webhook router; ``application`` None means Telegram is off."""
+    routes = APIRouter(include_in_schema=False)
+    expected = secret.get_secret_value().encode() if secret is not None else None
+
+    @routes.post(PATH)
+    async def telegram_update(request: Request) -> Response:
+        """Log one update and queue it for the handlers; 200 for any authenticated caller."""
+        given = request.headers.get(SECRET_HEADER, "").encode()
+        if application is None or expected is None or not hmac.compare_digest(given, expected):
+            metrics.webhook(PATH, "forbidden")
+            return Response(status_code=403)
+        body = await _read_limited(request)
+        if body is None:
+            metrics.webhook(PATH, "too_large")
+            return Response(status_code=413)
+        outcome = await _accept(application, inbound, body)
+        metrics.webhook(PATH, outcome)
+        # 503 only when the update could not even be logged: Telegram retries it later.
+        return Response(status_code=503 if outcome == "error" else 200)
+
+    return routes
+
+
+async def _accept(
+    application: Application[Any, Any, Any, Any, Any, Any], inbound: Inbound, body: bytes
+) -> str:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        logger.warning("Telegram webhook: body is not JSON; ignored")
+        return "malformed"
+    if not isinstance(data, dict) or type(data.get("update_id")) is not int:
+        logger.warning("Telegram webhook: not an update (no integer update_id); ignored")
+        return "malformed"
+    try:
+        update = Update.de_json(data, application.bot)
+    except (TypeError, KeyError, ValueError, AttributeError) as exc:
+        logger.warning(
+            "Telegram webhook: update %s unreadable (%s); ignored", data["update_id"], exc
+        )
+        return "malformed"
+    received = received_from_update(update, payload=data)
+    if received is None:
+        return "ignored"
+    try:
+        new = await asyncio.to_thread(inbound.record, received)
+    except SQLAlchemyError:
+        logger.exception("Telegram update %s not logged", update.update_id)
+        return "error"
+    if not new:
+        return "duplicate"
+    await application.update_queue.put(update)
+    return "queued"
+
+
+async def _read_limited(request: Request) -> bytes | None:
+    """The body, or None if it is larger than ``MAX_BODY_BYTES``."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+__all__ = ["PATH", "SECRET_HEADER", "router"]
