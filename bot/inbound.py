@@ -242,8 +242,11 @@ def _insert_ignoring_duplicates(session: Session, received: Received, now: dt.da
         insert(InboundMessage)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["channel", "provider_id"])
+        .returning(InboundMessage.id)
     )
-    return bool(session.execute(statement).rowcount == 1)  # type: ignore[attr-defined]
+    # RETURNING, not rowcount: an ORM-enabled INSERT does not report a reliable rowcount on
+    # PostgreSQL (psycopg gave -1 here), and no row back means the conflict was hit.
+    return session.execute(statement).scalar() is not None
 
 
 def _logged_body(incoming: Incoming) -> str | None:

@@ -245,3 +245,10 @@ def test_logged_but_unhandled_telegram_updates_are_listed_for_replay(
     assert inbound.unhandled_telegram_updates(dt.timedelta(seconds=60)) == []
     clock.now += dt.timedelta(minutes=2)
     assert inbound.unhandled_telegram_updates(dt.timedelta(seconds=60)) == [stranded.payload]
+
+
+def test_record_says_whether_the_message_is_new(inbound: Inbound) -> None:
+    # The Telegram webhook queues an update only when this is True (it was -1 on PostgreSQL).
+    message = sms("STATUS")
+    assert inbound.record(message) is True
+    assert inbound.record(message) is False

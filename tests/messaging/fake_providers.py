@@ -242,6 +242,8 @@ class FakeProviders:
         self.twilio_messages: list[dict[str, Any]] = []
         self.violations: list[str] = []
         self.counts = {"telegram": 0, "twilio": 0}
+        # Updates handed out by getUpdates (a bot polling), in update_id order.
+        self.telegram_updates: list[dict[str, Any]] = []
         self._token = telegram_token
         self._twilio_auth = (twilio_account_sid, twilio_auth_token)
         self._scripts: dict[str, _Script] = {}
@@ -316,7 +318,17 @@ class FakeProviders:
             return _telegram_error(400, "Bad Request: " + "; ".join(problems))
         if answer is not None:
             return _answer(answer)
+        if method == "getUpdates":
+            return _json(200, {"ok": True, "result": await self._updates(fields)})
         return _json(200, {"ok": True, "result": self._telegram_result(method, fields)})
+
+    async def _updates(self, fields: dict[str, Any]) -> list[dict[str, Any]]:
+        """Pending updates from ``offset`` on; a short wait when there are none (long polling)."""
+        offset = int(fields.get("offset") or 0)
+        pending = [u for u in self.telegram_updates if u["update_id"] >= offset]
+        if not pending:
+            await asyncio.sleep(0.05)
+        return pending
 
     async def _twilio_create(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
@@ -412,9 +424,12 @@ class FakeProviders:
             "date": int(time.time()),
             "text": html.unescape(_TAG.sub("", fields["text"])),
         }
-        for echoed in ("reply_markup", "link_preview_options"):
-            if echoed in fields:
-                result[echoed] = fields[echoed]
+        # A sent message shows only an inline keyboard; reply keyboards are not echoed back.
+        markup = fields.get("reply_markup")
+        if isinstance(markup, dict) and "inline_keyboard" in markup:
+            result["reply_markup"] = markup
+        if "link_preview_options" in fields:
+            result["link_preview_options"] = fields["link_preview_options"]
         return result
 
     def _twilio_result(self, account_sid: str, fields: dict[str, Any]) -> dict[str, Any]:
