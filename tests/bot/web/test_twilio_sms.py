@@ -266,3 +266,15 @@ async def test_conversation_status_then_switch_ends_with_the_alternative_and_a_q
         assert len(confirmations) == 1
         assert confirmations[0].address == phone
         assert confirmations[0].urgent
+
+
+async def test_metrics_count_inbound_messages_by_channel_and_intent(
+    post_sms: PostSms, client: httpx.AsyncClient, backordered: None
+) -> None:
+    params = inbound_form("STATUS")
+    await post_sms(params)
+    await post_sms(params)
+    text = (await client.get("/metrics")).text
+    assert 'backorder_bot_inbound_messages_total{channel="sms",intent="status"} 1.0' in text
+    assert 'backorder_bot_inbound_messages_total{channel="sms",intent="duplicate"} 1.0' in text
+    assert 'backorder_bot_replies_total{channel="sms",message="status_reply"} 1.0' in text
