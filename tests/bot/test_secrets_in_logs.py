@@ -1,0 +1,97 @@
+"""No configured secret ever reaches the logs, whatever logger writes it and at what level."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.logging_setup import REDACTED, RedactSecrets, configure_logging, secrets_of
+from bot.settings import Settings
+from store.db import Database
+from tests.bot.web.test_telegram_webhook import (
+    SECRET,
+    linked,  # noqa: F401 - a fixture
+    message,
+    running_bot,
+    settings_for,
+)
+from tests.messaging.fake_providers import TELEGRAM_TOKEN, FakeProviders
+
+TWILIO_TOKEN = "twilio-auth-token-0123456789"
+API_TOKEN = "agent-api-token-0123456789"
+
+
+@pytest.fixture
+def restored_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    levels = {name: logging.getLogger(name).level for name in ("httpx", "telegram")}
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, old in levels.items():
+        logging.getLogger(name).setLevel(old)
+
+
+def test_a_secret_is_scrubbed_from_message_arguments_and_tracebacks(
+    restored_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = Settings(  # type: ignore[call-arg]
+        twilio_account_sid="AC" + "0" * 32,
+        twilio_auth_token=TWILIO_TOKEN,
+        twilio_from_number="+14155550100",
+        agent_api_token=API_TOKEN,
+        database_url="postgresql+psycopg://shop:db-password-123@db.internal/shop",
+    )
+    configure_logging(settings)
+    log = logging.getLogger("tests.secrets")
+    log.warning("calling https://api.example/%s/x", TWILIO_TOKEN)
+    log.error("header was Bearer " + API_TOKEN)
+    try:
+        raise RuntimeError("connection to db failed: password db-password-123 rejected")
+    except RuntimeError:
+        log.exception("database error")
+    err = capsys.readouterr().err
+    for secret in (TWILIO_TOKEN, API_TOKEN, "db-password-123"):
+        assert secret not in err
+    assert err.count(REDACTED) == 4
+
+
+def test_short_values_are_not_treated_as_secrets() -> None:
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "the end", None, None)
+    RedactSecrets(["end"]).filter(record)
+    assert record.getMessage() == "the end"
+
+
+def test_the_secrets_of_the_settings_include_the_database_password() -> None:
+    settings = Settings(database_url="postgresql+psycopg://u:pw-secret-9@h/db")  # type: ignore[call-arg]
+    assert "pw-secret-9" in secrets_of(settings)
+
+
+@pytest.mark.asyncio
+async def test_a_telegram_conversation_at_debug_level_logs_no_token_or_secret(
+    committed_db: Database,
+    linked: None,  # noqa: F811 - the fixture imported above
+    restored_logging: None,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    async with FakeProviders() as fake:
+        configure_logging(settings_for(fake), level=logging.DEBUG)
+        # An operator chasing a problem turns everything up; the token is in every Bot API URL.
+        logging.getLogger("httpx").setLevel(logging.DEBUG)
+        logging.getLogger("telegram").setLevel(logging.DEBUG)
+        async with running_bot(committed_db, fake) as bot:
+            await bot.sent_after(message("STATUS"))
+            assert (await bot.post(message("STATUS"), secret="wrong")).status_code == 403
+    err = capsys.readouterr().err
+    assert "sendMessage" in err  # the requests were logged ...
+    assert REDACTED in err  # ... with the token taken out
+    assert TELEGRAM_TOKEN not in err
+    assert TELEGRAM_TOKEN.split(":")[1] not in err
+    assert SECRET not in err
