@@ -278,3 +278,54 @@ async def test_metrics_count_inbound_messages_by_channel_and_intent(
     assert 'backorder_bot_inbound_messages_total{channel="sms",intent="status"} 1.0' in text
     assert 'backorder_bot_inbound_messages_total{channel="sms",intent="duplicate"} 1.0' in text
     assert 'backorder_bot_replies_total{channel="sms",message="status_reply"} 1.0' in text
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    ["drop_field", "add_field", "wrong_host", "changed_body"],
+)
+async def test_a_tampered_request_gets_403_and_writes_nothing(
+    client: httpx.AsyncClient, committed_db: Database, backordered: None, tamper: str
+) -> None:
+    params = inbound_form("2")
+    signed_url = URL
+    sent = list(params)
+    if tamper == "drop_field":
+        sent = [(k, v) for k, v in params if k != "NumMedia"]
+    elif tamper == "add_field":
+        sent = [*params, ("Extra", "1")]
+    elif tamper == "wrong_host":
+        signed_url = URL.replace("shop.example", "evil.example")
+    else:
+        sent = [(k, "3" if k == "Body" else v) for k, v in params]
+    headers = {**FORM, "X-Twilio-Signature": sign(signed_url, params)}
+    response = await client.post(PATH, content=urlencode(sent), headers=headers)
+    assert response.status_code == 403
+    assert inbound_rows(committed_db) == 0
+    with committed_db.read_session() as session:
+        order = session.scalars(select(Order).where(Order.number == "A1001")).one()
+        assert order.lines[0].status == LineStatus.BACKORDERED
+
+
+async def test_someone_elses_order_and_a_missing_one_get_the_same_answer(
+    post_sms: PostSms, backordered: None
+) -> None:
+    # A1002 exists but is María's; A9999 does not exist.
+    theirs = message_of(await post_sms(inbound_form("STATUS A1002")))
+    missing = message_of(await post_sms(inbound_form("STATUS A9999")))
+    assert theirs is not None
+    assert missing is not None
+    assert theirs.replace("A1002", "#") == missing.replace("A9999", "#")
+
+
+async def test_guessing_order_numbers_is_rate_limited_with_one_answer_for_all(
+    post_sms: PostSms, backordered: None
+) -> None:
+    for guess in range(5):
+        await post_sms(inbound_form(f"STATUS B{3000 + guess}"))
+    answers = {
+        message_of(await post_sms(inbound_form(f"STATUS {number}")))
+        for number in ("A1002", "A9999", "A1001")  # someone else's, missing, and their own
+    }
+    assert len(answers) == 1
+    assert "too many" in (answers.pop() or "").lower()
