@@ -27,6 +27,7 @@ from telegram.ext import Application
 
 from bot.inbound import Inbound
 from bot.telegram_bot import received_from_update
+from bot.web.bodies import read_capped
 from bot.web.ops import WebMetrics
 
 logger = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def router(
         if application is None or expected is None or not hmac.compare_digest(given, expected):
             metrics.webhook(PATH, "forbidden")
             return Response(status_code=403)
-        body = await _read_limited(request)
+        body = await read_capped(request, MAX_BODY_BYTES)
         if body is None:
             metrics.webhook(PATH, "too_large")
             return Response(status_code=413)
@@ -96,21 +97,6 @@ async def _accept(
         return "duplicate"
     await application.update_queue.put(update)
     return "queued"
-
-
-async def _read_limited(request: Request) -> bytes | None:
-    """The body, or None if it is larger than ``MAX_BODY_BYTES``."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 __all__ = ["PATH", "SECRET_HEADER", "router"]

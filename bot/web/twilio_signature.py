@@ -30,6 +30,7 @@ from starlette.datastructures import ImmutableMultiDict
 from twilio.request_validator import SIGNATURE_HEADER, RequestValidator
 
 from bot.settings import Settings
+from bot.web.bodies import read_capped
 from bot.web.ops import WebMetrics
 
 logger = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ class TwilioSignature:
         if not signature:
             logger.warning("Twilio webhook %s refused: no %s header", route, SIGNATURE_HEADER)
             self._refuse(route, "forbidden", 403)
-        body = await _read_capped(request)
+        body = await read_capped(request, MAX_BODY_BYTES)
         if body is None:
             logger.warning("Twilio webhook %s refused: body over %d bytes", route, MAX_BODY_BYTES)
             self._refuse(route, "too_large", 413)
@@ -116,17 +117,6 @@ def _route_path(request: Request) -> str:
     path: str = request.scope["path"]
     root = request.scope.get("root_path", "")
     return path[len(root) :] if root and path.startswith(root + "/") else path
-
-
-async def _read_capped(request: Request) -> bytes | None:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _parse_form(request: Request, body: bytes) -> TwilioForm:

@@ -15,19 +15,12 @@ from store.db import Database
 from store.models import Channel, Customer, InboundMessage, LineStatus, Order, ReachState
 from store.policy import DEFAULT_POLICY
 from tests import factories as f
+from tests.clock import Clock
 from tests.factories import NOW
 
 ETA = dt.date(2026, 12, 15)
 PHONE = "+14155550161"
 OTHER_PHONE = "+14155550162"
-
-
-class Clock:
-    def __init__(self, now: dt.datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> dt.datetime:
-        return self.now
 
 
 @pytest.fixture

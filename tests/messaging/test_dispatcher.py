@@ -24,18 +24,11 @@ from store.models import (
     OutboxStatus,
     ReachState,
 )
+from tests.clock import Clock
 
 NOON = dt.datetime(2026, 11, 2, 17, 0, tzinfo=dt.UTC)  # noon in New York
 PHONE = "+14155550100"
 CHAT = "5000000001"
-
-
-class Clock:
-    def __init__(self, now: dt.datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> dt.datetime:
-        return self.now
 
 
 @pytest.fixture
