@@ -28,8 +28,10 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import wiring
+from bot import cli_agents, cli_broadcast, cli_customers, demo, wiring
+from bot.broadcast_service import broadcast_service
 from bot.csv_import import ImportFailed, ImportKind, import_csv, iter_errors, read_rows
+from bot.logging_setup import configure_logging
 from bot.settings import Settings, SettingsError, load_settings
 from bot.web.app import create_app
 from messaging import outbox
@@ -63,6 +65,9 @@ app.add_typer(eta_app, name="eta")
 app.add_typer(orders_app, name="orders")
 app.add_typer(sample_app, name="sample")
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(cli_agents.app, name="agents")
+app.add_typer(cli_customers.app, name="customers")
+app.command("broadcast")(cli_broadcast.broadcast)
 
 out = Console()
 err = Console(stderr=True)
@@ -93,6 +98,7 @@ def _main(ctx: typer.Context) -> None:
         ctx.obj = Context(load_settings())
     except SettingsError as exc:
         _fail(str(exc), code=2)
+    configure_logging(ctx.obj.settings)
     ctx.call_on_close(ctx.obj.close)
 
 
@@ -389,7 +395,8 @@ def report_cmd(ctx: typer.Context, as_json: JsonFlag = False) -> None:
 
 @app.command("sweep")
 def sweep(ctx: typer.Context) -> None:
-    """Apply default choices to expired offers and record due delay notices (run it hourly)."""
+    """Apply default choices to expired offers, record due delay notices, and resume broadcasts
+    whose queueing was interrupted (run it hourly)."""
     c = _ctx(ctx)
     db = c.database()
     now = utcnow()
@@ -397,6 +404,8 @@ def sweep(ctx: typer.Context) -> None:
         expired = len(expire_offers(session, now, c.settings.policy()))
         delayed = len(check_delays(session, now, c.settings.policy()))
     err.print(f"{expired} offer(s) expired, {delayed} delay notice(s) recorded")
+    for resumed in broadcast_service(c.settings, db).resume_interrupted():
+        err.print(f"broadcast {resumed}: interrupted queueing resumed")
 
 
 @sample_app.command("load")
@@ -552,9 +561,36 @@ def serve(
         hooks.append(dispatcher_hook)
     if settings.sandbox:
         err.print(f"sandbox mode: nothing leaves this machine; see {settings.sandbox_log}")
-    web = create_app(settings, db, lifespan_hooks=hooks)
+    try:
+        web = create_app(settings, db, lifespan_hooks=hooks)
+    except SettingsError as exc:
+        _fail(str(exc), code=2)
     # uvicorn turns SIGTERM/SIGINT into a lifespan shutdown, which stops the dispatcher cleanly.
-    uvicorn.Server(uvicorn.Config(web, host=host, port=port, lifespan="on")).run()
+    # log_config=None: uvicorn's loggers propagate to ours, which scrub secrets.
+    uvicorn.Server(uvicorn.Config(web, host=host, port=port, lifespan="on", log_config=None)).run()
+
+
+@app.command("demo")
+def demo_cmd(
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0: any free one).")
+    ] = 8000,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Keep serving after the story.")
+    ] = True,
+    var: Annotated[Path, typer.Option(help="Folder for the demo's database and log.")] = Path(
+        "var"
+    ),
+) -> None:
+    """Play the whole story offline (fresh SQLite under ./var, sandbox channels), then serve."""
+    try:
+        demo.run_demo(
+            out, var=var, port=port, serve=serve_after, wait_for_exit=demo.wait_for_ctrl_c
+        )
+    except demo.DemoFailed as exc:
+        _fail(f"the demo went wrong: {exc}")
+    except OSError as exc:
+        _fail(f"cannot serve on 127.0.0.1:{port} ({exc}); try --port 0", code=2)
 
 
 def main() -> None:

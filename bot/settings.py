@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     telegram_bot_token: SecretStr | None = None
     telegram_webhook_secret: SecretStr | None = None
     telegram_api_base_url: str = "https://api.telegram.org/bot"
+    # The bot's @username, for the deep links that link a chat (t.me/<username>?start=<token>).
+    telegram_bot_username: str | None = None
 
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
@@ -162,14 +164,17 @@ class Settings(BaseSettings):
             raise ValueError(
                 "TELEGRAM_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -"
             )
-        if self.telegram_webhook and secret is None:
+        return self
+
+    def check_can_serve(self) -> None:
+        """Raise ``SettingsError`` for what only the web app needs (dispatchers do without)."""
+        if self.telegram_webhook and self.telegram_webhook_secret is None:
             # Without it anyone who finds the URL could post updates as any customer.
-            raise ValueError(
+            raise SettingsError(
                 "TELEGRAM_WEBHOOK_SECRET is required when TELEGRAM_BOT_TOKEN and PUBLIC_BASE_URL"
                 " are set (Telegram webhook mode); e.g. python -c 'import secrets;"
                 " print(secrets.token_urlsafe(32))'"
             )
-        return self
 
     @property
     def telegram_webhook(self) -> bool:

@@ -17,7 +17,7 @@ from messaging.channels.sandbox import SandboxChannel
 from messaging.channels.sms import TwilioSmsChannel
 from messaging.channels.telegram import TelegramChannel
 from messaging.dispatcher import DispatchConfig, Dispatcher, Limiter
-from messaging.notifier import ShopVoice
+from messaging.notifier import OrderLinks, ShopVoice
 from messaging.quiet_hours import QuietHours
 from messaging.ratelimit import RateLimiter
 from store.db import Database
@@ -77,7 +77,13 @@ def dispatch_config(settings: Settings) -> DispatchConfig:
             Channel.TELEGRAM: settings.telegram_rate_per_second * share,
             Channel.SMS: settings.sms_rate_per_second * share,
         },
-        voice=ShopVoice(settings.shop_name, settings.support_contact),
+        voice=ShopVoice(
+            settings.shop_name,
+            settings.support_contact,
+            OrderLinks.from_secret(
+                settings.order_page_base_url, settings.order_link_secret_bytes()
+            ),
+        ),
     )
 
 

@@ -3,11 +3,17 @@ that reaches them, written in the same transaction that marks the event handled.
 
 Batched for fan-out: one query per kind of row for a whole batch of events, rendering, then one
 executemany into the outbox and one UPDATE for the events.
+
+Every message about an order carries the link to the order's page (``store.order_links``), made
+in this same transaction, when the shop's voice has :class:`OrderLinks`. On SMS the link is the
+last line, and only where it fits: a message that the link would take past
+``SMS_SEGMENT_BUDGET`` segments (the budget every SMS template is held to) goes without it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -15,7 +21,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, aliased
 
 from messaging.outbox import QueuedMessage, enqueue
-from messaging.render import render_message
+from messaging.render import SMS_SEGMENT_BUDGET, render_message
+from messaging.segments import count_segments
+from messaging.types import Rendered
 from store.models import (
     Channel,
     Customer,
@@ -28,6 +36,7 @@ from store.models import (
     Product,
     ReachState,
 )
+from store.order_links import page_url, subkey, tokens_for_orders
 
 # Which message an event becomes; None: recorded for agents and reports, not sent.
 MESSAGES: dict[str, str | None] = {
@@ -47,11 +56,27 @@ CONFIRMATIONS = {
 
 
 @dataclass(frozen=True, slots=True)
+class OrderLinks:
+    """Where order page links point, and the key their tokens are derived with."""
+
+    base_url: str
+    token_key: bytes
+
+    @classmethod
+    def from_secret(cls, base_url: str, secret: bytes) -> OrderLinks:
+        return cls(base_url, subkey(secret, "token"))
+
+    def url(self, token: str) -> str:
+        return page_url(self.base_url, token)
+
+
+@dataclass(frozen=True, slots=True)
 class ShopVoice:
-    """What every message may mention about the shop."""
+    """What every message may mention about the shop. Without ``order_links``, no links."""
 
     shop_name: str
     support_contact: str
+    order_links: OrderLinks | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +97,27 @@ class Recipient(NamedTuple):
     telegram_state: ReachState
 
 
-def reachable_channel(customer: Recipient | Customer) -> tuple[Channel, str] | None:
-    """The preferred channel if it reaches the customer, else the other one, else None."""
-    order = [customer.preferred_channel] + [
-        c for c in (Channel.SMS, Channel.TELEGRAM) if c != customer.preferred_channel
-    ]
+def _answering(kind: EventKind, payload: dict[str, Any] | None) -> Channel | None:
+    """For a confirmation, the channel the choice was made on (``via``), if it is one."""
+    if kind != EventKind.OFFER_ACCEPTED or not payload:
+        return None
+    via = payload.get("via")
+    return Channel(via) if via in (Channel.SMS.value, Channel.TELEGRAM.value) else None
+
+
+def reachable_channel(
+    customer: Recipient | Customer, answering: Channel | None = None
+) -> tuple[Channel, str] | None:
+    """The preferred channel if it reaches the customer, else the other one, else None.
+
+    ``answering``: the channel the customer just wrote on; an answer goes back there first.
+    """
+    first = [answering] if answering is not None else []
+    order = (
+        first
+        + [customer.preferred_channel]
+        + [c for c in (Channel.SMS, Channel.TELEGRAM) if c != customer.preferred_channel]
+    )
     for channel in order:
         if channel == Channel.SMS and customer.phone and customer.sms_state == ReachState.ACTIVE:
             return channel, customer.phone
@@ -106,6 +147,7 @@ _EVENT_ROWS = (
         Customer.telegram_chat_id,
         Customer.telegram_state,
         Order.number.label("order_number"),
+        OrderLine.order_id,
         OrderLine.id.label("line_id"),
         OrderLine.quantity,
         OrderLine.backordered_quantity,
@@ -150,6 +192,7 @@ def notify_pending(
     if not rows:
         return NotifyResult(0, 0, 0, 0)
     event_ids = [row.event_id for row in rows]
+    urls = _order_urls(session, rows, voice.order_links, now)
     queued: list[QueuedMessage] = []
     silent = unreachable = 0
     for row in rows:
@@ -164,13 +207,16 @@ def notify_pending(
                 row.sms_state,
                 row.telegram_chat_id,
                 row.telegram_state,
-            )
+            ),
+            _answering(row.kind, row.payload),
         )
         if route is None:
             unreachable += 1
             continue
         channel, address = route
-        rendered = render_message(message, channel, row.locale, **_context(row, voice))
+        rendered = _render(
+            message, channel, row.locale, _context(row, voice), urls.get(row.order_id)
+        )
         queued.append(
             QueuedMessage(
                 dedupe_key=f"event:{row.event_id}:customer:{row.customer_id}",
@@ -194,6 +240,35 @@ def notify_pending(
         .execution_options(synchronize_session=False)
     )
     return NotifyResult(len(event_ids), len(queued), silent, unreachable)
+
+
+def _order_urls(
+    session: Session, rows: Sequence[Any], links: OrderLinks | None, now: dt.datetime
+) -> dict[int, str]:
+    """The page link of each order that this batch writes to its customer about."""
+    if links is None:
+        return {}
+    order_ids = {
+        row.order_id
+        for row in rows
+        if row.order_id is not None
+        and row.customer_id is not None
+        and _message_for(row.kind, row.payload) is not None
+    }
+    tokens = tokens_for_orders(session, order_ids, links.token_key, now)
+    return {order_id: links.url(token) for order_id, token in tokens.items()}
+
+
+def _render(
+    message: str, channel: Channel, locale: str, context: dict[str, Any], order_url: str | None
+) -> Rendered:
+    """The message with its order page link, unless the link takes an SMS over the budget."""
+    rendered = render_message(message, channel, locale, order_url=order_url, **context)
+    if order_url is None or channel is not Channel.SMS:
+        return rendered
+    if count_segments(rendered.text).segments <= SMS_SEGMENT_BUDGET:
+        return rendered
+    return render_message(message, channel, locale, order_url=None, **context)
 
 
 def _message_for(kind: str, payload: dict[str, Any]) -> str | None:

@@ -30,6 +30,9 @@ Every message gets:
 - ``customer``: ``.name`` (str, may be empty) and, optionally, ``.timezone`` (IANA name; times
   are shown in it, UTC when absent).
 
+Optionally, ``order_url`` (str or None): the order page link (``messaging.notifier``); the
+bases and the messages about an order end with it when it is given.
+
 Per message, in addition:
 
 - ``backorder_notice``, ``offer_reminder``: ``order``, ``line``, ``eta``, ``offer``;

@@ -527,8 +527,115 @@ class TelegramLinkToken(Base):
     used_at: Mapped[dt.datetime | None]
 
 
+# Broadcast rows are a small minority of the outbox: a partial index finds them for progress
+# and cancel without taxing the 100,000-row inserts of an event fan-out (NULL rows are not indexed).
+Index(
+    "ix_outbox_messages_broadcast_id",
+    OutboxMessage.broadcast_id,
+    postgresql_where=OutboxMessage.broadcast_id.is_not(None),
+    sqlite_where=OutboxMessage.broadcast_id.is_not(None),
+)
+
+
+class Agent(Base):
+    """A support agent: signs in to the dashboard, and may use the Telegram agent commands.
+
+    ``password_hash`` is a self-describing scrypt string (``store.agents``); the password itself
+    is never stored. ``telegram_user_id`` is the Telegram allow-list: only a listed user's
+    commands are obeyed.
+    """
+
+    __tablename__ = "agents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    disabled: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class BroadcastStatus(StrEnum):
+    """Where a broadcast is. ``done`` is reached when none of its messages can still be sent."""
+
+    QUEUEING = "queueing"  # its outbox rows are being written (resumable after a crash)
+    SCHEDULED = "scheduled"  # all rows written; they are due at ``send_at``
+    SENDING = "sending"  # all rows written and due; the dispatcher is working through them
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class Broadcast(Base):
+    """One agent's message to an audience: what, to whom, when, and how far it got.
+
+    ``idempotency_key`` is unique: a double submit finds the first broadcast instead of
+    creating a second. ``cursor_customer_id`` is the last customer whose row is committed, so
+    queueing resumes after a crash where it stopped (the outbox's per-customer dedupe key makes
+    a repeat harmless anyway).
+    """
+
+    __tablename__ = "broadcasts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    # A hash of who + audience + content + send time: finds an accidental repeat without a key.
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    template: Mapped[str | None] = mapped_column(String(64))
+    text: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[BroadcastStatus] = mapped_column(
+        _enum(BroadcastStatus, "status"), default=BroadcastStatus.QUEUEING
+    )
+    send_at: Mapped[dt.datetime | None]
+    cursor_customer_id: Mapped[int] = mapped_column(default=0)
+    # What queueing found: queued by channel and locale, skipped by reason, quiet-hours deferrals.
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    queued_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
+    cancelled_at: Mapped[dt.datetime | None]
+    cancelled_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class AuditEntry(Base):
+    """Who did what, when: broadcasts created, queued and cancelled; agents added and removed."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str | None] = mapped_column(String(100))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class OrderPageLink(Base):
+    """The key to an order's personal page, ``/o/<token>`` (see ``store.order_links``).
+
+    One row per order. Only the SHA-256 of the token is stored; the token is derived from
+    ``nonce`` with a server-side key, so a copy of the database alone opens no page.
+    ``revoked_at`` closes the current token; the next message about the order issues a new one.
+    """
+
+    __tablename__ = "order_page_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), unique=True)
+    nonce: Mapped[str] = mapped_column(String(32))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    issued_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[dt.datetime | None]
+
+
 __all__ = [
+    "Agent",
+    "AuditEntry",
     "Base",
+    "Broadcast",
+    "BroadcastStatus",
     "CategoryDiscount",
     "Channel",
     "Customer",
@@ -543,6 +650,7 @@ __all__ = [
     "OfferStatus",
     "Order",
     "OrderLine",
+    "OrderPageLink",
     "OrderStatus",
     "OutboxMessage",
     "OutboxStatus",

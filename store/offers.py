@@ -151,6 +151,7 @@ def accept_offer(
         choice=choice.value,
         coupon_code=offer.coupon_code,
         new_line_id=new_line.id if new_line is not None else None,
+        via=via,  # the confirmation goes back where the customer chose, when it can
     )
     return OfferOutcome(offer, choice, accepted=True, new_line=new_line)
 

@@ -32,7 +32,7 @@ confirmation comes only from the reply.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -41,6 +41,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from bot.conversation.intents import Intent, IntentKind, parse, parse_callback
+from bot.order_views import offer_context, offer_view, order_view
 from messaging.notifier import CONFIRMATIONS
 from messaging.render import DEFAULT_LOCALE, render_message
 from messaging.types import Button
@@ -59,7 +60,6 @@ from store.models import (
 )
 from store.offers import Refusal, accept_offer
 from store.policy import Policy
-from store.queries import open_offer
 from store.telegram_links import link_chat, redeem_link_token
 
 __all__ = ["MISSES", "Action", "Conversation", "Incoming", "Reply", "Sender", "SharedContact"]
@@ -222,7 +222,7 @@ class Conversation:
             orders = [order]
         else:
             orders = self._open_orders(customer)
-        views = [_order_view(order, self.now) for order in orders]
+        views = [order_view(order, self.now) for order in orders]
         return self._say(turn, "status_reply", (Action.STATUS_SHOWN,), orders=views)
 
     def _offer_reply(self, turn: _Turn) -> Reply:
@@ -250,7 +250,7 @@ class Conversation:
                 turn,
                 "offer_which",
                 (Action.OFFER_AMBIGUOUS,),
-                offers=[_offer_view(o) for o in offers],
+                offers=[offer_view(o) for o in offers],
                 order_number=order.number if order is not None else None,
             )
         if not offers:
@@ -344,7 +344,7 @@ class Conversation:
         outcome = accept_offer(
             self.session, offer.id, choice, via=turn.channel.value, now=self.now, policy=self.policy
         )
-        context = _offer_context(offer)
+        context = offer_context(offer)
         if outcome.accepted:
             action = Action.OFFER_REPEATED if outcome.repeated else Action.OFFER_ACCEPTED
             return self._say(
@@ -513,65 +513,3 @@ def _set_reach(customer: Customer, channel: Channel, state: ReachState, now: dt.
             customer.telegram_state_changed_at = now
         if state == ReachState.ACTIVE:
             customer.telegram_consent_at = now
-
-
-# --- render contexts, the shapes of messaging.notifier._context ---------------------------------
-
-
-def _offer_context(offer: Offer) -> dict[str, Any]:
-    line = offer.line
-    return {
-        "order": {"number": line.order.number},
-        "line": {
-            "product_name": line.product.name,
-            "sku": line.product.sku,
-            "quantity": line.quantity,
-            "backordered_quantity": line.backordered_quantity,
-        },
-        "eta": _eta(line),
-        "offer": _offer_view(offer),
-    }
-
-
-def _offer_view(offer: Offer) -> dict[str, Any]:
-    line = offer.line
-    alternative = offer.alternative
-    return {
-        "id": offer.id,
-        "discount_percent": offer.discount_percent,
-        "alternative_name": alternative.name if alternative is not None else None,
-        "alternative_price_cents": alternative.price_cents if alternative is not None else None,
-        "currency": line.product.currency,
-        "expires_at": offer.expires_at,
-        "coupon_code": offer.coupon_code,
-        "applied_choice": offer.choice.value if offer.choice is not None else None,
-        "order_number": line.order.number,
-        "product_name": line.product.name,
-    }
-
-
-def _order_view(order: Order, now: dt.datetime) -> dict[str, Any]:
-    offers: Sequence[Offer] = [
-        offer
-        for offer in (open_offer(line) for line in order.lines)
-        if offer is not None and offer.expires_at > now
-    ]
-    return {
-        "number": order.number,
-        "lines": [
-            {
-                "product_name": line.product.name,
-                "quantity": line.quantity,
-                "status": line.status.value,
-                "eta": _eta(line),
-            }
-            for line in order.lines
-        ],
-        # The template shows one offer; with several, a reply is asked "which?" anyway.
-        "offer": _offer_view(offers[0]) if offers else None,
-    }
-
-
-def _eta(line: OrderLine) -> dt.date | None:
-    """The date the customer was told, else the supplier's current one."""
-    return line.eta or line.product.eta

@@ -13,15 +13,27 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from typing import Any
 
 from fastapi import FastAPI
+from pydantic import SecretStr
 from telegram.ext import Application
 from telegram.request import BaseRequest
 
 from bot import inbound as inbound_service
 from bot.inbound import Inbound
+from bot.sandbox import SANDBOX_TOKEN, SandboxBotApi, SandboxKeys
 from bot.settings import Settings
 from bot.telegram_bot import build_application, running
-from bot.web import ops, telegram_webhook, twilio_sms, twilio_status
+from bot.web import (
+    api,
+    ops,
+    order_page,
+    simulator,
+    telegram_webhook,
+    twilio_sms,
+    twilio_status,
+)
 from bot.web.twilio_signature import TwilioSignature
+from messaging.channels.sandbox import SandboxChannel
+from messaging.types import ChannelKind
 from store.db import Database
 
 LifespanHook = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -40,9 +52,16 @@ def create_app(
     With ``TELEGRAM_BOT_TOKEN`` set the Telegram application runs for the app's lifetime (its
     hook first, so it is up before anything else starts). ``telegram_request`` replaces PTB's
     HTTP transport (tests).
+
+    In sandbox mode (no credentials at all) the webhooks accept requests signed with keys made
+    for this process (``app.state.sandbox_keys``), the Telegram handlers answer into the sandbox
+    log, and the customer simulator is mounted at ``/simulator``. Raises ``SettingsError`` for
+    settings the web app cannot run with.
     """
+    settings.check_can_serve()
+    keys = SandboxKeys.generate() if settings.sandbox else None
     inbound = inbound_service.from_settings(settings, db)
-    telegram = _telegram_application(settings, inbound, telegram_request)
+    telegram = _telegram_application(settings, inbound, telegram_request, keys)
     hooks = tuple(lifespan_hooks)
     if telegram is not None:
         hooks = (_telegram_hook(settings, telegram, inbound), *hooks)
@@ -57,13 +76,22 @@ def create_app(
     app = FastAPI(title="backorder-bot", lifespan=lifespan)
     metrics = ops.WebMetrics()
     verify_twilio = TwilioSignature.from_settings(settings, metrics)
+    telegram_secret = settings.telegram_webhook_secret
+    if keys is not None:
+        verify_twilio = TwilioSignature(
+            SecretStr(keys.twilio_auth_token), keys.public_base_url, metrics
+        )
+        telegram_secret = SecretStr(keys.telegram_secret)
+        simulator_state = simulator.Simulator(db, keys, settings.sandbox_log, settings.shop_name)
+        app.include_router(simulator.router(simulator_state))
     app.include_router(ops.router(db, metrics))
     app.include_router(twilio_status.router(db, verify_twilio, metrics))
+    app.include_router(order_page.router(db, settings, metrics))
+    app.include_router(api.router(settings, db), prefix=api.PREFIX)
     app.include_router(twilio_sms.router(inbound, verify_twilio, metrics))
-    app.include_router(
-        telegram_webhook.router(telegram, settings.telegram_webhook_secret, inbound, metrics)
-    )
+    app.include_router(telegram_webhook.router(telegram, telegram_secret, inbound, metrics))
     app.state.telegram = telegram
+    app.state.sandbox_keys = keys
     return app
 
 
@@ -71,8 +99,20 @@ TelegramApplication = Application[Any, Any, Any, Any, Any, Any]
 
 
 def _telegram_application(
-    settings: Settings, inbound: Inbound, request: BaseRequest | None
+    settings: Settings,
+    inbound: Inbound,
+    request: BaseRequest | None,
+    sandbox: SandboxKeys | None,
 ) -> TelegramApplication | None:
+    if sandbox is not None:
+        recorder = SandboxChannel(ChannelKind.TELEGRAM, log_path=settings.sandbox_log)
+        return build_application(
+            SANDBOX_TOKEN,
+            inbound,
+            base_url=settings.telegram_api_base_url,
+            webhook=True,
+            request=request or SandboxBotApi(recorder),
+        )
     if settings.telegram_bot_token is None:
         return None
     return build_application(
@@ -87,7 +127,7 @@ def _telegram_application(
 def _telegram_hook(
     settings: Settings, application: TelegramApplication, inbound: Inbound
 ) -> LifespanHook:
-    webhook_url = None
+    webhook_url = None  # sandbox and polling: nothing to register
     if settings.telegram_webhook:
         assert settings.public_base_url is not None
         webhook_url = settings.public_base_url.rstrip("/") + telegram_webhook.PATH

@@ -70,3 +70,18 @@ def test_policy_follows_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     policy = load_settings().policy()
     assert policy.offer_ttl.days == 3
     assert policy.offer_default_choice.value == "cancel"
+
+
+def test_a_webhook_secret_outside_telegrams_alphabet_is_refused() -> None:
+    with pytest.raises(SettingsError, match="TELEGRAM_WEBHOOK_SECRET"):
+        load_settings(telegram_webhook_secret="has spaces and ünïcode")
+
+
+def test_webhook_mode_without_a_secret_loads_for_dispatchers_but_cannot_serve() -> None:
+    settings = load_settings(
+        telegram_bot_token="123:abc-token-value", public_base_url="https://shop.example"
+    )
+    assert settings.telegram_webhook
+    with pytest.raises(SettingsError, match="TELEGRAM_WEBHOOK_SECRET is required"):
+        settings.check_can_serve()
+    load_settings(telegram_bot_token="123:abc-token-value").check_can_serve()  # polling: fine

@@ -5,6 +5,11 @@ Each request is checked against the providers' published specs (``specs/telegram
 the documented types. Problems are answered like the provider would (HTTP 400) *and* collected
 in :attr:`FakeProviders.violations`, so a test can assert there were none.
 
+With ``chaos=Chaos(rate=0.1, seed=...)`` a seeded share of message sends fails the way real
+providers fail (:class:`Chaos`); :attr:`FakeProviders.delivered` counts, per provider, recipient
+and text, the messages the fake accepted, whatever answer (if any) the client then got
+(when recording).
+
 Used in-process by the end-to-end tests (``async with FakeProviders() as fake``) and as a
 separate process by the benchmark, so its CPU is not counted against the client::
 
@@ -25,11 +30,14 @@ import html
 import itertools
 import json
 import os
+import random
 import re
 import signal
 import sys
 import time
 import uuid
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from functools import cache
@@ -103,6 +111,65 @@ class RecordedRequest:
     method: str
     fields: dict[str, Any]
     received_at: float
+
+
+# What Chaos injects, by name (the keys of FakeProviders.faults).
+HTTP_500 = "http_500"  # an error answer: nothing was accepted
+RATE_LIMITED = "rate_limited"  # 429 with retry_after / Retry-After: nothing was accepted
+TIMEOUT = "timeout"  # accepted, then the answer is held past the client's timeout
+DROP_BEFORE = "drop_before"  # connection closed without an answer, nothing accepted
+DROP_AFTER = "drop_after"  # accepted, then the connection closed without an answer
+CHAOS_KINDS = (HTTP_500, RATE_LIMITED, TIMEOUT, DROP_BEFORE, DROP_AFTER)
+
+
+@dataclass
+class Chaos:
+    """Random faults on message sends (``sendMessage``, ``Messages.create``), seeded.
+
+    A share ``rate`` of sends fails; the failures are a quarter each HTTP 500, 429 (Telegram's
+    ``parameters.retry_after``, Twilio's code 20429 with ``Retry-After``), timeouts (the message
+    is accepted, then the answer waits ``stall`` seconds: an ambiguous send for a client whose
+    timeout is shorter) and dropped connections (half before the message is accepted, half
+    after). ``rate`` may be changed while serving.
+    """
+
+    rate: float = 0.10
+    seed: int = 0
+    stall: float = 5.0
+    retry_after: int = 1
+    _rng: random.Random = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def roll(self) -> str | None:
+        """The fault for the next send, or None for a normal answer."""
+        if self._rng.random() >= self.rate:
+            return None
+        pick = self._rng.random()
+        if pick < 0.25:
+            return HTTP_500
+        if pick < 0.5:
+            return RATE_LIMITED
+        if pick < 0.75:
+            return TIMEOUT
+        return DROP_BEFORE if pick < 0.875 else DROP_AFTER
+
+    def answer(self, provider: str, fault: str) -> CannedAnswer:
+        """The error answer for an ``http_500`` or ``rate_limited`` fault."""
+        if fault == HTTP_500:
+            return load_answer(f"{provider}/internal_error.json")
+        if provider == "telegram":
+            description = f"Too Many Requests: retry after {self.retry_after}"
+            body = {
+                "ok": False,
+                "error_code": 429,
+                "description": description,
+                "parameters": {"retry_after": self.retry_after},
+            }
+            return CannedAnswer(429, body)
+        canned = load_answer("twilio/too_many_requests_20429.json")
+        return CannedAnswer(429, canned.body, {"Retry-After": str(self.retry_after)})
 
 
 @dataclass
@@ -234,9 +301,15 @@ class FakeProviders:
         telegram_token: str = TELEGRAM_TOKEN,
         twilio_account_sid: str = TWILIO_ACCOUNT_SID,
         twilio_auth_token: str = TWILIO_AUTH_TOKEN,
+        chaos: Chaos | None = None,
     ) -> None:
         self.latency = latency
         self.record = record
+        self.chaos = chaos
+        # Messages accepted, by (provider, recipient, text): a count above 1 is a duplicate.
+        self.delivered: Counter[tuple[str, str, str]] = Counter()
+        # Faults injected by the chaos mode, by kind.
+        self.faults: Counter[str] = Counter()
         self.requests: list[RecordedRequest] = []
         # Messages Twilio "holds", for the list endpoint (reconciling lost answers).
         self.twilio_messages: list[dict[str, Any]] = []
@@ -320,7 +393,40 @@ class FakeProviders:
             return _answer(answer)
         if method == "getUpdates":
             return _json(200, {"ok": True, "result": await self._updates(fields)})
+        if method == "sendMessage":
+            return await self._accept(
+                request,
+                "telegram",
+                address,
+                str(fields.get("text", "")),
+                lambda: _json(200, {"ok": True, "result": self._telegram_result(method, fields)}),
+            )
         return _json(200, {"ok": True, "result": self._telegram_result(method, fields)})
+
+    async def _accept(
+        self,
+        request: web.Request,
+        provider: str,
+        address: str,
+        text: str,
+        answer: Callable[[], web.Response],
+    ) -> web.Response:
+        """Accept a message (``answer`` builds the success answer), or inject a fault."""
+        fault = self.chaos.roll() if self.chaos is not None else None
+        if fault is not None:
+            self.faults[fault] += 1
+        if self.chaos is not None and fault in (HTTP_500, RATE_LIMITED):
+            return _answer(self.chaos.answer(provider, fault))
+        if fault == DROP_BEFORE:
+            return _drop(request)
+        response = answer()
+        if self.record:  # benchmarks run without recording, and without this cost
+            self.delivered[(provider, address, text)] += 1
+        if fault == DROP_AFTER:
+            return _drop(request)
+        if self.chaos is not None and fault == TIMEOUT:
+            await asyncio.sleep(self.chaos.stall)
+        return response
 
     async def _updates(self, fields: dict[str, Any]) -> list[dict[str, Any]]:
         """Pending updates from ``offset`` on; a short wait when there are none (long polling)."""
@@ -345,9 +451,14 @@ class FakeProviders:
             return _json(400, {"message": "; ".join(problems), "status": 400})
         if answer is not None:
             return _answer(answer)
-        created = self._twilio_result(request.match_info["sid"], fields)
-        self.twilio_messages.append(created)
-        return _json(201, created)
+
+        def created() -> web.Response:
+            message = self._twilio_result(request.match_info["sid"], fields)
+            self.twilio_messages.append(message)
+            return _json(201, message)
+
+        to, body = str(fields.get("To", "")), str(fields.get("Body", ""))
+        return await self._accept(request, "twilio", to, body, created)
 
     async def _twilio_list(self, request: web.Request) -> web.Response:
         """Messages.json list, newest first, filtered by To as Twilio does."""
@@ -523,6 +634,13 @@ def _answer(answer: CannedAnswer) -> web.Response:
     )
     response.headers.update(answer.headers)
     return response
+
+
+def _drop(request: web.Request) -> web.Response:
+    """Close the connection without an answer (the returned response is never written)."""
+    if request.transport is not None:
+        request.transport.close()
+    return web.Response(status=200)
 
 
 def _telegram_error(status: int, description: str) -> web.Response:

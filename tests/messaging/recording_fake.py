@@ -9,6 +9,11 @@ server on 127.0.0.1 that answers ``GET /requests`` with every recorded send::
     python -m tests.messaging.recording_fake --latency-ms 2000
 
 prints one JSON line ``{"url": ..., "control": ...}``, then serves until SIGTERM or SIGINT.
+
+``--chaos`` turns on the fake's fault injection (:class:`~tests.messaging.fake_providers.Chaos`:
+500s, 429s, timeouts, dropped connections; ``--chaos-rate``, default 10%, seeded by
+``--chaos-seed``). ``GET /deliveries`` answers, compactly, how many times each text reached each
+recipient and the faults injected by kind; ``POST /chaos`` with ``{"rate": r}`` changes the rate.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import sys
 
 from aiohttp import web
 
-from tests.messaging.fake_providers import FakeProviders
+from tests.messaging.fake_providers import Chaos, FakeProviders
 
 
 def _sends(fake: FakeProviders) -> list[dict[str, object]]:
@@ -39,16 +44,36 @@ def _sends(fake: FakeProviders) -> list[dict[str, object]]:
     return sends
 
 
-async def _serve(latency: float) -> None:
-    fake = FakeProviders(latency=latency, record=True)
+async def _serve(latency: float, chaos: Chaos | None = None) -> None:
+    fake = FakeProviders(latency=latency, record=True, chaos=chaos)
     url = await fake.start()
 
     async def requests(_: web.Request) -> web.Response:
         body = {"sends": _sends(fake), "violations": fake.violations, "counts": fake.counts}
         return web.json_response(body)
 
+    async def deliveries(_: web.Request) -> web.Response:
+        body = {
+            "delivered": [
+                {"provider": provider, "address": address, "text": text, "count": count}
+                for (provider, address, text), count in fake.delivered.items()
+            ],
+            "faults": dict(fake.faults),
+            "violations": fake.violations[:20],
+            "counts": fake.counts,
+        }
+        return web.json_response(body)
+
+    async def set_chaos(request: web.Request) -> web.Response:
+        if fake.chaos is None:
+            return web.json_response({"error": "started without --chaos"}, status=409)
+        fake.chaos.rate = float((await request.json())["rate"])
+        return web.json_response({"rate": fake.chaos.rate})
+
     control = web.Application()
     control.router.add_get("/requests", requests)
+    control.router.add_get("/deliveries", deliveries)
+    control.router.add_post("/chaos", set_chaos)
     runner = web.AppRunner(control, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -67,9 +92,24 @@ def main(argv: list[str] | None = None) -> None:
     """Serve the recording fake until interrupted."""
     parser = argparse.ArgumentParser(description="fake Telegram/Twilio that records sends")
     parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--chaos", action="store_true", help="inject faults into sends")
+    parser.add_argument("--chaos-rate", type=float, default=0.10)
+    parser.add_argument("--chaos-seed", type=int, default=0)
+    parser.add_argument("--chaos-stall-ms", type=float, default=5000.0)
+    parser.add_argument("--chaos-retry-after", type=int, default=1)
     args = parser.parse_args(argv)
+    chaos = (
+        Chaos(
+            rate=args.chaos_rate,
+            seed=args.chaos_seed,
+            stall=args.chaos_stall_ms / 1000,
+            retry_after=args.chaos_retry_after,
+        )
+        if args.chaos
+        else None
+    )
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args.latency_ms / 1000))
+        asyncio.run(_serve(args.latency_ms / 1000, chaos))
 
 
 if __name__ == "__main__":

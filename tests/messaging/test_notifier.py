@@ -115,6 +115,37 @@ def test_wait_confirmation_carries_the_coupon_and_is_urgent(session: Session) ->
     assert confirmation.urgent
 
 
+def test_a_choice_made_on_telegram_is_confirmed_on_telegram(session: Session) -> None:
+    f.product(session, "MUG")
+    who = f.customer(session)  # prefers SMS
+    who.telegram_chat_id = 5_000_000_123
+    line = f.order(session, "A1", [("MUG", 1)], who=who).lines[0]
+    accept_offer(
+        session, line.offers[0].id, OfferChoice.WAIT, via="telegram", now=NOW, policy=DEFAULT_POLICY
+    )
+    notify_pending(session, VOICE, NOW)
+    notice = next(r for r in _outbox(session) if r.message == "backorder_notice")
+    confirmation = next(r for r in _outbox(session) if r.message == "wait_confirmed")
+    assert notice.channel == Channel.SMS
+    assert (confirmation.channel, confirmation.address) == (Channel.TELEGRAM, "5000000123")
+
+
+def test_a_choice_made_on_a_channel_that_no_longer_reaches_is_confirmed_on_the_other(
+    session: Session,
+) -> None:
+    f.product(session, "MUG")
+    who = f.customer(session)
+    who.telegram_chat_id = 5_000_000_124
+    who.telegram_state = ReachState.UNREACHABLE
+    line = f.order(session, "A1", [("MUG", 1)], who=who).lines[0]
+    accept_offer(
+        session, line.offers[0].id, OfferChoice.WAIT, via="telegram", now=NOW, policy=DEFAULT_POLICY
+    )
+    notify_pending(session, VOICE, NOW)
+    confirmation = next(r for r in _outbox(session) if r.message == "wait_confirmed")
+    assert confirmation.channel == Channel.SMS
+
+
 def test_partial_allocation_sends_nothing_and_ready_to_ship_does(session: Session) -> None:
     f.product(session, "MUG")
     f.order(session, "A1", [("MUG", 2)])

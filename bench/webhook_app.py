@@ -1,0 +1,153 @@
+"""The servers ``bench/bench_webhooks.py`` measures, each run by uvicorn in a process of its own.
+
+* ``--kind bare``: a FastAPI app whose ``POST /webhooks/twilio/sms`` answers a fixed, empty
+  TwiML ``<Response/>``: no body parsing, no signature, no database. The framework's ceiling.
+* ``--kind app``: the real ``bot.web.create_app(settings, db)`` on a SQLite file, with Settings
+  built here explicitly (no ``.env``: the process works in a temporary folder) and Telegram's
+  Bot API at ``--telegram-api`` (the fake providers of tests/messaging/fake_providers.py).
+
+Both run as ``backorder-bot serve`` runs them: one process, ``uvicorn.Server`` with lifespan on.
+uvicorn binds 127.0.0.1 on a free port (port 0), and once uvicorn has started (lifespan included)
+prints one JSON line ``{"port": ..., "http": ..., "loop": ...}``; SIGTERM stops it cleanly.
+
+    python -m bench.webhook_app --kind app --db var/bench/x.db --telegram-api http://127.0.0.1:9/bot
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import uvicorn  # noqa: E402
+from fastapi import FastAPI  # noqa: E402
+from fastapi.responses import Response  # noqa: E402
+
+from bot.settings import Settings  # noqa: E402
+from bot.web.app import create_app  # noqa: E402
+from store.db import Database  # noqa: E402
+from tests.messaging import fake_providers as fake  # noqa: E402
+
+PUBLIC_BASE_URL = "https://bench.example"
+TWILIO_ACCOUNT_SID = "AC" + "0" * 32
+TWILIO_AUTH_TOKEN = "bench-twilio-auth-token-0123456789ab"
+TWILIO_FROM_NUMBER = "+14155550100"
+TELEGRAM_BOT_TOKEN = fake.TELEGRAM_TOKEN
+TELEGRAM_WEBHOOK_SECRET = "bench-telegram-webhook-secret_0123456789"
+SMS_PATH = "/webhooks/twilio/sms"
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
+
+
+def bench_settings(database_url: str, telegram_api: str) -> Settings:
+    """Every value the webhooks read, given explicitly; ``.env`` is not read."""
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=database_url,
+        public_base_url=PUBLIC_BASE_URL,
+        twilio_account_sid=TWILIO_ACCOUNT_SID,
+        twilio_auth_token=TWILIO_AUTH_TOKEN,  # type: ignore[arg-type]
+        twilio_from_number=TWILIO_FROM_NUMBER,
+        telegram_bot_token=TELEGRAM_BOT_TOKEN,  # type: ignore[arg-type]
+        telegram_api_base_url=telegram_api,
+        telegram_webhook_secret=TELEGRAM_WEBHOOK_SECRET,  # type: ignore[arg-type]
+        shop_name="Bench Shop",
+        support_contact="help@bench.example",
+        default_phone_region="US",
+    )
+
+
+def bare_app() -> FastAPI:
+    """The ceiling: the same framework and route path, nothing behind it."""
+    app = FastAPI()
+
+    @app.post(SMS_PATH)
+    async def sms() -> Response:
+        return Response(EMPTY_TWIML, media_type="application/xml")
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+async def _serve(app: FastAPI, access_log: bool, db: Database | None) -> None:
+    # Port 0: the kernel picks a free one. uvicorn binds it itself, exactly as ``serve`` does (a
+    # socket made here and passed in would lack TCP_NODELAY on its connections: asyncio sets it
+    # only for sockets whose ``proto`` says TCP, and every answer would wait out a delayed ACK).
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        lifespan="on",
+        access_log=access_log,
+        log_level="warning",
+        backlog=2048,
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+            raise SystemExit("uvicorn stopped before it started")
+        await asyncio.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    print(json.dumps({"port": port, "http": _http_impl(), "loop": _loop_impl()}), flush=True)
+    try:
+        await task
+    finally:
+        if db is not None:
+            db.dispose()
+
+
+def _http_impl() -> str:
+    """What uvicorn's ``http="auto"`` picks: httptools when installed, else h11."""
+    try:
+        import httptools  # noqa: F401
+    except ImportError:
+        return "h11"
+    return "httptools"
+
+
+def _loop_impl() -> str:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return "asyncio"
+    return "uvloop"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--kind", choices=["bare", "app"], required=True)
+    parser.add_argument("--db", type=Path, help="the SQLite file (--kind app)")
+    parser.add_argument("--telegram-api", help="the Bot API base URL, ending in /bot (--kind app)")
+    parser.add_argument("--access-log", action="store_true")
+    args = parser.parse_args(argv)
+    db: Database | None = None
+    if args.kind == "app":
+        if args.db is None or args.telegram_api is None:
+            parser.error("--kind app needs --db and --telegram-api")
+        url = f"sqlite:///{args.db.resolve()}"
+        settings = bench_settings(url, args.telegram_api)
+        db = Database(url)
+        app = create_app(settings, db)
+    else:
+        app = bare_app()
+    loop_factory = uvicorn.Config(app).get_loop_factory()
+    with tempfile.TemporaryDirectory(prefix="bench-webhook-app-") as work:
+        os.chdir(work)  # nothing the app does may depend on, or write into, the caller's folder
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(_serve(app, args.access_log, db))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

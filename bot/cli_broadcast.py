@@ -1,0 +1,161 @@
+"""``backorder-bot broadcast``: preview (``--dry-run``) or send (``--yes``) a broadcast.
+
+The same service as the API and the dashboard (``messaging.broadcasts``). A send shows a Rich
+progress bar while the rows are queued, then the counts; the dispatcher (``dispatch`` or
+``serve``) delivers them within the rate limits. Interrupted, the same command again resumes
+the same broadcast (same content within ten minutes, or the same ``--idempotency-key``) and
+queues nobody twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from bot.broadcast_service import broadcast_service
+from bot.cli_support import actor, context, err, fail, out, print_json
+from messaging.broadcasts import BroadcastProgress, BroadcastRequest, Preview
+from store import audience
+from store.audience import AudienceFilter
+from store.errors import StoreError
+from store.models import Channel, LineStatus
+
+DateOption = Annotated[
+    dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="YYYY-MM-DD", show_default=False)
+]
+
+
+def broadcast(
+    ctx: typer.Context,
+    sku: Annotated[str | None, typer.Option(help="Customers with a line for this SKU.")] = None,
+    supplier: Annotated[str | None, typer.Option(help="... for this supplier's products.")] = None,
+    status: Annotated[LineStatus, typer.Option(help="The line's status.")] = LineStatus.BACKORDERED,
+    waiting_days_min: Annotated[
+        int | None, typer.Option(min=0, help="Ordered at least N days ago.")
+    ] = None,
+    eta_before: DateOption = None,
+    eta_after: DateOption = None,
+    locale: Annotated[str | None, typer.Option(help="Language, e.g. es (matches es-MX).")] = None,
+    channel: Annotated[Channel | None, typer.Option(help="Only this channel.")] = None,
+    template: Annotated[str | None, typer.Option(help="A library message.")] = None,
+    text: Annotated[
+        str | None,
+        typer.Option(help="Your text; placeholders like {{ first_name }}, {{ eta }}."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count and show; send nothing.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Send it.")] = False,
+    send_at: Annotated[
+        dt.datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%dT%H:%M%z", "%Y-%m-%dT%H:%M:%S%z"],
+            help="When to send (ISO 8601 with offset, e.g. 2026-12-01T09:00+01:00).",
+        ),
+    ] = None,
+    idempotency_key: Annotated[
+        str | None, typer.Option(help="Make a re-run find this broadcast again.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Send a message to everyone matching the filters, once each, within the rate limits."""
+    if dry_run == yes:
+        fail("say --dry-run to preview or --yes to send", code=2)
+    if (template is None) == (text is None):
+        fail("give --template NAME or --text TEXT", code=2)
+    c = context(ctx)
+    db = c.database()
+    service = broadcast_service(c.settings, db)
+    try:
+        filters = AudienceFilter(
+            sku=sku,
+            supplier=supplier,
+            status=status,
+            waiting_days_min=waiting_days_min,
+            eta_before=eta_before.date() if eta_before else None,
+            eta_after=eta_after.date() if eta_after else None,
+            locale=locale,
+            channel=channel,
+        )
+        request = BroadcastRequest(
+            filters=filters,
+            template=template,
+            text=text,
+            send_at=send_at,
+            idempotency_key=idempotency_key,
+            created_by=actor(),
+        )
+        if dry_run:
+            preview = service.preview(request)
+            if as_json:
+                print_json({"dry_run": True, **preview.to_json()})
+            else:
+                _show_preview(preview)
+            return
+        info, created = service.create(request)
+        if not created:
+            err.print(
+                f"broadcast {info.id} was already submitted: resuming it, sending nothing twice"
+            )
+        with db.read_session() as session:
+            total = audience.count(session, filters, info.created_at)
+        with _progress() as bar:
+            task = bar.add_task(f"queueing broadcast {info.id}", total=total)
+            service.queue(info.id, progress=lambda n: bar.advance(task, n))
+        progress = service.progress(info.id)
+    except StoreError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json({"created": created, **progress.to_json()})
+    else:
+        _show_progress(progress)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+def _show_preview(preview: Preview) -> None:
+    t = preview.tally
+    when = preview.send_at.isoformat() if preview.send_at else "now"
+    out.print(
+        f"[bold]Dry run[/bold]: {t.recipients} recipient(s) of {t.matched} matched; send {when}"
+    )
+    out.print("By channel: " + _pairs(t.by_channel))
+    out.print("By locale:  " + _pairs(t.by_locale))
+    out.print("Skipped:    " + _pairs(t.skipped))
+    out.print(f"Quiet hours: {t.quiet_hours_deferred} will wait for the end of their quiet hours")
+    table = Table("locale", "channel", "segments", "message", title="Samples")
+    for sample in preview.samples:
+        segments = f"{sample.sms_segments} ({sample.encoding})" if sample.sms_segments else "-"
+        table.add_row(sample.locale, sample.channel, segments, sample.text)
+    out.print(table)
+    out.print("Nothing was sent. Run again with --yes instead of --dry-run to send.")
+
+
+def _show_progress(progress: BroadcastProgress) -> None:
+    view: dict[str, Any] = progress.to_json()
+    p = view["progress"]
+    out.print(f"[bold]Broadcast {view['id']}[/bold]: {view['status']}")
+    out.print(
+        f"{p['queued']} queued, {p['pending']} waiting to send, {p['sent']} sent, "
+        f"{p['delivered']} delivered, {p['failed']} failed, {p['skipped']} skipped"
+    )
+    out.print("Not queued: " + _pairs(p["skipped_when_queued"]))
+    if view["status"] in ("sending", "scheduled"):
+        out.print("The dispatcher (`backorder-bot dispatch` or `serve`) delivers them.")
+
+
+def _pairs(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "none"

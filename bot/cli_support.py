@@ -1,0 +1,57 @@
+"""What the CLI's command modules share without importing ``bot.cli`` (which imports them)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import getpass
+import json
+import sys
+from typing import Any, NoReturn, Protocol, cast
+
+import typer
+from rich.console import Console
+
+from bot.settings import Settings
+from store.db import Database
+
+out = Console()
+err = Console(stderr=True)
+
+
+class CliContext(Protocol):
+    """The part of ``bot.cli.Context`` the command modules use."""
+
+    settings: Settings
+
+    def database(self, *, check_schema: bool = True) -> Database: ...
+
+
+def context(ctx: typer.Context) -> CliContext:
+    return cast(CliContext, ctx.obj)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """One line on stderr and a non-zero exit: 1 refused, 2 bad usage."""
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def actor() -> str:
+    """Who is at the terminal, for the audit log."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, default=_json_default, indent=2, ensure_ascii=False) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")

@@ -1,0 +1,78 @@
+"""How an order and its offers look to the customer: the shapes of the message render contexts.
+
+Shared by the conversation (status replies, confirmations) and the order page, so that a reply
+by SMS and the page say the same thing about the same order. The shapes are those of
+``messaging.notifier._context`` and the context contract in ``messaging.render``.
+Objects must come loaded (see ``bot.conversation.core._ORDER_LOADS``): nothing here queries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from store.models import Offer, Order, OrderLine
+from store.queries import open_offer
+
+__all__ = ["line_eta", "offer_context", "offer_view", "order_view"]
+
+
+def offer_context(offer: Offer) -> dict[str, Any]:
+    """The ``order``, ``line``, ``eta`` and ``offer`` of a message about one offer."""
+    line = offer.line
+    return {
+        "order": {"number": line.order.number},
+        "line": {
+            "product_name": line.product.name,
+            "sku": line.product.sku,
+            "quantity": line.quantity,
+            "backordered_quantity": line.backordered_quantity,
+        },
+        "eta": line_eta(line),
+        "offer": offer_view(offer),
+    }
+
+
+def offer_view(offer: Offer) -> dict[str, Any]:
+    line = offer.line
+    alternative = offer.alternative
+    return {
+        "id": offer.id,
+        "discount_percent": offer.discount_percent,
+        "alternative_name": alternative.name if alternative is not None else None,
+        "alternative_price_cents": alternative.price_cents if alternative is not None else None,
+        "currency": line.product.currency,
+        "expires_at": offer.expires_at,
+        "coupon_code": offer.coupon_code,
+        "applied_choice": offer.choice.value if offer.choice is not None else None,
+        "order_number": line.order.number,
+        "product_name": line.product.name,
+    }
+
+
+def order_view(order: Order, now: dt.datetime) -> dict[str, Any]:
+    offers: Sequence[Offer] = [
+        offer
+        for offer in (open_offer(line) for line in order.lines)
+        if offer is not None and offer.expires_at > now
+    ]
+    return {
+        "number": order.number,
+        "lines": [
+            {
+                "product_name": line.product.name,
+                "quantity": line.quantity,
+                "status": line.status.value,
+                "eta": line_eta(line),
+            }
+            for line in order.lines
+        ],
+        # The template shows one offer; with several, a reply is asked "which?" anyway.
+        "offer": offer_view(offers[0]) if offers else None,
+    }
+
+
+def line_eta(line: OrderLine) -> dt.date | None:
+    """The date the customer was told, else the supplier's current one."""
+    return line.eta or line.product.eta

@@ -1,0 +1,25 @@
+"""The JSON API under ``/api`` for the shop's systems and agents (OpenAPI at ``/docs``).
+
+Every route needs ``Authorization: Bearer <AGENT_API_TOKEN>`` (``auth``). One area per module,
+each a router factory around what it needs; each request is one transaction, so a refused
+request writes nothing.
+"""
+
+from fastapi import APIRouter, Depends
+
+from bot.broadcast_service import broadcast_service
+from bot.settings import Settings
+from bot.web.api import auth, broadcasts, orders, products, stock
+from store.db import Database
+
+PREFIX = "/api"
+
+
+def router(settings: Settings, db: Database) -> APIRouter:
+    """All of ``/api``; the caller includes it with ``prefix=PREFIX``."""
+    api = APIRouter(dependencies=[Depends(auth.bearer_token(settings.agent_api_token))])
+    api.include_router(products.router(settings, db))
+    api.include_router(orders.router(settings, db))
+    api.include_router(stock.router(db))
+    api.include_router(broadcasts.router(broadcast_service(settings, db)))
+    return api

@@ -1,0 +1,373 @@
+"""``/o/<token>``: the customer's private order page, linked from every message about the order.
+
+No login: the token is the key (``store.order_links``). ``GET /o/<token>`` shows the order;
+each choice of an open offer is a link to ``GET /o/<token>/confirm``, whose form posts to
+``POST /o/<token>``. That POST makes the same ``accept_offer`` call as an SMS or Telegram reply
+(``via="web"``), so the notifier queues the same confirmation; a repeated POST changes nothing.
+
+Safety, on every response under ``/o/`` (404, 403 and 429 included):
+
+- unknown, revoked and malformed tokens get one and the same 404, byte for byte, in the shop's
+  default language (a page in the customer's language would tell a live token from a dead one);
+- the form carries a CSRF token, an HMAC of the link token, the offer and the choice under a key
+  derived from ORDER_LINK_SECRET: no cookie is needed, and a POST without it or with a wrong one
+  gets 403 and changes nothing. It is checked before the database is asked, so a 403 says
+  nothing about whether the token is live;
+- requests are limited per token and per client address (:mod:`bot.web.sliding_window`, per
+  process) before any look-up; over the limit: 429 with ``Retry-After``;
+- ``Cache-Control: no-store``, ``Referrer-Policy: no-referrer`` (the token is in the URL),
+  ``X-Content-Type-Options: nosniff`` and a CSP that allows no script at all, styles only from
+  ``/o/assets/`` ('self'), forms only to ourselves and no framing.
+"""
+
+# No ``from __future__ import annotations`` here: FastAPI evaluates the routes' annotations.
+import asyncio
+import base64
+import hmac
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy import select
+
+from bot.settings import Settings
+from bot.web.ops import WebMetrics
+from bot.web.order_page_view import OrderPage, load_order_page
+from bot.web.sliding_window import SlidingWindow
+from messaging.render import ENVIRONMENT as MESSAGE_ENVIRONMENT
+from messaging.render import TEMPLATES_DIR, locale_chain
+from store.db import Database
+from store.errors import NotFound
+from store.models import Offer, OfferChoice, OrderLine, utcnow
+from store.offers import accept_offer
+from store.order_links import PAGE_PATH, find_order_id, subkey
+from store.policy import Policy
+
+__all__ = ["PageLimits", "router", "security_headers"]
+
+ROUTE = PAGE_PATH + "{token}"  # the metrics label: never the token itself
+CSS_PATH = PAGE_PATH + "assets/page.css"
+WEB_TEMPLATES_DIR = TEMPLATES_DIR / "web"
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+_CSRF_CHARS = 32  # of base64url: 192 bits
+
+
+@dataclass(frozen=True, slots=True)
+class PageLimits:
+    """Requests allowed per token and per client address in a window (per process)."""
+
+    per_token: int = 30
+    per_address: int = 120
+    window_seconds: float = 60.0
+
+
+def security_headers(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The headers every response of the page carries."""
+    return {
+        "Cache-Control": "no-store",
+        "Referrer-Policy": "no-referrer",
+        "Content-Security-Policy": CSP,
+        "X-Content-Type-Options": "nosniff",
+        **(extra or {}),
+    }
+
+
+def router(
+    db: Database,
+    settings: Settings,
+    metrics: WebMetrics,
+    *,
+    limits: PageLimits = PageLimits(),
+) -> APIRouter:
+    """Build the order page's router around this app's database and settings."""
+    page = _Pages(db, settings, metrics, limits)
+    routes = APIRouter(include_in_schema=False)
+
+    @routes.get(CSS_PATH)
+    async def stylesheet() -> Response:
+        return page.stylesheet()
+
+    @routes.get(PAGE_PATH + "{token}")
+    async def show(request: Request, token: str) -> Response:
+        """The order, its timeline and open choices."""
+        return await page.show(request, token)
+
+    @routes.get(PAGE_PATH + "{token}/confirm")
+    async def confirm(request: Request, token: str) -> Response:
+        """One choice, spelled out, with the button that makes it."""
+        return await page.confirm(request, token)
+
+    @routes.post(PAGE_PATH + "{token}")
+    async def choose(request: Request, token: str) -> Response:
+        """Apply a confirmed choice, then show the page again (POST, redirect, GET)."""
+        return await page.choose(request, token)
+
+    @routes.api_route(
+        PAGE_PATH + "{rest:path}",
+        methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+    )
+    async def anything_else(request: Request, rest: str) -> Response:
+        """Every other path or method under /o/: the same 404 as an unknown token."""
+        return page.refused_or_not_found(request, rest)
+
+    return routes
+
+
+class _Pages:
+    """The page's handlers, around one app's database, settings, templates and limits."""
+
+    def __init__(
+        self, db: Database, settings: Settings, metrics: WebMetrics, limits: PageLimits
+    ) -> None:
+        self.db = db
+        self.metrics = metrics
+        self.policy: Policy = settings.policy()
+        self.shop = {"shop_name": settings.shop_name, "support_contact": settings.support_contact}
+        self.default_locale = settings.default_locale
+        self.csrf_key = subkey(settings.order_link_secret_bytes(), "csrf")
+        self.by_token = SlidingWindow(limits.per_token, limits.window_seconds)
+        self.by_address = SlidingWindow(limits.per_address, limits.window_seconds)
+        self.env = _environment(WEB_TEMPLATES_DIR)
+        self.css = (WEB_TEMPLATES_DIR / "order" / "page.css").read_bytes()
+
+    # --- handlers --------------------------------------------------------------------------
+
+    def stylesheet(self) -> Response:
+        return Response(self.css, media_type="text/css", headers=security_headers())
+
+    async def show(self, request: Request, token: str) -> Response:
+        refused = self._limit(request, token)
+        if refused is not None:
+            return refused
+        found = await asyncio.to_thread(self._load, token)
+        if found is None:
+            return self._not_found(request)
+        notice = request.query_params.get("done")
+        self.metrics.webhook(ROUTE, "shown")
+        return self._page(request, token, found, notice=notice if notice in _NOTICES else None)
+
+    async def confirm(self, request: Request, token: str) -> Response:
+        refused = self._limit(request, token)
+        if refused is not None:
+            return refused
+        found = await asyncio.to_thread(self._load, token)
+        if found is None:
+            return self._not_found(request)
+        choice = _choice(request.query_params.get("choice"))
+        offer = found.open_offer(_int(request.query_params.get("offer")))
+        if choice is None or offer is None or not _offers(offer, choice):
+            # Decided meanwhile, or a hand-made URL: the page shows what there is to choose.
+            return self._redirect(request, token)
+        body = self._render(
+            "confirm.html",
+            found.locale,
+            request=request,
+            **self._common(request, token, found),
+            offer=offer,
+            choice=choice.value,
+            csrf=self._csrf(token, offer["id"], choice.value),
+        )
+        return self._html(body)
+
+    async def choose(self, request: Request, token: str) -> Response:
+        refused = self._limit(request, token)
+        if refused is not None:
+            return refused
+        form = await request.form()
+        offer_id, choice = _int(_text(form.get("offer"))), _choice(_text(form.get("choice")))
+        csrf = _text(form.get("csrf"))
+        if choice is None or not self._csrf_ok(token, offer_id, choice.value, csrf):
+            self.metrics.webhook(ROUTE, "csrf_refused")
+            return self._error(request, 403, "forbidden")
+        outcome = await asyncio.to_thread(self._apply, token, offer_id, choice)
+        if outcome is None:
+            return self._not_found(request)
+        self.metrics.webhook(ROUTE, f"choice_{outcome}")
+        return self._redirect(request, token, done=outcome)
+
+    def refused_or_not_found(self, request: Request, rest: str) -> Response:
+        refused = self._limit(request, rest.split("/", 1)[0])
+        return refused if refused is not None else self._not_found(request)
+
+    # --- database work, in a thread ----------------------------------------------------------
+
+    def _load(self, token: str) -> OrderPage | None:
+        with self.db.read_session() as session:
+            order_id = find_order_id(session, token)
+            if order_id is None:
+                return None
+            return load_order_page(session, order_id, utcnow())
+
+    def _apply(self, token: str, offer_id: int, choice: OfferChoice) -> str | None:
+        """Accept the offer as a reply would; None when the token or offer is not this order's."""
+        with self.db.session() as session:
+            order_id = find_order_id(session, token)
+            if order_id is None:
+                return None
+            offer_order_id = session.scalar(
+                select(OrderLine.order_id)
+                .join(Offer, Offer.line_id == OrderLine.id)
+                .where(Offer.id == offer_id)
+            )
+            if offer_order_id != order_id:
+                return None
+            try:
+                outcome = accept_offer(
+                    session, offer_id, choice, via="web", now=utcnow(), policy=self.policy
+                )
+            except NotFound:
+                return None
+            if outcome.accepted:
+                return "repeated" if outcome.repeated else "accepted"
+            assert outcome.refusal is not None
+            return outcome.refusal.value
+
+    # --- responses ----------------------------------------------------------------------------
+
+    def _limit(self, request: Request, token: str) -> Response | None:
+        address = request.client.host if request.client is not None else "unknown"
+        wait = self.by_address.hit(address)
+        if wait is None:
+            wait = self.by_token.hit(token[:64])
+        if wait is None:
+            return None
+        self.metrics.webhook(ROUTE, "rate_limited")
+        retry_after = {"Retry-After": str(max(1, math.ceil(wait)))}
+        return self._error(request, 429, "too_many", retry_after)
+
+    def _not_found(self, request: Request) -> Response:
+        """The one 404 for every token that opens nothing: nothing in it depends on the token."""
+        self.metrics.webhook(ROUTE, "not_found")
+        return self._error(request, 404, "not_found")
+
+    def _error(
+        self, request: Request, status: int, error: str, headers: dict[str, str] | None = None
+    ) -> Response:
+        body = self._render("error.html", self.default_locale, request=request, error=error)
+        return self._html(body, status=status, headers=headers)
+
+    def _page(
+        self, request: Request, token: str, found: OrderPage, *, notice: str | None
+    ) -> Response:
+        body = self._render(
+            "page.html",
+            found.locale,
+            request=request,
+            **self._common(request, token, found),
+            notice=notice,
+            lines=found.lines,
+        )
+        return self._html(body)
+
+    def _redirect(self, request: Request, token: str, *, done: str | None = None) -> Response:
+        url = _page_path(request, token) + (f"?done={quote(done)}" if done else "")
+        return RedirectResponse(url, status_code=303, headers=security_headers())
+
+    @staticmethod
+    def _html(body: str, *, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+        return Response(
+            body,
+            status_code=status,
+            media_type="text/html; charset=utf-8",
+            headers=security_headers(headers),
+        )
+
+    def _common(self, request: Request, token: str, found: OrderPage) -> dict[str, Any]:
+        return {
+            "page_path": _page_path(request, token),
+            "order": {"number": found.number, "placed_at": found.placed_at},
+            "customer": found.customer,
+        }
+
+    def _render(self, name: str, locale: str, /, *, request: Request, **context: Any) -> str:
+        """Render ``order/<name>`` with the strings of the first known locale along its chain."""
+        strings = self.env.select_template(
+            [f"order/strings.{candidate}.html" for candidate in locale_chain(locale)]
+        )
+        language = strings.name.split(".")[-2] if strings.name else self.default_locale
+        context.setdefault("customer", {"name": ""})
+        return self.env.get_template(f"order/{name}").render(
+            **self.shop,
+            **context,
+            locale=locale,
+            lang=language,
+            strings=strings,
+            css_path=str(request.scope.get("root_path", "")) + CSS_PATH,
+        )
+
+    # --- CSRF ---------------------------------------------------------------------------------
+
+    def _csrf(self, token: str, offer_id: int, choice: str) -> str:
+        message = f"{token}\n{offer_id}\n{choice}".encode()
+        mac = hmac.new(self.csrf_key, message, "sha256").digest()
+        return base64.urlsafe_b64encode(mac).decode("ascii")[:_CSRF_CHARS]
+
+    def _csrf_ok(self, token: str, offer_id: int, choice: str, given: str) -> bool:
+        expected = self._csrf(token, offer_id, choice)
+        return hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace"))
+
+
+# What ``?done=`` may say after a choice; anything else is ignored.
+_NOTICES = frozenset(
+    {
+        "accepted",
+        "repeated",
+        "expired",
+        "superseded",
+        "already_decided",
+        "no_alternative",
+        "alternative_unavailable",
+    }
+)
+
+
+def _environment(folder: Path) -> Environment:
+    """A Jinja2 environment for the web pages: HTML autoescaped, the messages' filters."""
+    env = Environment(
+        loader=FileSystemLoader(folder),
+        undefined=StrictUndefined,
+        autoescape=select_autoescape(enabled_extensions=("html",), default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+    for name in ("date", "time", "money", "first_name"):
+        env.filters[name] = MESSAGE_ENVIRONMENT.filters[name]
+    return env
+
+
+def _page_path(request: Request, token: str) -> str:
+    """The page's path, below any prefix a proxy mounts the app under."""
+    return str(request.scope.get("root_path", "")) + PAGE_PATH + token
+
+
+def _offers(offer: dict[str, Any], choice: OfferChoice) -> bool:
+    return choice is not OfferChoice.SWITCH or offer["alternative_name"] is not None
+
+
+def _choice(value: str | None) -> OfferChoice | None:
+    if value is None:
+        return None
+    try:
+        return OfferChoice(value)
+    except ValueError:
+        return None
+
+
+def _int(value: str | None) -> int:
+    """A positive id, or 0 (which matches no row) for anything else."""
+    if value is None or not (value.isascii() and value.isdigit()) or len(value) > 18:
+        return 0
+    return int(value)
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""

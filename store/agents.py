@@ -1,0 +1,145 @@
+"""Support agents: accounts with scrypt-hashed passwords and an optional Telegram allow-list id.
+
+The hash is stored as ``scrypt$n$r$p$salt$hash`` (salt and hash in base64), so the cost can be
+raised later without breaking existing accounts. Verification always runs one scrypt, also for
+unknown or disabled usernames, so response times do not reveal which usernames exist.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Sequence
+from functools import cache
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from store import audit
+from store.errors import Conflict, InvalidInput, NotFound
+from store.models import Agent
+
+# RFC 7914's interactive-login parameters: about 16 MiB and tens of milliseconds per check.
+SCRYPT_N = 2**14
+SCRYPT_R = 8
+SCRYPT_P = 1
+MIN_PASSWORD_LENGTH = 10
+_USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
+
+
+def hash_password(password: str) -> str:
+    """A self-describing scrypt hash of ``password`` with a fresh random salt."""
+    salt = secrets.token_bytes(16)
+    digest = _scrypt(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
+    return "$".join(
+        ("scrypt", str(SCRYPT_N), str(SCRYPT_R), str(SCRYPT_P), _b64(salt), _b64(digest))
+    )
+
+
+def check_password(password: str, stored: str) -> bool:
+    """Whether ``password`` matches ``stored``; constant time in the comparison."""
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        expected = base64.b64decode(digest)
+        actual = _scrypt(password, base64.b64decode(salt), int(n), int(r), int(p))
+    except ValueError:
+        return False
+    return hmac.compare_digest(actual, expected)
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the username is unknown, so that case costs one scrypt as well."""
+    return hash_password(secrets.token_urlsafe(16))
+
+
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return hashlib.scrypt(
+        password.encode(), salt=salt, n=n, r=r, p=p, maxmem=128 * n * r * 2, dklen=32
+    )
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def normalize_username(raw: str) -> str:
+    username = raw.strip().lower()
+    if not _USERNAME.fullmatch(username):
+        raise InvalidInput(
+            "a username is 2-64 characters: lowercase letters, digits, '.', '_' or '-'"
+        )
+    return username
+
+
+def add_agent(
+    session: Session,
+    username: str,
+    password: str,
+    *,
+    now: dt.datetime,
+    telegram_user_id: int | None = None,
+    actor: str = "cli",
+) -> Agent:
+    """Create an agent; a taken username or Telegram id is a ``Conflict``."""
+    name = normalize_username(username)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+    if session.scalars(select(Agent.id).where(Agent.username == name)).first() is not None:
+        raise Conflict(f"agent {name} already exists")
+    if telegram_user_id is not None and find_by_telegram_user(session, telegram_user_id):
+        raise Conflict(f"Telegram user {telegram_user_id} is already another agent's")
+    agent = Agent(
+        username=name,
+        password_hash=hash_password(password),
+        telegram_user_id=telegram_user_id,
+        created_at=now,
+    )
+    session.add(agent)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "agent.added",
+        subject=f"agent:{name}",
+        now=now,
+        telegram_user_id=telegram_user_id,
+    )
+    return agent
+
+
+def list_agents(session: Session) -> Sequence[Agent]:
+    return session.scalars(select(Agent).order_by(Agent.username)).all()
+
+
+def remove_agent(session: Session, username: str, *, now: dt.datetime, actor: str = "cli") -> None:
+    """Delete an agent (their past actions stay in the audit log under their name)."""
+    name = username.strip().lower()
+    agent = session.scalars(select(Agent).where(Agent.username == name)).first()
+    if agent is None:
+        raise NotFound(f"agent {name} does not exist")
+    session.delete(agent)
+    audit.record(session, actor, "agent.removed", subject=f"agent:{name}", now=now)
+
+
+def authenticate(session: Session, username: str, password: str) -> Agent | None:
+    """The enabled agent with these credentials, else None (same cost either way)."""
+    agent = session.scalars(select(Agent).where(Agent.username == username.strip().lower())).first()
+    stored = agent.password_hash if agent is not None else _dummy_hash()
+    valid = check_password(password, stored)
+    if agent is None or agent.disabled or not valid:
+        return None
+    return agent
+
+
+def find_by_telegram_user(session: Session, telegram_user_id: int) -> Agent | None:
+    """The enabled agent allow-listed for this Telegram user id (Telegram agent commands)."""
+    return session.scalars(
+        select(Agent).where(Agent.telegram_user_id == telegram_user_id, Agent.disabled.is_(False))
+    ).first()

@@ -1,0 +1,144 @@
+"""``backorder-bot broadcast`` and ``backorder-bot agents``, run in-process."""
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from bot.cli import app
+from store.db import Database
+from store.models import Agent, Broadcast, OutboxMessage
+from tests import factories
+from tests.factories import NOW
+
+runner = CliRunner()
+TEXT = "Hi {{ first_name }}, {{ product }} is due {{ eta }}."
+
+
+@pytest.fixture
+def cli_env(committed_db: Database, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Database:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", committed_db.url)
+    monkeypatch.setenv("QUIET_HOURS_START", "00:00")
+    monkeypatch.setenv(
+        "QUIET_HOURS_END", "00:00"
+    )  # no quiet hours: counts do not depend on the clock
+    with committed_db.session() as session:
+        factories.product(session, "SKU-A", supplier="Acme Supply")
+        factories.product(session, "SKU-B", supplier="Beta Goods")
+        for n, sku in enumerate(["SKU-A", "SKU-A", "SKU-B"]):
+            factories.order(session, f"C-{n}", [(sku, 1)], placed_at=NOW)
+    return committed_db
+
+
+def _run(*args: str, stdin: str | None = None):
+    return runner.invoke(app, list(args), input=stdin, catch_exceptions=False)
+
+
+def _count(db: Database, model: type) -> int:
+    with db.read_session() as session:
+        return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def test_dry_run_shows_counts_and_samples_and_sends_nothing(cli_env: Database) -> None:
+    result = _run("broadcast", "--sku", "SKU-A", "--text", TEXT, "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "2 recipient(s) of 2 matched" in result.stdout
+    assert "Hi Ada, Product SKU-A is due" in result.stdout
+    assert "Nothing was sent" in result.stdout
+    assert _count(cli_env, Broadcast) == 0
+
+
+def test_dry_run_json(cli_env: Database) -> None:
+    result = _run("broadcast", "--supplier", "Beta Goods", "--text", TEXT, "--dry-run", "--json")
+    preview = json.loads(result.stdout)
+    assert preview["dry_run"] is True
+    assert preview["recipients"] == 1
+    assert preview["by_channel"] == {"sms": 1}
+    assert preview["samples"][0]["sms_segments"] == 1
+
+
+def test_yes_queues_one_message_per_customer(cli_env: Database) -> None:
+    result = _run("broadcast", "--sku", "SKU-A", "--text", TEXT, "--yes", "--json")
+    assert result.exit_code == 0, result.output
+    view = json.loads(result.stdout)
+    assert view["created"] is True
+    assert view["progress"]["queued"] == 2
+    assert _count(cli_env, OutboxMessage) == 2
+    again = json.loads(
+        _run("broadcast", "--sku", "SKU-A", "--text", TEXT, "--yes", "--json").stdout
+    )
+    assert again["created"] is False
+    assert again["id"] == view["id"]
+    assert _count(cli_env, OutboxMessage) == 2
+
+
+def test_a_library_template_can_be_sent(cli_env: Database) -> None:
+    result = _run("broadcast", "--template", "eta_changed", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "3 queued" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--text", TEXT], 2, "--dry-run to preview or --yes"),
+        (["--text", TEXT, "--dry-run", "--yes"], 2, "--dry-run to preview or --yes"),
+        (["--yes"], 2, "--template NAME or --text TEXT"),
+        (["--text", "Hi {{ nombre }}", "--yes"], 1, "unknown placeholder"),
+        (["--template", "help", "--yes"], 1, "not one a broadcast can send"),
+        (["--text", TEXT, "--yes", "--send-at", "2020-01-01T09:00+00:00"], 1, "in the past"),
+    ],
+)
+def test_errors_exit_non_zero_and_queue_nothing(
+    cli_env: Database, args: list[str], code: int, message: str
+) -> None:
+    result = _run("broadcast", *args)
+    assert result.exit_code == code
+    assert message in " ".join(result.stderr.split())
+    assert _count(cli_env, Broadcast) == 0
+    assert _count(cli_env, OutboxMessage) == 0
+
+
+def test_agents_add_list_remove(cli_env: Database) -> None:
+    added = _run(
+        "agents",
+        "add",
+        "Ann",
+        "--telegram-user-id",
+        "42",
+        stdin="long password 1\nlong password 1\n",
+    )
+    assert added.exit_code == 0, added.output
+    assert "agent ann added" in added.stderr
+    listed = json.loads(_run("agents", "list", "--json").stdout)
+    assert [(a["username"], a["telegram_user_id"]) for a in listed] == [("ann", 42)]
+    with cli_env.read_session() as session:
+        stored = session.scalars(select(Agent.password_hash)).one()
+    assert "long password 1" not in stored
+    assert _run("agents", "remove", "ann").exit_code == 0
+    assert json.loads(_run("agents", "list", "--json").stdout) == []
+
+
+def test_agents_add_reads_the_password_from_stdin(cli_env: Database) -> None:
+    result = _run("agents", "add", "bob", "--password-stdin", stdin="from a script 123\n")
+    assert result.exit_code == 0, result.output
+    assert _count(cli_env, Agent) == 1
+
+
+def test_agents_add_refuses_a_taken_name_and_a_short_password(cli_env: Database) -> None:
+    _run("agents", "add", "bob", "--password-stdin", stdin="from a script 123\n")
+    taken = _run("agents", "add", "bob", "--password-stdin", stdin="from a script 123\n")
+    assert taken.exit_code == 1
+    assert "already exists" in taken.stderr
+    short = _run("agents", "add", "cy", "--password-stdin", stdin="short\n")
+    assert short.exit_code == 1
+    assert _count(cli_env, Agent) == 1
+
+
+def test_removing_an_unknown_agent_fails(cli_env: Database) -> None:
+    result = _run("agents", "remove", "nobody")
+    assert result.exit_code == 1
+    assert "does not exist" in result.stderr
