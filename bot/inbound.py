@@ -1,19 +1,21 @@
 """Every customer message, logged, handled once, and answered: the core behind both webhooks.
 
 The Twilio webhook and the Telegram handlers turn a provider's payload into a :class:`Received`
-and call :meth:`Inbound.handle`. It runs two short transactions:
+and call :meth:`Inbound.handle`, which is one short transaction: the conversation handles the
+message (an accepted offer, an opt-out, a link...), and the transaction ends by writing the
+message to ``inbound_messages`` as handled, with the provider's id. That write is the claim:
+``INSERT ... ON CONFLICT DO NOTHING`` on the unique ``(channel, provider_id)``, or, when the row
+is already there unhandled (Telegram's webhook logs an update before acknowledging it; an
+earlier attempt failed), ``UPDATE ... WHERE handled_at IS NULL``. When neither writes a row,
+another delivery of the same message got there first: the whole transaction is rolled back,
+handling included, and the caller answers nothing. Two deliveries at once: on PostgreSQL the
+second's insert waits on the unique index for the first transaction, then conflicts; on SQLite
+writers take turns (``BEGIN IMMEDIATE``). Either way exactly one handling commits.
 
-1. **log**: the message is written to ``inbound_messages`` with the provider's id before anything
-   else happens (``INSERT ... ON CONFLICT DO NOTHING``: a provider's retry adds nothing);
-2. **handle**: the row is claimed by a conditional ``UPDATE ... WHERE handled_at IS NULL``; only
-   the one caller whose update hit handles the message, in the same transaction as what handling
-   changes (an accepted offer, an opt-out, a link). Two deliveries of one message at once: on
-   PostgreSQL the second update waits for the first transaction and then finds the row handled;
-   on SQLite writers take turns (``BEGIN IMMEDIATE``). Either way exactly one reply.
-
-A crash between the two leaves a logged, unhandled row: the provider's next retry of the same
-message handles it, and Telegram updates (which are acknowledged before they are handled) are
-replayed from the stored payload when the bot starts (``unhandled_telegram_updates``).
+When handling fails the message is still logged, unhandled, in a transaction of its own: the
+provider's next retry of the same message handles it, and Telegram updates (acknowledged before
+they are handled) are replayed from the stored payload when the bot starts
+(``unhandled_telegram_updates``).
 
 Misses (order numbers, offers or link tokens that are not the sender's) are counted from the same
 table: past ``miss_limit`` within ``miss_window`` the sender's look-ups are refused for a while.
@@ -21,14 +23,16 @@ table: past ``miss_limit`` within ``miss_window`` the sender's look-ups are refu
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from bot.conversation import Conversation, Incoming, Reply, Sender
@@ -119,35 +123,28 @@ class Inbound:
             return _insert_ignoring_duplicates(session, received, now)
 
     def handle(self, received: Received) -> Handled:
-        """Log, then handle the message unless another delivery of it already did."""
-        self.record(received)
+        """Handle the message unless another delivery of it already did; log it either way."""
         now = self._clock()
-        with self._db.session() as session:
-            claimed = session.execute(
-                update(InboundMessage)
-                .where(*_same_message(received), InboundMessage.handled_at.is_(None))
-                .values(handled_at=now)
-                .execution_options(synchronize_session=False)
-            ).rowcount  # type: ignore[attr-defined]
-            if claimed != 1:
-                return Handled(duplicate=True)
-            sender = self._sender(session, received, now)
-            incoming = received.incoming
-            if len(incoming.text) > MAX_TEXT:
-                incoming = replace(incoming, text=incoming.text[:MAX_TEXT])
-            reply = self._conversation(session, now).handle(received.channel, sender, incoming)
-            session.execute(
-                update(InboundMessage)
-                .where(*_same_message(received))
-                .values(
-                    customer_id=sender.customer_id,
-                    intent=reply.intent.kind.value,
-                    actions=",".join(reply.actions)[:128] or None,
-                    reply_message=reply.message,
-                    missed=any(action in MISSES for action in reply.actions),
-                )
-                .execution_options(synchronize_session=False)
-            )
+        try:
+            with self._db.session() as session:
+                reply, customer_id = self._converse(session, received, now)
+                outcome = {
+                    "handled_at": now,
+                    "customer_id": customer_id,
+                    "intent": reply.intent.kind.value,
+                    "actions": ",".join(reply.actions)[:128] or None,
+                    "reply_message": reply.message,
+                    "missed": any(action in MISSES for action in reply.actions),
+                }
+                if not _claim(session, received, now, outcome):
+                    raise _AlreadyHandled
+        except _AlreadyHandled:
+            return Handled(duplicate=True)
+        except Exception:
+            # Nothing of the handling was kept; the message itself must not be lost.
+            with contextlib.suppress(SQLAlchemyError):
+                self.record(received)
+            raise
         return Handled(duplicate=False, reply=reply, actions=tuple(reply.actions))
 
     def unhandled_telegram_updates(self, older_than: dt.timedelta) -> list[dict[str, Any]]:
@@ -179,29 +176,38 @@ class Inbound:
             phone_region=self._phone_region,
         )
 
-    def _sender(self, session: Session, received: Received, now: dt.datetime) -> Sender:
+    def _converse(
+        self, session: Session, received: Received, now: dt.datetime
+    ) -> tuple[Reply, int | None]:
         chat_id = _int_or_none(received.sender) if received.channel is Channel.TELEGRAM else None
-        return Sender(
-            customer_id=self._customer_id(session, received, chat_id),
+        # Held here while the conversation runs, so its own look-up of the customer is answered
+        # from the session's identity map instead of a second query.
+        customer = self._customer(session, received, chat_id)
+        sender = Sender(
+            customer_id=customer.id if customer is not None else None,
             chat_is_private=received.chat_is_private,
             chat_id=chat_id,
             user_id=received.user_id,
-            guessing_blocked=self._misses(session, received, now) >= self._miss_limit,
+            guessing_check=lambda: self._misses(session, received, now) >= self._miss_limit,
         )
+        incoming = received.incoming
+        if len(incoming.text) > MAX_TEXT:
+            incoming = replace(incoming, text=incoming.text[:MAX_TEXT])
+        reply = self._conversation(session, now).handle(received.channel, sender, incoming)
+        return reply, sender.customer_id
 
-    def _customer_id(self, session: Session, received: Received, chat_id: int | None) -> int | None:
+    def _customer(
+        self, session: Session, received: Received, chat_id: int | None
+    ) -> Customer | None:
         if received.channel is Channel.SMS:
             try:
                 phone = normalize_phone(received.sender, self._phone_region)
             except InvalidInput:
                 return None  # a short code or an alphanumeric sender: no customer of ours
-            customer = find_by_phone(session, phone)
-            return customer.id if customer is not None else None
+            return find_by_phone(session, phone)
         if chat_id is None or not received.chat_is_private:
             return None
-        return session.scalars(
-            select(Customer.id).where(Customer.telegram_chat_id == chat_id)
-        ).first()
+        return session.scalars(select(Customer).where(Customer.telegram_chat_id == chat_id)).first()
 
     def _misses(self, session: Session, received: Received, now: dt.datetime) -> int:
         return (
@@ -226,7 +232,54 @@ def _same_message(received: Received) -> tuple[Any, ...]:
     )
 
 
-def _insert_ignoring_duplicates(session: Session, received: Received, now: dt.datetime) -> bool:
+class _AlreadyHandled(Exception):
+    """Another delivery of the message was handled first: undo this one."""
+
+
+def _claim(session: Session, received: Received, now: dt.datetime, outcome: dict[str, Any]) -> bool:
+    """Write the message as handled; False if another delivery already handled it."""
+    if _insert_ignoring_duplicates(session, received, now, outcome):
+        return True
+    params = {
+        **outcome,
+        "key_channel": received.channel,
+        "key_provider_id": _storable(received.provider_id[:64]),
+    }
+    claimed = session.connection().execute(_CLAIM, params).rowcount
+    return bool(claimed == 1)
+
+
+_TABLE = cast(Table, InboundMessage.__table__)
+# Core, built once (see ``_insert_statement``); an UPDATE's rowcount is reliable on both drivers.
+_CLAIM = (
+    update(_TABLE)
+    .where(
+        _TABLE.c.channel == bindparam("key_channel"),
+        _TABLE.c.provider_id == bindparam("key_provider_id"),
+        _TABLE.c.handled_at.is_(None),
+    )
+    .values(
+        {
+            column: bindparam(column)
+            for column in (
+                "handled_at",
+                "customer_id",
+                "intent",
+                "actions",
+                "reply_message",
+                "missed",
+            )
+        }
+    )
+)
+
+
+def _insert_ignoring_duplicates(
+    session: Session,
+    received: Received,
+    now: dt.datetime,
+    outcome: dict[str, Any] | None = None,
+) -> bool:
     values = {
         "channel": received.channel,
         "provider_id": _storable(received.provider_id[:64]),
@@ -235,18 +288,31 @@ def _insert_ignoring_duplicates(session: Session, received: Received, now: dt.da
         "payload": received.payload,
         "received_at": now,
         "missed": False,
+        "handled_at": None,
+        "customer_id": None,
+        "intent": None,
+        "actions": None,
+        "reply_message": None,
+        **(outcome or {}),
     }
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
-        insert(InboundMessage)
-        .values(**values)
+    statement = _INSERTS[session.get_bind().dialect.name]
+    # RETURNING, not rowcount: PostgreSQL reported -1 for the ORM form of this insert, and no
+    # row back means the conflict was hit.
+    return session.connection().execute(statement, values).scalar() is not None
+
+
+def _insert_statement(dialect: Any) -> Any:
+    # A Core statement on the table, built once: its cache key is computed once, and the ORM's
+    # bulk-insert machinery (a third of this function's time when built per call) is skipped.
+    table = _TABLE
+    return (
+        dialect.insert(table)
         .on_conflict_do_nothing(index_elements=["channel", "provider_id"])
-        .returning(InboundMessage.id)
+        .returning(table.c.id)
     )
-    # RETURNING, not rowcount: an ORM-enabled INSERT does not report a reliable rowcount on
-    # PostgreSQL (psycopg gave -1 here), and no row back means the conflict was hit.
-    return session.execute(statement).scalar() is not None
+
+
+_INSERTS = {"postgresql": _insert_statement(postgresql), "sqlite": _insert_statement(sqlite)}
 
 
 def _logged_body(incoming: Incoming) -> str | None:

@@ -6,7 +6,7 @@ import zoneinfo
 from dataclasses import dataclass
 
 import phonenumbers
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from store.errors import InvalidInput
@@ -87,5 +87,9 @@ def upsert_customer(session: Session, data: CustomerData) -> Customer:
     return customer
 
 
+# Built once, so its cache key is computed once (every inbound SMS runs this query).
+_BY_PHONE = select(Customer).where(Customer.phone == bindparam("phone"))
+
+
 def find_by_phone(session: Session, phone: str) -> Customer | None:
-    return session.scalars(select(Customer).where(Customer.phone == phone)).first()
+    return session.scalars(_BY_PHONE, {"phone": phone}).first()
