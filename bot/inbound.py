@@ -38,6 +38,8 @@ from sqlalchemy.orm import Session
 from bot.conversation import Conversation, Incoming, Reply, Sender
 from bot.conversation.core import MISSES
 from bot.settings import Settings
+from bot.wiring import shop_voice
+from messaging.notifier import OrderLinks
 from store.customers import find_by_phone, normalize_phone
 from store.db import Database
 from store.errors import InvalidInput
@@ -102,6 +104,7 @@ class Inbound:
         policy: Policy,
         default_locale: str = "en",
         phone_region: str | None = None,
+        order_links: OrderLinks | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
         miss_limit: int = MISS_LIMIT,
         miss_window: dt.timedelta = MISS_WINDOW,
@@ -112,6 +115,7 @@ class Inbound:
         self._policy = policy
         self._default_locale = default_locale
         self._phone_region = phone_region
+        self._order_links = order_links
         self._clock = clock
         self._miss_limit = miss_limit
         self._miss_window = miss_window
@@ -174,6 +178,7 @@ class Inbound:
             now=now,
             default_locale=self._default_locale,
             phone_region=self._phone_region,
+            order_links=self._order_links,
         )
 
     def _converse(
@@ -344,4 +349,5 @@ def from_settings(settings: Settings, db: Database) -> Inbound:
         policy=settings.policy(),
         default_locale=settings.default_locale,
         phone_region=settings.default_phone_region,
+        order_links=shop_voice(settings).order_links,
     )

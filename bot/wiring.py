@@ -77,13 +77,16 @@ def dispatch_config(settings: Settings) -> DispatchConfig:
             Channel.TELEGRAM: settings.telegram_rate_per_second * share,
             Channel.SMS: settings.sms_rate_per_second * share,
         },
-        voice=ShopVoice(
-            settings.shop_name,
-            settings.support_contact,
-            OrderLinks.from_secret(
-                settings.order_page_base_url, settings.order_link_secret_bytes()
-            ),
-        ),
+        voice=shop_voice(settings),
+    )
+
+
+def shop_voice(settings: Settings) -> ShopVoice:
+    """What messages say about the shop, with order page links (news and replies alike)."""
+    return ShopVoice(
+        settings.shop_name,
+        settings.support_contact,
+        OrderLinks.from_secret(settings.order_page_base_url, settings.order_link_secret_bytes()),
     )
 
 

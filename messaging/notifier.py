@@ -214,7 +214,7 @@ def notify_pending(
             unreachable += 1
             continue
         channel, address = route
-        rendered = _render(
+        rendered = render_with_link(
             message, channel, row.locale, _context(row, voice), urls.get(row.order_id)
         )
         queued.append(
@@ -259,7 +259,7 @@ def _order_urls(
     return {order_id: links.url(token) for order_id, token in tokens.items()}
 
 
-def _render(
+def render_with_link(
     message: str, channel: Channel, locale: str, context: dict[str, Any], order_url: str | None
 ) -> Rendered:
     """The message with its order page link, unless the link takes an SMS over the budget."""

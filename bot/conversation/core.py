@@ -42,8 +42,8 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from bot.conversation.intents import Intent, IntentKind, parse, parse_callback
 from bot.order_views import offer_context, offer_view, order_view
-from messaging.notifier import CONFIRMATIONS
-from messaging.render import DEFAULT_LOCALE, render_message
+from messaging.notifier import CONFIRMATIONS, OrderLinks, render_with_link
+from messaging.render import DEFAULT_LOCALE
 from messaging.types import Button
 from store.customers import find_by_phone, normalize_phone
 from store.errors import InvalidInput
@@ -59,6 +59,7 @@ from store.models import (
     ReachState,
 )
 from store.offers import Refusal, accept_offer
+from store.order_links import tokens_for_orders
 from store.policy import Policy
 from store.telegram_links import link_chat, redeem_link_token
 
@@ -195,6 +196,7 @@ class Conversation:
         now: dt.datetime,
         default_locale: str = DEFAULT_LOCALE,
         phone_region: str | None = None,
+        order_links: OrderLinks | None = None,
     ) -> None:
         self.session = session
         self.shop_name = shop_name
@@ -203,6 +205,7 @@ class Conversation:
         self.now = now
         self.default_locale = default_locale
         self.phone_region = phone_region
+        self.order_links = order_links
 
     def handle(self, channel: Channel | str, sender: Sender, incoming: Incoming) -> Reply:
         """Answer one message; any change (offer, opt-out) is left in the session uncommitted."""
@@ -232,7 +235,9 @@ class Conversation:
         else:
             orders = self._open_orders(customer)
         views = [order_view(order, self.now) for order in orders]
-        return self._say(turn, "status_reply", (Action.STATUS_SHOWN,), orders=views)
+        # One order: its page is one tap away. Several: each has its own, in the news about it.
+        link = orders[0].id if len(orders) == 1 else None
+        return self._say(turn, "status_reply", (Action.STATUS_SHOWN,), order_id=link, orders=views)
 
     def _offer_reply(self, turn: _Turn) -> Reply:
         customer, intent = turn.customer, turn.intent
@@ -381,13 +386,11 @@ class Conversation:
         actions: tuple[Action, ...],
         *,
         also_queued: bool = False,
+        order_id: int | None = None,
         **context: Any,
     ) -> Reply:
         customer = turn.customer
-        rendered = render_message(
-            message,
-            turn.channel,
-            turn.locale,
+        context.update(
             shop_name=self.shop_name,
             support_contact=self.support_contact,
             customer=(
@@ -395,7 +398,9 @@ class Conversation:
                 if customer is not None
                 else {"name": ""}
             ),
-            **context,
+        )
+        rendered = render_with_link(
+            message, turn.channel, turn.locale, context, self._order_url(order_id)
         )
         return Reply(
             intent=turn.intent,
@@ -407,6 +412,14 @@ class Conversation:
         )
 
     # --- look-ups, always scoped to the sender ------------------------------------------------
+
+    def _order_url(self, order_id: int | None) -> str | None:
+        """The order's page (a link is made on first use, as for news about the order)."""
+        if order_id is None or self.order_links is None:
+            return None
+        tokens = tokens_for_orders(self.session, {order_id}, self.order_links.token_key, self.now)
+        token = tokens.get(order_id)
+        return self.order_links.url(token) if token is not None else None
 
     def _customer_by_phone(self, raw: str) -> Customer | None:
         # Telegram sends contact numbers in international form, often without the "+".

@@ -329,3 +329,11 @@ async def test_guessing_order_numbers_is_rate_limited_with_one_answer_for_all(
     }
     assert len(answers) == 1
     assert "too many" in (answers.pop() or "").lower()
+
+
+async def test_a_status_answer_about_one_order_carries_its_page_link(
+    post_sms: PostSms, backordered: None
+) -> None:
+    text = message_of(await post_sms(inbound_form("STATUS A1001")))
+    assert text is not None
+    assert f"{PUBLIC_BASE_URL}/o/" in text
