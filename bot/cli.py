@@ -36,7 +36,7 @@ from bot.settings import Settings, SettingsError, load_settings
 from bot.web.app import create_app
 from messaging import outbox
 from messaging.dispatcher import DispatchStats
-from store import migrate, queries, sample
+from store import migrate, order_links, queries, sample
 from store.db import Database
 from store.delays import check_delays
 from store.errors import StoreError
@@ -260,6 +260,23 @@ def eta_set(
 
 
 # ---- listings ----
+
+
+@orders_app.command("revoke-link")
+def orders_revoke_link(ctx: typer.Context, number: str) -> None:
+    """Close the order's page link (say it leaked); its next message carries a new one."""
+    db = _ctx(ctx).database()
+    with db.session() as session:
+        order = queries.order_with_lines(session, number)
+        if order is None:
+            _fail(f"order {number} does not exist")
+        revoked = order_links.revoke(session, order.id, utcnow())
+    if revoked:
+        out.print(
+            f"The page link of order {number} is revoked; the next message carries a new one."
+        )
+    else:
+        out.print(f"Order {number} has no live page link.")
 
 
 @orders_app.command("show")

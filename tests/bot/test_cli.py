@@ -178,3 +178,23 @@ def test_outbox_lists_what_needs_a_person_and_retry_requeues_it(cli_env: Databas
     assert _run("outbox", "retry", str(row["id"])).exit_code == 0
     assert json.loads(_run("outbox", "--json").stdout)["counts"] == {"pending": 1}
     assert _run("outbox", "retry", str(row["id"])).exit_code == 1
+
+
+def test_revoke_link_closes_the_order_page_and_a_second_revoke_says_so(cli_env: Database) -> None:
+    from store import order_links
+    from store.models import Order, utcnow
+
+    assert _run("sample", "load", "--customers", "5", "--orders", "5").exit_code == 0
+    with cli_env.session() as session:
+        order = session.scalars(select(Order).order_by(Order.id)).first()
+        assert order is not None
+        number = order.number
+        token = order_links.token_for_order(session, order.id, b"k" * 32, utcnow())
+    assert order_links.is_well_formed(token)
+    first = _run("orders", "revoke-link", number)
+    assert first.exit_code == 0
+    assert "revoked" in first.stdout
+    with cli_env.read_session() as session:
+        assert order_links.find_order_id(session, token) is None
+    assert "no live page link" in _run("orders", "revoke-link", number).stdout
+    assert _run("orders", "revoke-link", "NOPE-1").exit_code == 1
