@@ -21,7 +21,7 @@ import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from telegram import (
     InlineKeyboardButton,
@@ -48,6 +48,9 @@ from bot.conversation import Incoming, SharedContact
 from bot.inbound import Handled, Inbound, Received
 from messaging.types import Button
 from store.models import Channel
+
+if TYPE_CHECKING:  # imported for the type only: telegram_agents itself imports this module
+    from bot.telegram_agents import AgentCommands
 
 __all__ = [
     "ALLOWED_UPDATES",
@@ -79,8 +82,12 @@ def build_application(
     base_url: str,
     webhook: bool,
     request: BaseRequest | None = None,
+    agents: AgentCommands | None = None,
 ) -> Application[Any, Any, Any, Any, Any, Any]:
-    """The PTB application with every handler registered; not yet initialized or started."""
+    """The PTB application with every handler registered; not yet initialized or started.
+
+    ``agents``: the support agents' commands (``bot.telegram_agents``), if any.
+    """
     builder = ApplicationBuilder().token(token).base_url(base_url)
     builder = builder.concurrent_updates(CONCURRENT_UPDATES)
     if request is not None:
@@ -93,6 +100,11 @@ def build_application(
     application.add_handler(MessageHandler(filters.CONTACT, handlers.on_contact))
     application.add_handler(MessageHandler(filters.TEXT, handlers.on_text))
     application.add_handler(CallbackQueryHandler(handlers.on_button))
+    # --- Agent commands (issue 5): a group before the customers' (0). They act only for
+    # allow-listed agents and then stop the update; anyone else's falls through to the above.
+    if agents is not None:
+        application.add_handlers(agents.handlers(), group=agents.GROUP)
+    # --- end of agent commands
     application.add_error_handler(_log_error)
     return application
 

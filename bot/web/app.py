@@ -21,8 +21,10 @@ from bot import inbound as inbound_service
 from bot.inbound import Inbound
 from bot.sandbox import SANDBOX_TOKEN, SandboxBotApi, SandboxKeys
 from bot.settings import Settings
+from bot.telegram_agents import AgentCommands
 from bot.telegram_bot import build_application, running
 from bot.web import (
+    agent,
     api,
     ops,
     order_page,
@@ -61,7 +63,8 @@ def create_app(
     settings.check_can_serve()
     keys = SandboxKeys.generate() if settings.sandbox else None
     inbound = inbound_service.from_settings(settings, db)
-    telegram = _telegram_application(settings, inbound, telegram_request, keys)
+    agents = AgentCommands.from_settings(settings, db, inbound)  # Telegram agent commands
+    telegram = _telegram_application(settings, inbound, telegram_request, keys, agents)
     hooks = tuple(lifespan_hooks)
     if telegram is not None:
         hooks = (_telegram_hook(settings, telegram, inbound), *hooks)
@@ -88,6 +91,7 @@ def create_app(
     app.include_router(twilio_status.router(db, verify_twilio, metrics))
     app.include_router(order_page.router(db, settings, metrics))
     app.include_router(api.router(settings, db), prefix=api.PREFIX)
+    app.include_router(agent.router(settings, db, metrics))
     app.include_router(twilio_sms.router(inbound, verify_twilio, metrics))
     app.include_router(telegram_webhook.router(telegram, telegram_secret, inbound, metrics))
     app.state.telegram = telegram
@@ -103,6 +107,7 @@ def _telegram_application(
     inbound: Inbound,
     request: BaseRequest | None,
     sandbox: SandboxKeys | None,
+    agents: AgentCommands,
 ) -> TelegramApplication | None:
     if sandbox is not None:
         recorder = SandboxChannel(ChannelKind.TELEGRAM, log_path=settings.sandbox_log)
@@ -112,6 +117,7 @@ def _telegram_application(
             base_url=settings.telegram_api_base_url,
             webhook=True,
             request=request or SandboxBotApi(recorder),
+            agents=agents,
         )
     if settings.telegram_bot_token is None:
         return None
@@ -121,6 +127,7 @@ def _telegram_application(
         base_url=settings.telegram_api_base_url,
         webhook=settings.telegram_webhook,
         request=request,
+        agents=agents,
     )
 
 

@@ -1,0 +1,50 @@
+"""``/agent``: the support agents' dashboard, server-rendered, no front-end build.
+
+Pages: sign-in (:mod:`.auth`), the backorder board with the offer-outcome chart, a SKU's page
+with the edit-ETA form (:mod:`.pages`), the broadcast composer, preview, confirm and progress
+(:mod:`.broadcasts`). Sessions are signed, expiring cookies (:mod:`.session`); every POST form
+carries the session's CSRF token and is refused with 403 without it, before anything is
+written. Pages send :data:`bot.web.html.PAGE_HEADERS`: the CSP allows only this router's own
+style sheet and script, no inline code.
+"""
+
+import datetime as dt
+from collections.abc import Callable
+
+from fastapi import APIRouter
+
+from bot.broadcast_service import broadcast_service
+from bot.settings import Settings
+from bot.web.agent import auth, broadcasts, pages
+from bot.web.agent.session import SessionSigner, session_key
+from bot.web.ops import WebMetrics
+from messaging.broadcasts import BroadcastService
+from store.db import Database
+from store.models import utcnow
+
+PATH = auth.PATH
+
+__all__ = ["PATH", "router"]
+
+
+def router(
+    settings: Settings,
+    db: Database,
+    metrics: WebMetrics,
+    *,
+    service: BroadcastService | None = None,
+    clock: Callable[[], dt.datetime] = utcnow,
+) -> APIRouter:
+    """Every dashboard route, around this app's database and its broadcast service (built from
+    the settings unless given, as ``/api`` builds its own)."""
+    service = service or broadcast_service(settings, db)
+    secure = (settings.public_base_url or "").startswith("https://")
+    gate = auth.Gate(
+        db, SessionSigner(session_key(settings)), secure=secure, clock=clock, metrics=metrics
+    )
+    ctx = pages.Context(db, gate, settings.shop_name, settings.policy(), clock)
+    routes = APIRouter(include_in_schema=False)
+    routes.include_router(auth.router(gate, settings.shop_name))
+    routes.include_router(pages.router(ctx))
+    routes.include_router(broadcasts.router(ctx, service))
+    return routes

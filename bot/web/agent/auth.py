@@ -1,0 +1,212 @@
+"""Signing in and out of the dashboard, and the check every other page makes first.
+
+- ``GET /agent/login`` sets a short-lived pre-session cookie and shows the form, whose CSRF
+  token is bound to that cookie (a forged cross-site sign-in cannot know it);
+- ``POST /agent/login`` checks the token, limits attempts per client address, then
+  ``store.agents.authenticate`` (scrypt; the same cost for unknown usernames), and sets the
+  session cookie: HttpOnly, SameSite=Strict, Path=/agent, Secure when PUBLIC_BASE_URL is https;
+- ``POST /agent/logout`` clears it.
+
+Pages call :meth:`Gate.agent` (GET: no session -> 303 to the sign-in page) or
+:meth:`Gate.form` (POST: no session or a wrong CSRF token -> 403, before anything is read or
+written).
+"""
+
+# No ``from __future__ import annotations``: FastAPI evaluates the routes' annotations.
+import asyncio
+import datetime as dt
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import FormData
+
+from bot.agent_views import SignedInAgent, signed_in_agent
+from bot.web.agent.session import (
+    LOGIN_COOKIE,
+    LOGIN_TTL,
+    SESSION_COOKIE,
+    AgentSession,
+    SessionSigner,
+)
+from bot.web.html import PAGE_HEADERS, page
+from bot.web.ops import WebMetrics
+from bot.web.sliding_window import SlidingWindow
+from store.agents import authenticate
+from store.db import Database
+
+PATH = "/agent"
+LOGIN_PATH = PATH + "/login"
+# Sign-in attempts per client address per window: scrypt already makes each guess slow.
+LOGIN_ATTEMPTS = 10
+LOGIN_WINDOW_SECONDS = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """The agent making this request, with the CSRF token their forms carry."""
+
+    username: str
+    csrf: str
+
+
+class Gate:
+    """Reads and checks sessions; builds the cookies."""
+
+    def __init__(
+        self,
+        db: Database,
+        signer: SessionSigner,
+        *,
+        secure: bool,
+        clock: Callable[[], dt.datetime],
+        metrics: WebMetrics,
+    ) -> None:
+        self.db = db
+        self.signer = signer
+        self.secure = secure
+        self.clock = clock
+        self.metrics = metrics
+        self.attempts = SlidingWindow(LOGIN_ATTEMPTS, LOGIN_WINDOW_SECONDS)
+
+    async def current(self, request: Request) -> tuple[SignedIn, AgentSession] | None:
+        """The signed-in agent, or None: no cookie, a bad one, expired, or the agent changed."""
+        session = self.signer.read(request.cookies.get(SESSION_COOKIE), self.clock())
+        if session is None:
+            return None
+        agent = await asyncio.to_thread(self._agent, session.username)
+        if agent is None:
+            return None
+        if self.signer.fingerprint(agent.password_hash) != session.fingerprint:
+            return None  # the password changed since this session began
+        return SignedIn(agent.username, self.signer.csrf(session)), session
+
+    async def agent(self, request: Request) -> SignedIn:
+        """For pages: the agent, or a redirect to the sign-in page."""
+        found = await self.current(request)
+        if found is None:
+            location = {"Location": root_path(request) + LOGIN_PATH}
+            raise HTTPException(303, headers={**PAGE_HEADERS, **location})
+        return found[0]
+
+    async def form(self, request: Request) -> tuple[SignedIn, FormData]:
+        """For forms: the agent and the posted fields, or 403 when either check fails."""
+        found = await self.current(request)
+        form = await request.form()
+        given = form.get("csrf")
+        if found is None or not isinstance(given, str):
+            self.metrics.webhook(PATH, "csrf_refused")
+            raise HTTPException(403, "sign in again", headers=PAGE_HEADERS)
+        who, session = found
+        if not self.signer.csrf_ok(session, given):
+            self.metrics.webhook(PATH, "csrf_refused")
+            raise HTTPException(403, "this form has expired; reload the page", headers=PAGE_HEADERS)
+        return who, form
+
+    def _agent(self, username: str) -> SignedInAgent | None:
+        with self.db.read_session() as session:
+            return signed_in_agent(session, username)
+
+    def set_cookie(self, response: Response, name: str, value: str, ttl: dt.timedelta) -> None:
+        response.set_cookie(
+            name,
+            value,
+            max_age=int(ttl.total_seconds()),
+            path=PATH,
+            httponly=True,
+            samesite="strict",
+            secure=self.secure,
+        )
+
+    def clear_cookie(self, response: Response, name: str) -> None:
+        response.delete_cookie(
+            name, path=PATH, httponly=True, samesite="strict", secure=self.secure
+        )
+
+
+def router(gate: Gate, shop_name: str) -> APIRouter:
+    """The sign-in and sign-out routes."""
+    routes = APIRouter()
+
+    @routes.get(LOGIN_PATH)
+    async def login_form(request: Request) -> Response:
+        """The sign-in form (already signed in: straight to the board)."""
+        if await gate.current(request) is not None:
+            return RedirectResponse(root_path(request) + PATH, 303, headers=PAGE_HEADERS)
+        return _login_page(gate, request, shop_name, error=None, status=200)
+
+    @routes.post(LOGIN_PATH)
+    async def login(request: Request) -> Response:
+        """Check the form's token, then the credentials; set the session cookie."""
+        form = await request.form()
+        given = form.get("csrf")
+        nonce = request.cookies.get(LOGIN_COOKIE)
+        if not isinstance(given, str) or not gate.signer.login_csrf_ok(nonce, given):
+            gate.metrics.webhook(LOGIN_PATH, "csrf_refused")
+            raise HTTPException(
+                403, "the sign-in form has expired; reload the page", headers=PAGE_HEADERS
+            )
+        address = request.client.host if request.client is not None else "unknown"
+        wait = gate.attempts.hit(address)
+        if wait is not None:
+            gate.metrics.webhook(LOGIN_PATH, "rate_limited")
+            response = _login_page(gate, request, shop_name, error="too_many", status=429)
+            response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+            return response
+        username, password = _text(form.get("username")), _text(form.get("password"))
+        found = await asyncio.to_thread(_authenticate, gate.db, username, password)
+        if found is None:
+            gate.metrics.webhook(LOGIN_PATH, "refused")
+            return _login_page(gate, request, shop_name, error="wrong", status=401)
+        gate.metrics.webhook(LOGIN_PATH, "signed_in")
+        response = RedirectResponse(root_path(request) + PATH, 303, headers=PAGE_HEADERS)
+        cookie = gate.signer.issue(found.username, found.password_hash, gate.clock())
+        gate.set_cookie(response, SESSION_COOKIE, cookie, gate.signer.ttl)
+        gate.clear_cookie(response, LOGIN_COOKIE)
+        return response
+
+    @routes.post(PATH + "/logout")
+    async def logout(request: Request) -> Response:
+        """End the session (this browser's cookie; the CSRF check stops forced sign-outs)."""
+        await gate.form(request)
+        response = RedirectResponse(root_path(request) + LOGIN_PATH, 303, headers=PAGE_HEADERS)
+        gate.clear_cookie(response, SESSION_COOKIE)
+        return response
+
+    return routes
+
+
+def _login_page(
+    gate: Gate, request: Request, shop_name: str, *, error: str | None, status: int
+) -> Response:
+    nonce = gate.signer.login_nonce()
+    response = page(
+        "agent/login.html",
+        status,
+        shop_name=shop_name,
+        base=root_path(request) + PATH,
+        csrf=gate.signer.login_csrf(nonce),
+        error=error,
+        username=None,
+    )
+    gate.set_cookie(response, LOGIN_COOKIE, nonce, LOGIN_TTL)
+    return response
+
+
+def _authenticate(db: Database, username: str, password: str) -> SignedInAgent | None:
+    with db.read_session() as session:
+        agent = authenticate(session, username, password)
+        if agent is None:
+            return None
+        return SignedInAgent(agent.username, agent.password_hash, agent.telegram_user_id)
+
+
+def root_path(request: Request) -> str:
+    """The path prefix a proxy may mount the app under."""
+    return str(request.scope.get("root_path", ""))
+
+
+def _text(value: object) -> str:
+    return value[:200] if isinstance(value, str) else ""

@@ -1,0 +1,153 @@
+"""The broadcast composer, its preview and confirm steps, and a broadcast's progress page.
+
+compose (``GET /agent/broadcasts/new``) -> preview (``POST .../preview``: a dry run, nothing
+written) -> confirm (``POST /agent/broadcasts``: recorded with the agent's username as
+``created_by``, queued in the background) -> progress (``GET /agent/broadcasts/{id}``, which a
+small script refreshes from ``.../progress``). Everything goes through the one
+``BroadcastService`` the API and the CLI use, so the same guarantees hold: one message per
+customer per broadcast, throttled, opt-outs and quiet hours checked at send time, audited.
+"""
+
+# No ``from __future__ import annotations``: FastAPI evaluates the routes' annotations.
+import asyncio
+import contextlib
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Path, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from bot.web.agent import compose
+from bot.web.agent.auth import PATH, SignedIn, root_path
+from bot.web.agent.pages import Context
+from bot.web.html import PAGE_HEADERS
+from messaging.broadcast_content import ContentError
+from messaging.broadcasts import BroadcastProgress, BroadcastService
+from store.errors import Conflict, InvalidInput, NotFound
+from store.models import BroadcastStatus
+
+BroadcastId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+RECENT = 20
+
+
+def router(ctx: Context, service: BroadcastService) -> APIRouter:
+    routes = APIRouter()
+
+    def composer(
+        request: Request, who: SignedIn, values: dict[str, str], errors: dict[str, str], status: int
+    ) -> Response:
+        recent = service.recent(RECENT)
+        return ctx.render(
+            request,
+            who,
+            "compose.html",
+            status,
+            values=values,
+            errors=errors,
+            recent=recent,
+            **compose.choices(),
+        )
+
+    @routes.get(PATH + "/broadcasts/new")
+    async def new(request: Request) -> Response:
+        """The composer: filters, then a library template or the agent's own text."""
+        who = await ctx.gate.agent(request)
+        sku = request.query_params.get("sku", "")[:64]
+        values = compose.blank(sku=sku)
+        return await asyncio.to_thread(composer, request, who, values, {}, 200)
+
+    @routes.post(PATH + "/broadcasts/preview")
+    async def preview(request: Request) -> Response:
+        """A dry run: counts by channel and locale, skipped by reason, one sample each."""
+        who, form = await ctx.gate.form(request)
+        composed = compose.read(form, who.username)
+        if composed.request is None:
+            return await asyncio.to_thread(
+                composer, request, who, composed.values, composed.errors, 422
+            )
+        try:
+            result = await asyncio.to_thread(service.preview, composed.request)
+        except ContentError as exc:
+            errors = {exc.field: str(exc)}
+            return await asyncio.to_thread(composer, request, who, composed.values, errors, 422)
+        return ctx.render(
+            request,
+            who,
+            "preview.html",
+            values=composed.values,
+            preview=result,
+            key=compose.new_key(),
+        )
+
+    @routes.post(PATH + "/broadcasts")
+    async def confirm(request: Request, background: BackgroundTasks) -> Response:
+        """Record the previewed broadcast once (a second submit finds the first), queue it."""
+        who, form = await ctx.gate.form(request)
+        key = form.get("key")
+        if not isinstance(key, str) or not (0 < len(key) <= 32):
+            errors = {"text": "preview the broadcast first"}
+            values = compose.read(form, who.username).values
+            return await asyncio.to_thread(composer, request, who, values, errors, 422)
+        composed = compose.read(form, who.username, key)
+        if composed.request is None:
+            return await asyncio.to_thread(
+                composer, request, who, composed.values, composed.errors, 422
+            )
+        try:
+            info, _created = await asyncio.to_thread(service.create, composed.request)
+        except ContentError as exc:
+            errors = {exc.field: str(exc)}
+            return await asyncio.to_thread(composer, request, who, composed.values, errors, 422)
+        except (Conflict, InvalidInput) as exc:
+            errors = {"text": str(exc)}
+            return await asyncio.to_thread(composer, request, who, composed.values, errors, 409)
+        if info.status == BroadcastStatus.QUEUEING:
+            # Also for a repeat: if the first submit's process died mid-queue, this resumes it.
+            background.add_task(service.queue, info.id)
+        location = f"{root_path(request)}{PATH}/broadcasts/{info.id}"
+        return RedirectResponse(location, 303, headers=PAGE_HEADERS)
+
+    @routes.get(PATH + "/broadcasts/{broadcast_id}")
+    async def progress_page(request: Request, broadcast_id: BroadcastId) -> Response:
+        """Progress and delivery results; refreshed by ``progress.js``."""
+        who = await ctx.gate.agent(request)
+        try:
+            found = await asyncio.to_thread(service.progress, broadcast_id)
+        except NotFound:
+            return ctx.render(request, who, "not_found.html", 404, sku=None)
+        return ctx.render(
+            request, who, "progress.html", broadcast=found.broadcast, progress=_numbers(found)
+        )
+
+    @routes.get(PATH + "/broadcasts/{broadcast_id}/progress")
+    async def progress_json(request: Request, broadcast_id: BroadcastId) -> Response:
+        """The numbers the progress page shows, for its script."""
+        await ctx.gate.agent(request)
+        try:
+            found = await asyncio.to_thread(service.progress, broadcast_id)
+        except NotFound:
+            return JSONResponse({"detail": "no such broadcast"}, 404, headers=PAGE_HEADERS)
+        return JSONResponse(
+            {"status": found.broadcast.status.value, **_numbers(found)}, headers=PAGE_HEADERS
+        )
+
+    @routes.post(PATH + "/broadcasts/{broadcast_id}/cancel")
+    async def cancel(request: Request, broadcast_id: BroadcastId) -> Response:
+        """Stop what has not been handed to a provider yet (a finished one stays as it is)."""
+        who, _form = await ctx.gate.form(request)
+        # A finished or unknown broadcast: the progress page shows there was nothing to cancel.
+        with contextlib.suppress(Conflict, NotFound):
+            await asyncio.to_thread(service.cancel, broadcast_id, who.username)
+        location = f"{root_path(request)}{PATH}/broadcasts/{broadcast_id}"
+        return RedirectResponse(location, 303, headers=PAGE_HEADERS)
+
+    return routes
+
+
+def _numbers(found: BroadcastProgress) -> dict[str, Any]:
+    """The progress counts (``BroadcastProgress.to_json``'s), for the page and its script."""
+    numbers: dict[str, Any] = found.to_json()["progress"]
+    numbers["finished"] = found.broadcast.status in (
+        BroadcastStatus.DONE,
+        BroadcastStatus.CANCELLED,
+    )
+    return numbers

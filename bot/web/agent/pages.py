@@ -1,0 +1,147 @@
+"""The board (``/agent``), a SKU's page (``/agent/sku/{sku}``) and its edit-ETA form.
+
+The ETA form makes the same ``store.eta.set_eta`` call as ``POST /api/products/{sku}/eta``
+(source ``dashboard:<agent>``), so the waiting customers are told exactly as they would be
+from the API or the CLI. POST, redirect, GET: reloading the page never posts twice.
+"""
+
+# No ``from __future__ import annotations``: FastAPI evaluates the routes' annotations.
+import asyncio
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+
+from bot import agent_views as views
+from bot.web.agent.auth import PATH, Gate, SignedIn, root_path
+from bot.web.html import PAGE_HEADERS, WEB_TEMPLATES_DIR, page
+from store.db import Database
+from store.errors import NotFound
+from store.eta import set_eta
+from store.policy import Policy
+
+_STATIC = {
+    "agent.css": "text/css; charset=utf-8",
+    "progress.js": "text/javascript; charset=utf-8",
+}
+_NOTICES = frozenset({"eta_saved"})
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What every page of the dashboard needs."""
+
+    db: Database
+    gate: Gate
+    shop_name: str
+    policy: Policy
+    clock: Callable[[], dt.datetime]
+
+    def render(
+        self, request: Request, who: SignedIn, template: str, status: int = 200, **extra: object
+    ) -> Response:
+        return page(
+            f"agent/{template}",
+            status,
+            shop_name=self.shop_name,
+            base=root_path(request) + PATH,
+            username=who.username,
+            csrf=who.csrf,
+            **extra,
+        )
+
+
+def router(ctx: Context) -> APIRouter:
+    routes = APIRouter()
+
+    @routes.get(PATH + "/static/{name}")
+    async def static(name: str) -> Response:
+        """The dashboard's style sheet and its one script (files: the CSP forbids inline)."""
+        if name not in _STATIC:
+            raise HTTPException(404)
+        body = (WEB_TEMPLATES_DIR / "agent" / name).read_bytes()
+        return Response(body, media_type=_STATIC[name], headers=PAGE_HEADERS)
+
+    @routes.get(PATH)
+    async def board(request: Request) -> Response:
+        """Every SKU with waiting customers, and how customers answered their offers."""
+        who = await ctx.gate.agent(request)
+        rows, outcomes = await asyncio.to_thread(_board, ctx)
+        return ctx.render(
+            request,
+            who,
+            "board.html",
+            rows=rows,
+            bars=views.chart(outcomes),
+            total_outcomes=sum(outcomes.values()),
+            chart_width=views.CHART_WIDTH,
+            bar_height=views.BAR_HEIGHT,
+        )
+
+    @routes.get(PATH + "/sku/{sku}")
+    async def sku_page(request: Request, sku: str) -> Response:
+        """Who waits for this SKU, what they chose so far, and the edit-ETA form."""
+        who = await ctx.gate.agent(request)
+        found = await asyncio.to_thread(_sku, ctx, sku)
+        if found is None:
+            return ctx.render(request, who, "not_found.html", 404, sku=sku)
+        notice = request.query_params.get("done")
+        return ctx.render(
+            request,
+            who,
+            "sku.html",
+            product=found,
+            notice=notice if notice in _NOTICES else None,
+            error=None,
+        )
+
+    @routes.post(PATH + "/sku/{sku}/eta")
+    async def edit_eta(request: Request, sku: str) -> Response:
+        """Set the supplier's new date; the waiting customers are told if it moved enough."""
+        who, form = await ctx.gate.form(request)
+        raw = form.get("eta")
+        reason = form.get("reason")
+        try:
+            eta = dt.date.fromisoformat(raw if isinstance(raw, str) else "")
+        except ValueError:
+            found = await asyncio.to_thread(_sku, ctx, sku)
+            if found is None:
+                return ctx.render(request, who, "not_found.html", 404, sku=sku)
+            return ctx.render(
+                request, who, "sku.html", 422, product=found, notice=None, error="bad_date"
+            )
+        note = reason.strip()[:500] or None if isinstance(reason, str) else None
+        try:
+            await asyncio.to_thread(_set_eta, ctx, who, sku, eta, note)
+        except NotFound:
+            return ctx.render(request, who, "not_found.html", 404, sku=sku)
+        location = f"{root_path(request)}{PATH}/sku/{quote(sku, safe='')}?done=eta_saved"
+        return RedirectResponse(location, 303, headers=PAGE_HEADERS)
+
+    return routes
+
+
+def _board(ctx: Context) -> tuple[list[views.BoardRow], dict[str, int]]:
+    with ctx.db.read_session() as session:
+        return views.board(session, ctx.clock()), views.offer_outcomes(session)
+
+
+def _sku(ctx: Context, sku: str) -> views.SkuPage | None:
+    with ctx.db.read_session() as session:
+        return views.sku_page(session, sku, ctx.clock())
+
+
+def _set_eta(ctx: Context, who: SignedIn, sku: str, eta: dt.date, reason: str | None) -> None:
+    with ctx.db.session() as session:
+        set_eta(
+            session,
+            sku,
+            eta,
+            source=f"dashboard:{who.username}"[:32],
+            reason=reason,
+            policy=ctx.policy,
+            now=ctx.clock(),
+        )
