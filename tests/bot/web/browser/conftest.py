@@ -7,17 +7,20 @@ skip and say which is missing. Screenshots go to ``TEST_ARTIFACTS_DIR``, else ``
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
+from fastapi import FastAPI
 
+from bot import wiring
 from bot.settings import Settings
 from bot.web import create_app
 from store.db import Database
@@ -81,16 +84,11 @@ def live_settings(
     )
 
 
-@pytest.fixture
-def live_server(
-    committed_db: Database, live_settings: Settings, listening: socket.socket
-) -> Iterator[str]:
-    """The real app served by uvicorn; yields its base URL."""
-    config = uvicorn.Config(
-        create_app(live_settings, committed_db), log_level="warning", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
+@contextlib.contextmanager
+def serving(app: FastAPI, sock: socket.socket, *, lifespan: str = "off") -> Iterator[str]:
+    """uvicorn serving ``app`` on ``sock`` in a thread; yields the base URL."""
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan=lifespan))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
@@ -98,8 +96,51 @@ def live_server(
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.02)
     try:
-        assert live_settings.public_base_url is not None
-        yield live_settings.public_base_url
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
         server.should_exit = True
-        thread.join(timeout=10)
+        thread.join(timeout=15)
+
+
+@pytest.fixture
+def live_server(
+    committed_db: Database, live_settings: Settings, listening: socket.socket
+) -> Iterator[str]:
+    """The real app served by uvicorn; yields its base URL."""
+    with serving(create_app(live_settings, committed_db), listening) as base:
+        assert base == live_settings.public_base_url
+        yield base
+
+
+@pytest.fixture
+def sandbox_log(tmp_path: Path) -> Path:
+    return tmp_path / "sandbox.jsonl"
+
+
+@pytest.fixture
+def sandbox_server(
+    committed_db: Database,
+    listening: socket.socket,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    sandbox_log: Path,
+) -> Iterator[str]:
+    """``serve`` in sandbox mode: the app, the sandbox Telegram bot and the dispatcher, with
+    quiet hours off and the SMS limit raised, so a test does not wait on either."""
+    monkeypatch.chdir(tmp_path)
+    settings = Settings(  # type: ignore[call-arg]
+        sandbox_log=str(sandbox_log),
+        quiet_hours_start="00:00",
+        quiet_hours_end="00:00",
+        sms_rate_per_second=20.0,
+    )
+    assert settings.sandbox
+
+    @contextlib.asynccontextmanager
+    async def dispatcher(_app: FastAPI) -> AsyncIterator[None]:
+        async with wiring.running_dispatcher(settings, committed_db):
+            yield
+
+    app = create_app(settings, committed_db, lifespan_hooks=[dispatcher])
+    with serving(app, listening, lifespan="on") as base:
+        yield base

@@ -5,22 +5,12 @@ screenshot of each page goes to the artifacts folder."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import socket
-import threading
-import time
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from sqlalchemy import select
 
-from bot import wiring
-from bot.settings import Settings
-from bot.web import create_app
 from messaging.channels.sandbox import read_sandbox_log
 from store.agents import add_agent
 from store.db import Database
@@ -33,50 +23,6 @@ from tests.bot.web.browser.conftest import CHROMIUM, browser_or_skip
 pytestmark = pytest.mark.browser
 
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def sandbox_log(tmp_path: Path) -> Path:
-    return tmp_path / "sandbox.jsonl"
-
-
-@pytest.fixture
-def sandbox_server(
-    committed_db: Database,
-    listening: socket.socket,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-    sandbox_log: Path,
-) -> Iterator[str]:
-    """``serve`` in sandbox mode: the app and the dispatcher, SMS limit raised for speed."""
-    monkeypatch.chdir(tmp_path)
-    settings = Settings(  # type: ignore[call-arg]
-        sandbox_log=str(sandbox_log),
-        quiet_hours_start="00:00",
-        quiet_hours_end="00:00",
-        sms_rate_per_second=20.0,
-    )
-    assert settings.sandbox
-
-    @contextlib.asynccontextmanager
-    async def dispatcher(_app: FastAPI) -> AsyncIterator[None]:
-        async with wiring.running_dispatcher(settings, committed_db):
-            yield
-
-    app = create_app(settings, committed_db, lifespan_hooks=[dispatcher])
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{listening.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
 
 
 def test_an_agent_broadcasts_to_a_skus_customers_from_the_browser(

@@ -3,64 +3,17 @@ confirmation the dispatcher delivers, all through the real webhooks in sandbox m
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
-import time
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from sqlalchemy import select
 
-from bot import wiring
-from bot.settings import Settings
-from bot.web import create_app
 from store.db import Database
 from store.models import LineStatus, Order, utcnow
 from tests import factories as f
 from tests.bot.web.browser.conftest import CHROMIUM, browser_or_skip
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def sandbox_server(
-    committed_db: Database,
-    listening: socket.socket,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-) -> Iterator[str]:
-    """``serve`` as in sandbox mode: the app, the sandbox Telegram bot and the dispatcher."""
-    monkeypatch.chdir(tmp_path)
-    settings = Settings(  # type: ignore[call-arg]
-        sandbox_log=str(tmp_path / "sandbox.jsonl"),
-        quiet_hours_start="00:00",
-        quiet_hours_end="00:00",
-    )
-    assert settings.sandbox
-
-    @contextlib.asynccontextmanager
-    async def dispatcher(_app: FastAPI) -> AsyncIterator[None]:
-        async with wiring.running_dispatcher(settings, committed_db):
-            yield
-
-    app = create_app(settings, committed_db, lifespan_hooks=[dispatcher])
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{listening.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
 
 
 def test_a_telegram_conversation_in_the_simulator(
