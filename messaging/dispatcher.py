@@ -23,6 +23,7 @@ from typing import Protocol
 from messaging import outbox
 from messaging.channels.base import Channel as ChannelProtocol
 from messaging.channels.base import Reconciler, SendError
+from messaging.db_threads import in_db_thread
 from messaging.group_commit import GroupCommit
 from messaging.notifier import ShopVoice, notify_pending
 from messaging.quiet_hours import QuietHours
@@ -140,8 +141,8 @@ class Dispatcher:
 
     async def _round(self) -> DispatchStats:
         stats = DispatchStats()
-        stats.notified = await asyncio.to_thread(self._notify)
-        batches = await asyncio.to_thread(self._claim_all)
+        stats.notified = await in_db_thread(self._notify)
+        batches = await in_db_thread(self._claim_all)
         for channel, claimed in batches.items():
             # Counter.update skips nothing, so zero counts would make an idle round look busy.
             stats.outcomes.update(
@@ -158,14 +159,14 @@ class Dispatcher:
     # ---- database work (runs in threads) ----
 
     async def _housekeeping(self) -> None:
-        await asyncio.to_thread(self._recover_leases)
+        await in_db_thread(self._recover_leases)
         for channel, sender in self._channels.items():
             if isinstance(sender, Reconciler):
                 await self._reconcile(channel, sender)
 
     async def _reconcile(self, channel: Channel, sender: Reconciler) -> None:
         """Ask the provider about sends whose answer was lost; resend only what it lacks."""
-        rows = await asyncio.to_thread(self._unknown_rows, channel)
+        rows = await in_db_thread(self._unknown_rows, channel)
         if not rows:
             return
         found: dict[int, str | None] = {}
@@ -176,7 +177,7 @@ class Dispatcher:
             except SendError as exc:
                 log.warning("could not reconcile outbox row %s: %s", row.id, exc)
         if found:
-            await asyncio.to_thread(self._settle, found)
+            await in_db_thread(self._settle, found)
 
     def _unknown_rows(self, channel: Channel) -> list[outbox.Unresolved]:
         with self._db.read_session() as session:
@@ -257,7 +258,7 @@ class Dispatcher:
             heartbeat.cancel()
         unsent = [m.id for m, kind in zip(batch, results, strict=True) if kind is None]
         if unsent:
-            await asyncio.to_thread(self._release, unsent)
+            await in_db_thread(self._release, unsent)
         return Counter(kind or "released" for kind in results)
 
     async def _heartbeat(self) -> None:
@@ -265,7 +266,7 @@ class Dispatcher:
         period = self._config.lease.total_seconds() / 3
         while True:
             await asyncio.sleep(period)
-            await asyncio.to_thread(self._renew_leases)
+            await in_db_thread(self._renew_leases)
 
     async def _send_one(self, channel: Channel, message: outbox.Claimed) -> str | None:
         limiter = self._limiters[channel]

@@ -13,6 +13,8 @@ import asyncio
 from collections.abc import Callable, Collection, Sequence
 from typing import Generic, TypeVar
 
+from messaging.db_threads import in_db_thread
+
 T = TypeVar("T")
 
 
@@ -54,7 +56,7 @@ class GroupCommit(Generic[T]):
 
     async def _write_group(self, items: list[T], waiters: list[asyncio.Future[bool]]) -> None:
         try:
-            accepted = await asyncio.to_thread(self._write, items)
+            accepted = await in_db_thread(self._write, items)
         except Exception as exc:  # handed to each writer, who decides what it means
             for waiter in waiters:
                 if not waiter.done():

@@ -14,12 +14,14 @@ from fastapi import APIRouter, BackgroundTasks, Header, Path
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
-from bot.web.api.errors import refusals
+from bot.web.api.errors import MAX_INT, ApiRoute, refusals
 from messaging.broadcasts import BroadcastRequest, BroadcastService
 from store.audience import AudienceFilter
 from store.models import BroadcastStatus, Channel, LineStatus
 
-BroadcastId = Annotated[int, Path(ge=1)]
+BroadcastId = Annotated[int, Path(ge=1, le=MAX_INT)]
+# A century: further back than any order, and a date the arithmetic can still reach.
+MAX_WAITING_DAYS = 36_500
 ACTOR = "api"
 
 
@@ -29,7 +31,7 @@ class FiltersIn(BaseModel):
     status: LineStatus = Field(
         default=LineStatus.BACKORDERED, description="the order line's status"
     )
-    waiting_days_min: int | None = Field(default=None, ge=0)
+    waiting_days_min: int | None = Field(default=None, ge=0, le=MAX_WAITING_DAYS)
     eta_before: dt.date | None = None
     eta_after: dt.date | None = None
     locale: str | None = Field(default=None, max_length=16, description="es also matches es-MX")
@@ -73,7 +75,7 @@ class BroadcastIn(BaseModel):
 
 
 def router(service: BroadcastService) -> APIRouter:
-    routes = APIRouter(tags=["broadcasts"])
+    routes = APIRouter(tags=["broadcasts"], route_class=ApiRoute)
 
     @routes.post("/broadcasts", status_code=202)
     async def post_broadcast(

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
 from bot.settings import Settings
-from bot.web.api.errors import refusals, unprocessable
+from bot.web.api.errors import MAX_INT, ApiRoute, refusals, unprocessable
 from store import queries
 from store.customers import (
     CustomerData,
@@ -43,7 +43,7 @@ class CustomerIn(BaseModel):
 
 class LineIn(BaseModel):
     sku: str = Field(min_length=1, max_length=64)
-    quantity: int = Field(gt=0)
+    quantity: int = Field(gt=0, le=MAX_INT)
 
 
 class OrderIn(BaseModel):
@@ -88,7 +88,7 @@ def order_view(order: Order) -> dict[str, Any]:
 
 
 def router(settings: Settings, db: Database) -> APIRouter:
-    routes = APIRouter(tags=["orders"])
+    routes = APIRouter(tags=["orders"], route_class=ApiRoute)
 
     @routes.post("/orders", status_code=201)
     async def post_order(body: OrderIn) -> JSONResponse:

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 
 from bot.settings import Settings
-from bot.web.api.errors import refusals
+from bot.web.api.errors import MAX_INT, ApiRoute, refusals
 from store.catalog import ProductData, upsert_product
 from store.db import Database
 from store.eta import set_eta
@@ -27,7 +27,7 @@ class ProductIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     price: Decimal = Field(ge=0, max_digits=12, decimal_places=2, description="e.g. 14.90")
     category: str = Field(min_length=1, max_length=100)
-    stock_on_hand: int = Field(ge=0)
+    stock_on_hand: int = Field(ge=0, le=MAX_INT)
     supplier: str | None = Field(default=None, max_length=200)
     alternatives: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
         default_factory=list, description="SKUs offered instead, best first"
@@ -58,7 +58,7 @@ def product_view(product: Product) -> dict[str, Any]:
 
 
 def router(settings: Settings, db: Database) -> APIRouter:
-    routes = APIRouter(tags=["products"])
+    routes = APIRouter(tags=["products"], route_class=ApiRoute)
 
     @routes.put("/products/{sku}")
     async def put_product(sku: Sku, body: ProductIn) -> dict[str, Any]:

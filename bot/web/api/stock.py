@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from bot.web.api.errors import refusals
+from bot.web.api.errors import MAX_INT, ApiRoute, refusals
 from store import queries
 from store.db import Database
 from store.models import utcnow
@@ -18,14 +18,14 @@ from store.stock import receive_stock
 
 class ReceiptIn(BaseModel):
     sku: str = Field(min_length=1, max_length=64)
-    quantity: int = Field(gt=0)
+    quantity: int = Field(gt=0, le=MAX_INT)
     reference: str | None = Field(
         default=None, max_length=64, description="delivery reference: a receipt counts once"
     )
 
 
 def router(db: Database) -> APIRouter:
-    routes = APIRouter(tags=["stock"])
+    routes = APIRouter(tags=["stock"], route_class=ApiRoute)
 
     @routes.post("/stock/receipts", status_code=201)
     async def post_receipt(body: ReceiptIn) -> JSONResponse:
