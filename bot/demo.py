@@ -94,9 +94,7 @@ def run_demo(
     for stale in ("demo.db", "demo.db-wal", "demo.db-shm", "demo-sandbox.jsonl"):
         (var / stale).unlink(missing_ok=True)
     # Bound first, so that a port of 0 is known before the settings name the server's address.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
+    sock = _bind(console, port)
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
     settings = demo_settings(var, base)
     logging.getLogger().setLevel(logging.WARNING)  # the transcript is the output
@@ -124,6 +122,21 @@ def run_demo(
     finally:
         db.dispose()
         sock.close()
+
+
+def _bind(console: Console, port: int) -> socket.socket:
+    """A listening socket on 127.0.0.1:port, or on a free port when that one is taken."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError as exc:
+        if port == 0:
+            sock.close()
+            raise
+        console.print(f"[yellow]127.0.0.1:{port} is taken ({exc.strerror}); using a free port.")
+        sock.bind(("127.0.0.1", 0))
+    return sock
 
 
 def _prepare(settings: Settings, db: Database) -> None:
