@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -193,6 +194,37 @@ def bodies(snapshot: dict[int, Row], *statuses: OutboxStatus) -> Counter[str]:
     return Counter(r.body for r in snapshot.values() if r.status in statuses)
 
 
+def freeze_between_transactions(process: subprocess.Popen[bytes], db: Database) -> None:
+    """SIGSTOP ``process`` at a moment it holds no SQLite write lock.
+
+    A process frozen inside a write transaction on SQLite blocks every other writer until it
+    thaws (that is SQLite, not the dispatcher): the test would then only measure the busy
+    timeout. Right after a send the worker commits its outcome, so a freeze timed by the send
+    often landed in that commit; this retries until the lock is free while it is frozen.
+    """
+    for _ in range(100):
+        process.send_signal(signal.SIGSTOP)
+        if db.engine.dialect.name != "sqlite" or _write_lock_is_free(db):
+            return
+        process.send_signal(signal.SIGCONT)
+        time.sleep(0.02)
+    raise AssertionError("the worker never let go of the SQLite write lock")
+
+
+def _write_lock_is_free(db: Database) -> bool:
+    database = db.engine.url.database
+    assert database is not None
+    connection = sqlite3.connect(database, timeout=0.1, isolation_level=None)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        connection.close()
+
+
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -319,7 +351,7 @@ def test_worker_whose_lease_expired_does_not_send_rows_another_worker_took(
         command = worker_command("--lease-seconds", "6", "--once")
         with child(command, env, tmp_path / "frozen.log") as frozen:
             wait_for(lambda: sum(fake.texts().values()) > 0, "the first send")
-            frozen.send_signal(signal.SIGSTOP)
+            freeze_between_transactions(frozen, committed_db)
             try:
                 held = [r for r in rows(committed_db).values() if r.lease_expires_at]
                 assert held, "the frozen worker should still hold claims"
