@@ -17,8 +17,9 @@ Identity and privacy:
   else's and one that does not exist get the very same answer (``order_not_found``); a Telegram
   button naming someone else's offer is answered like one naming no offer (``no_open_offer``).
   Each such miss is reported as :attr:`Action.ORDER_MISS` / :attr:`Action.NO_OPEN_OFFER` /
-  :attr:`Action.LINK_FAILED`; the caller counts them (``bot.inbound``) and, past a limit, sets
-  :attr:`Sender.guessing_blocked`: then every look-up by order number, offer or token gets the
+  :attr:`Action.LINK_FAILED`; the caller counts them (``bot.inbound``) and says, through
+  :meth:`Sender.blocked`, when a sender is past the limit: then every look-up by order number,
+  offer or token gets the
   same ``too_many_attempts`` answer, whether or not it would have hit. Nothing here keeps state
   between messages.
 
