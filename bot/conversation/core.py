@@ -19,9 +19,8 @@ Identity and privacy:
   Each such miss is reported as :attr:`Action.ORDER_MISS` / :attr:`Action.NO_OPEN_OFFER` /
   :attr:`Action.LINK_FAILED`; the caller counts them (``bot.inbound``) and says, through
   :meth:`Sender.blocked`, when a sender is past the limit: then every look-up by order number,
-  offer or token gets the
-  same ``too_many_attempts`` answer, whether or not it would have hit. Nothing here keeps state
-  between messages.
+  offer or token gets the same ``too_many_attempts`` answer, whether or not it would have hit.
+  Nothing here keeps state between messages.
 
 Double messages: accepting an offer (and expiring one) records a domain event that the notifier
 turns into the same confirmation in the outbox. Such replies carry ``also_queued=True``: the
