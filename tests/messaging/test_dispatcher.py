@@ -328,9 +328,20 @@ def test_dead_workers_claims_return_and_in_flight_rows_become_unknown(
     ]
 
 
+class _SlowSandbox(SandboxChannel):
+    """Each send takes a moment, as a real one does, so two workers' batches overlap."""
+
+    async def send(self, message: OutgoingMessage) -> str:
+        await asyncio.sleep(0.002)
+        return await super().send(message)
+
+
 def test_two_workers_drain_one_outbox_without_sending_twice(
-    committed_db: Database, customer_id: int, clock: Clock, sms, telegram
+    committed_db: Database, customer_id: int, clock: Clock, sms
 ) -> None:
+    # With instant sends one worker could drain everything before the other's first claim
+    # on a loaded machine (seen once), and the test would prove nothing about two workers.
+    telegram = _SlowSandbox(Channel.TELEGRAM)
     _queue(committed_db, customer_id, n=300, channel=Channel.TELEGRAM)
 
     async def both() -> None:
