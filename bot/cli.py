@@ -11,25 +11,24 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
-import json
 import signal
-import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 import uvicorn
 from alembic.script import ScriptDirectory
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import cli_agents, cli_broadcast, cli_customers, demo, wiring
 from bot.broadcast_service import broadcast_service
+from bot.cli_support import err, out, progress_bar
+from bot.cli_support import fail as _fail
+from bot.cli_support import print_json as _print_json
 from bot.csv_import import ImportFailed, ImportKind, import_csv, iter_errors, read_rows
 from bot.logging_setup import configure_logging
 from bot.settings import Settings, SettingsError, load_settings
@@ -69,8 +68,6 @@ app.add_typer(cli_agents.app, name="agents")
 app.add_typer(cli_customers.app, name="customers")
 app.command("broadcast")(cli_broadcast.broadcast)
 
-out = Console()
-err = Console(stderr=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -107,11 +104,6 @@ def _ctx(ctx: typer.Context) -> Context:
     return ctx.obj
 
 
-def _fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
 @contextmanager
 def _refusals() -> Iterator[None]:
     """Show the store's refusals as one clear line instead of a traceback."""
@@ -129,18 +121,6 @@ def _require_current_schema(db: Database) -> None:
             f"the database schema is at {current or 'nothing'}, the code needs {head}: "
             "run `backorder-bot db upgrade`"
         )
-
-
-def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, default=_json_default, indent=2, ensure_ascii=False) + "\n")
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, dt.date | dt.datetime):
-        return value.isoformat()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
 def _date_text(value: dt.date | None) -> str:
@@ -174,7 +154,7 @@ def import_file(
     db = c.database()
     try:
         total = len(read_rows(data, kind)[0])
-        with _progress() as bar, db.session() as session:
+        with progress_bar() as bar, db.session() as session:
             task = bar.add_task(f"importing {kind.value}", total=total)
             report = import_csv(
                 session,
@@ -196,17 +176,6 @@ def import_file(
     counts = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in report.written.items())
     verb = "checked (dry run, nothing written)" if dry_run else "imported"
     err.print(f"{file.name}: {report.rows} rows {verb}: {counts}", highlight=False)
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    )
 
 
 # ---- stock, eta ----
@@ -438,7 +407,7 @@ def sample_load(
     db = c.database()
     now = utcnow()
     data = sample.generate(customers=customers, orders=orders, seed=seed, now=now)
-    with _refusals(), _progress() as bar, db.session() as session:
+    with _refusals(), progress_bar() as bar, db.session() as session:
         if fresh:
             for table in reversed(Base.metadata.sorted_tables):
                 session.execute(table.delete())

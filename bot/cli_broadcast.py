@@ -13,11 +13,10 @@ import datetime as dt
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from bot.broadcast_service import broadcast_service
-from bot.cli_support import actor, context, err, fail, out, print_json
+from bot.cli_support import actor, context, err, fail, out, print_json, progress_bar
 from messaging.broadcasts import BroadcastProgress, BroadcastRequest, Preview
 from store import audience
 from store.audience import AudienceFilter
@@ -103,7 +102,7 @@ def broadcast(
             )
         with db.read_session() as session:
             total = audience.count(session, filters, info.created_at)
-        with _progress() as bar:
+        with progress_bar() as bar:
             task = bar.add_task(f"queueing broadcast {info.id}", total=total)
             service.queue(info.id, progress=lambda n: bar.advance(task, n))
         progress = service.progress(info.id)
@@ -113,17 +112,6 @@ def broadcast(
         print_json({"created": created, **progress.to_json()})
     else:
         _show_progress(progress)
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    )
 
 
 def _show_preview(preview: Preview) -> None:

@@ -11,6 +11,7 @@ from typing import Any, NoReturn, Protocol, cast
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bot.settings import Settings
 from store.db import Database
@@ -47,6 +48,18 @@ def actor() -> str:
 
 def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, default=_json_default, indent=2, ensure_ascii=False) + "\n")
+
+
+def progress_bar() -> Progress:
+    """The bar long commands show on stderr while they work (gone when done)."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
 
 
 def _json_default(value: Any) -> Any:
