@@ -8,11 +8,10 @@ stderr: 1 for a refused operation, 2 for bad configuration or usage.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import datetime as dt
 import signal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -536,15 +535,7 @@ def serve(
     c = _ctx(ctx)
     db = c.database()
     settings = c.settings
-    hooks = []
-    if dispatch:
-
-        @contextlib.asynccontextmanager
-        async def dispatcher_hook(_app: object) -> AsyncIterator[None]:
-            async with wiring.running_dispatcher(settings, db):
-                yield
-
-        hooks.append(dispatcher_hook)
+    hooks = [wiring.dispatcher_lifespan(settings, db)] if dispatch else []
     if settings.sandbox:
         err.print(f"sandbox mode: nothing leaves this machine; see {settings.sandbox_log}")
     try:

@@ -19,22 +19,20 @@ import logging
 import re
 import secrets
 import socket
-import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
-from fastapi import FastAPI
 from rich.console import Console
 from rich.panel import Panel
 
 from bot import wiring
 from bot.settings import Settings, load_settings
 from bot.web.app import create_app
+from bot.web.threaded import serving_in_thread
 from messaging.channels.sandbox import SandboxRecord, read_sandbox_log
 from store import migrate, sample
 from store.agents import add_agent
@@ -149,28 +147,12 @@ def _prepare(settings: Settings, db: Database) -> None:
 @contextlib.contextmanager
 def _serving(settings: Settings, db: Database, sock: socket.socket) -> Iterator[str]:
     """``serve`` in a thread: the web app with the dispatcher as its lifespan companion."""
-
-    @contextlib.asynccontextmanager
-    async def dispatcher(_app: FastAPI) -> AsyncIterator[None]:
-        async with wiring.running_dispatcher(settings, db):
-            yield
-
-    app = create_app(settings, db, lifespan_hooks=[dispatcher])
-    server = uvicorn.Server(
-        uvicorn.Config(app, lifespan="on", log_level="warning", log_config=None)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise DemoFailed("the server did not start")
-        time.sleep(0.02)
+    app = create_app(settings, db, lifespan_hooks=[wiring.dispatcher_lifespan(settings, db)])
     try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
+        with serving_in_thread(app, sock) as base_url:
+            yield base_url
+    except RuntimeError as exc:
+        raise DemoFailed(str(exc)) from exc
 
 
 class Story:

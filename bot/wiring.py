@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 
 from bot.settings import Settings
 from messaging.channels.base import Channel as ChannelProtocol
@@ -114,3 +115,16 @@ async def running_dispatcher(settings: Settings, db: Database) -> AsyncIterator[
         await task
         for channel in channels.values():
             await channel.close()
+
+
+def dispatcher_lifespan(
+    settings: Settings, db: Database
+) -> Callable[[object], AbstractAsyncContextManager[None]]:
+    """The dispatcher as a lifespan hook of the web app (``create_app(lifespan_hooks=...)``)."""
+
+    @contextlib.asynccontextmanager
+    async def hook(_app: object) -> AsyncIterator[None]:
+        async with running_dispatcher(settings, db):
+            yield
+
+    return hook

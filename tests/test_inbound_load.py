@@ -159,12 +159,7 @@ async def _serve(database_url: str, fake_url: str, rate: float) -> None:
     settings = server_settings(database_url, fake_url, rate)
     db = Database(database_url)
 
-    @contextlib.asynccontextmanager
-    async def dispatcher(_app: object) -> AsyncIterator[None]:
-        async with wiring.running_dispatcher(settings, db):
-            yield
-
-    app = create_app(settings, db, lifespan_hooks=[dispatcher])
+    app = create_app(settings, db, lifespan_hooks=[wiring.dispatcher_lifespan(settings, db)])
     # Port 0 bound by uvicorn itself: its sockets get TCP_NODELAY (see bench/webhook_app.py).
     config = uvicorn.Config(
         app,

@@ -7,22 +7,19 @@ skip and say which is missing. Screenshots go to ``TEST_ARTIFACTS_DIR``, else ``
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
-import threading
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
-from fastapi import FastAPI
+from uvicorn.config import LOGGING_CONFIG
 
 from bot import wiring
 from bot.settings import Settings
 from bot.web import create_app
+from bot.web.threaded import serving_in_thread
 from store.db import Database
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -84,30 +81,13 @@ def live_settings(
     )
 
 
-@contextlib.contextmanager
-def serving(app: FastAPI, sock: socket.socket, *, lifespan: str = "off") -> Iterator[str]:
-    """uvicorn serving ``app`` on ``sock`` in a thread; yields the base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan=lifespan))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-
-
 @pytest.fixture
 def live_server(
     committed_db: Database, live_settings: Settings, listening: socket.socket
 ) -> Iterator[str]:
     """The real app served by uvicorn; yields its base URL."""
-    with serving(create_app(live_settings, committed_db), listening) as base:
+    app = create_app(live_settings, committed_db)
+    with serving_in_thread(app, listening, lifespan="off", log_config=LOGGING_CONFIG) as base:
         assert base == live_settings.public_base_url
         yield base
 
@@ -136,11 +116,7 @@ def sandbox_server(
     )
     assert settings.sandbox
 
-    @contextlib.asynccontextmanager
-    async def dispatcher(_app: FastAPI) -> AsyncIterator[None]:
-        async with wiring.running_dispatcher(settings, committed_db):
-            yield
-
-    app = create_app(settings, committed_db, lifespan_hooks=[dispatcher])
-    with serving(app, listening, lifespan="on") as base:
+    hooks = [wiring.dispatcher_lifespan(settings, committed_db)]
+    app = create_app(settings, committed_db, lifespan_hooks=hooks)
+    with serving_in_thread(app, listening, log_config=LOGGING_CONFIG) as base:
         yield base

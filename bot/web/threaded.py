@@ -1,0 +1,49 @@
+"""Serving the web app from a thread of this process: the demo, and tests that need a browser.
+
+``serve`` runs uvicorn in the foreground; these callers need the process for something else
+(playing the demo's story, driving a browser) while the real server answers on a socket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any, Literal
+
+import uvicorn
+from fastapi import FastAPI
+
+__all__ = ["serving_in_thread"]
+
+START_TIMEOUT_SECONDS = 15.0
+
+
+@contextlib.contextmanager
+def serving_in_thread(
+    app: FastAPI,
+    sock: socket.socket,
+    *,
+    lifespan: Literal["on", "off"] = "on",
+    log_config: dict[str, Any] | None = None,
+) -> Iterator[str]:
+    """uvicorn serving ``app`` on the bound ``sock`` until the block ends; yields the base URL.
+
+    ``log_config=None`` leaves logging to the caller (ours scrubs secrets).
+    """
+    config = uvicorn.Config(app, lifespan=lifespan, log_level="warning", log_config=log_config)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=START_TIMEOUT_SECONDS)
