@@ -26,10 +26,8 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy import select, update
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Update
 from telegram.constants import ChatType, ParseMode
@@ -48,7 +46,6 @@ from bot.settings import Settings
 from bot.telegram_bot import received_from_update
 from messaging.broadcast_content import ContentError
 from messaging.broadcasts import BroadcastRequest, BroadcastService
-from messaging.render import TEMPLATES_DIR
 from store import audit
 from store.agents import find_by_telegram_user
 from store.audience import AudienceFilter
@@ -283,17 +280,9 @@ class AgentCommands:
         return bool(claimed == 1)
 
 
-@lru_cache(maxsize=1)
-def _environment() -> Environment:
-    return Environment(
-        loader=FileSystemLoader(TEMPLATES_DIR / "web" / "agent" / "telegram"),
-        undefined=StrictUndefined,
-        autoescape=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
-
 def _render(template: str, **context: Any) -> str:
     """Agent replies are templates too (Telegram HTML, so autoescaped)."""
-    return _environment().get_template(template).render(**context).strip()
+    # Imported here: bot.web's package imports the app, which imports this module.
+    from bot.web.html import environment
+
+    return environment().get_template(f"agent/telegram/{template}").render(**context).strip()

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from messaging.render import ENVIRONMENT as MESSAGE_ENVIRONMENT
 from messaging.render import TEMPLATES_DIR
 
 __all__ = ["PAGE_HEADERS", "WEB_TEMPLATES_DIR", "environment", "page"]
@@ -32,14 +33,19 @@ PAGE_HEADERS = {
 
 @lru_cache(maxsize=1)
 def environment() -> Environment:
-    """The web pages' environment (built once; templates are files in the package)."""
-    return Environment(
+    """The environment of templates/web (pages, and the agents' Telegram replies), built once."""
+    env = Environment(
         loader=FileSystemLoader(WEB_TEMPLATES_DIR),
         undefined=StrictUndefined,
         autoescape=select_autoescape(enabled_extensions=("html",), default=True),
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,
     )
+    # Dates, amounts and names read the same on a page as in the messages about them.
+    for name in ("date", "time", "money", "first_name"):
+        env.filters[name] = MESSAGE_ENVIRONMENT.filters[name]
+    return env
 
 
 def page(template: str, status_code: int = 200, /, **context: Any) -> HTMLResponse:

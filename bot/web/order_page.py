@@ -26,21 +26,19 @@ import base64
 import hmac
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy import select
 
 from bot.settings import Settings
+from bot.web.html import WEB_TEMPLATES_DIR, environment
 from bot.web.ops import WebMetrics
 from bot.web.order_page_view import OrderPage, load_order_page
 from bot.web.sliding_window import SlidingWindow
-from messaging.render import ENVIRONMENT as MESSAGE_ENVIRONMENT
-from messaging.render import TEMPLATES_DIR, locale_chain
+from messaging.render import locale_chain
 from store.db import Database
 from store.errors import NotFound
 from store.models import Offer, OfferChoice, OrderLine, utcnow
@@ -52,7 +50,6 @@ __all__ = ["PageLimits", "router", "security_headers"]
 
 ROUTE = PAGE_PATH + "{token}"  # the metrics label: never the token itself
 CSS_PATH = PAGE_PATH + "assets/page.css"
-WEB_TEMPLATES_DIR = TEMPLATES_DIR / "web"
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
@@ -135,7 +132,7 @@ class _Pages:
         self.csrf_key = subkey(settings.order_link_secret_bytes(), "csrf")
         self.by_token = SlidingWindow(limits.per_token, limits.window_seconds)
         self.by_address = SlidingWindow(limits.per_address, limits.window_seconds)
-        self.env = _environment(WEB_TEMPLATES_DIR)
+        self.env = environment()
         self.css = (WEB_TEMPLATES_DIR / "order" / "page.css").read_bytes()
 
     # --- handlers --------------------------------------------------------------------------
@@ -327,21 +324,6 @@ _NOTICES = frozenset(
         "alternative_unavailable",
     }
 )
-
-
-def _environment(folder: Path) -> Environment:
-    """A Jinja2 environment for the web pages: HTML autoescaped, the messages' filters."""
-    env = Environment(
-        loader=FileSystemLoader(folder),
-        undefined=StrictUndefined,
-        autoescape=select_autoescape(enabled_extensions=("html",), default=True),
-        trim_blocks=True,
-        lstrip_blocks=True,
-        auto_reload=False,
-    )
-    for name in ("date", "time", "money", "first_name"):
-        env.filters[name] = MESSAGE_ENVIRONMENT.filters[name]
-    return env
 
 
 def _page_path(request: Request, token: str) -> str:
