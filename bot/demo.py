@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import html
 import logging
-import re
 import secrets
 import socket
 import time
@@ -34,6 +32,7 @@ from bot.settings import Settings, load_settings
 from bot.web.app import create_app
 from bot.web.threaded import serving_in_thread
 from messaging.channels.sandbox import SandboxRecord, read_sandbox_log
+from messaging.render import as_plain_text
 from store import migrate, sample
 from store.agents import add_agent
 from store.customers import CustomerData, upsert_customer
@@ -45,7 +44,6 @@ __all__ = ["DEMO_AGENT", "DemoFailed", "run_demo"]
 DEMO_AGENT = ("demo", "demo-password")
 WAIT_SECONDS = 20.0
 SKU, ALTERNATIVE = "DEMO-ESPRESSO", "DEMO-ESPRESSO-PRO"
-_TAG = re.compile(r"<[^>]+>")
 
 
 class DemoFailed(RuntimeError):
@@ -360,7 +358,7 @@ class Story:
         self._shown.add(record.provider_id)
         message = record.message
         label = "SMS" if message.channel is Channel.SMS else "Telegram"
-        text = _plain(message.text)
+        text = as_plain_text(message.text)
         buttons = "".join(f"\n  [ {b.label} ]" for b in message.buttons)
         self.console.print(f"[bold green]-> {name} ({label}):[/bold green] {text}{buttons}")
 
@@ -384,10 +382,6 @@ def _product(name: str, stock: int, alternatives: list[str] | None = None) -> di
         "supplier": "Acme Coffee Gear",
         "alternatives": alternatives or [],
     }
-
-
-def _plain(text: str) -> str:
-    return html.unescape(_TAG.sub("", text))
 
 
 def _api_token(settings: Settings) -> str:

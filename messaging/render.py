@@ -68,6 +68,7 @@ and a currency code), ``first_name``.
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Mapping, MutableMapping
 from datetime import UTC, date, datetime, tzinfo
@@ -140,6 +141,17 @@ def available_messages() -> tuple[str, ...]:
     return tuple(
         sorted(p.name for p in MESSAGES_DIR.iterdir() if p.is_dir() and not p.name.startswith("_"))
     )
+
+
+_TAG = re.compile(r"<[^>]+>")
+
+
+def as_plain_text(telegram_html: str) -> str:
+    """A Telegram HTML message as its reader sees it, tags dropped and entities decoded.
+
+    For transcripts and the simulator's chat view; never for what is sent.
+    """
+    return html.unescape(_TAG.sub("", telegram_html))
 
 
 def render_message(

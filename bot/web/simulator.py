@@ -14,8 +14,6 @@ be JSON (``Content-Type: application/json``), which a cross-site form cannot sen
 # No ``from __future__ import annotations``: FastAPI evaluates the route's annotations.
 import asyncio
 import datetime as dt
-import html
-import re
 import secrets
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -33,6 +31,7 @@ from bot.sandbox import SandboxKeys
 from bot.web import telegram_webhook, twilio_sms
 from bot.web.html import PAGE_HEADERS, WEB_TEMPLATES_DIR, page
 from messaging.channels.sandbox import SandboxChannel, read_sandbox_log
+from messaging.render import as_plain_text
 from messaging.types import ChannelKind, OutgoingMessage
 from store.db import Database
 from store.models import Channel, Customer, InboundMessage, utcnow
@@ -47,7 +46,6 @@ _STATIC = {
     "simulator.js": "text/javascript; charset=utf-8",
     "simulator.css": "text/css; charset=utf-8",
 }
-_TAG = re.compile(r"<[^>]+>")
 
 
 class SendRequest(BaseModel):
@@ -196,7 +194,7 @@ def _thread(simulator: Simulator, customer_id: int) -> dict[str, Any] | None:
             continue
         text = message.text
         if message.channel is ChannelKind.TELEGRAM:
-            text = html.unescape(_TAG.sub("", text))
+            text = as_plain_text(text)
         bubble = _bubble("out", text, record.sent_at)
         bubble["buttons"] = [{"label": b.label, "data": b.data} for b in message.buttons]
         threads[message.channel.value].append(bubble)

@@ -562,3 +562,10 @@ def test_overlong_callback_data_raises() -> None:
     offer = SimpleNamespace(**{**vars(no_alternative()), "id": "x" * 60})
     with pytest.raises(ValueError, match="longer than 64 bytes"):
         telegram("backorder_notice", offer=offer)
+
+
+def test_plain_text_of_a_telegram_message_drops_tags_and_decodes_entities() -> None:
+    from messaging.render import as_plain_text
+
+    html_text = '<b>Casa</b> &amp; co: <a href="https://x.example/o/t">See your order</a> &lt;3'
+    assert as_plain_text(html_text) == "Casa & co: See your order <3"
