@@ -21,7 +21,6 @@ import uvicorn
 from alembic.script import ScriptDirectory
 from rich.table import Table
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from bot import cli_agents, cli_broadcast, cli_customers, demo, wiring
 from bot.broadcast_service import broadcast_service
@@ -30,6 +29,7 @@ from bot.cli_support import fail as _fail
 from bot.cli_support import print_json as _print_json
 from bot.csv_import import ImportFailed, ImportKind, import_csv, iter_errors, read_rows
 from bot.logging_setup import configure_logging
+from bot.order_views import order_record
 from bot.settings import Settings, SettingsError, load_settings
 from bot.web.app import create_app
 from messaging import outbox
@@ -255,7 +255,7 @@ def orders_show(ctx: typer.Context, number: str, as_json: JsonFlag = False) -> N
         order = queries.order_with_lines(session, number)
         if order is None:
             _fail(f"order {number} does not exist")
-        view = _order_view(session, order)
+        view = order_record(order, with_phone=True)
     if as_json:
         _print_json(view)
         return
@@ -275,39 +275,6 @@ def orders_show(ctx: typer.Context, number: str, as_json: JsonFlag = False) -> N
             f"open until {offer['expires_at'][:10]}" if offer else "-",
         )
     out.print(table)
-
-
-def _order_view(session: Session, order: Any) -> dict[str, Any]:
-    lines = []
-    for line in order.lines:
-        offer = queries.open_offer(line)
-        lines.append(
-            {
-                "sku": line.product.sku,
-                "name": line.product.name,
-                "quantity": line.quantity,
-                "allocated": line.allocated_quantity,
-                "backordered": line.backordered_quantity,
-                "status": line.status.value,
-                "eta": line.eta.isoformat() if line.eta else None,
-                "eta_slips": line.eta_slips,
-                "open_offer": None
-                if offer is None
-                else {
-                    "id": offer.id,
-                    "discount_percent": offer.discount_percent,
-                    "alternative_sku": offer.alternative.sku if offer.alternative else None,
-                    "expires_at": offer.expires_at.isoformat(),
-                },
-            }
-        )
-    return {
-        "number": order.number,
-        "status": order.status.value,
-        "placed_at": order.placed_at.isoformat(),
-        "customer": {"name": order.customer.name, "phone": order.customer.phone},
-        "lines": lines,
-    }
 
 
 @app.command("backorders")

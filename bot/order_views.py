@@ -4,6 +4,9 @@ Shared by the conversation (status replies, confirmations) and the order page, s
 by SMS and the page say the same thing about the same order. The shapes are those of
 ``messaging.notifier._context`` and the context contract in ``messaging.render``.
 Objects must come loaded (see ``bot.conversation.core._ORDER_LOADS``): nothing here queries.
+
+Also here, :func:`order_record`: the same order as the shop's systems and agents see it (the
+JSON API, ``orders show``), with quantities and ids rather than sentences.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 from store.models import Offer, Order, OrderLine
 from store.queries import open_offer
 
-__all__ = ["line_eta", "offer_context", "offer_view", "order_view"]
+__all__ = ["line_eta", "offer_context", "offer_record", "offer_view", "order_record", "order_view"]
 
 
 def offer_context(offer: Offer) -> dict[str, Any]:
@@ -76,3 +79,44 @@ def order_view(order: Order, now: dt.datetime) -> dict[str, Any]:
 def line_eta(line: OrderLine) -> dt.date | None:
     """The date the customer was told, else the supplier's current one."""
     return line.eta or line.product.eta
+
+
+def order_record(order: Order, *, with_phone: bool = False) -> dict[str, Any]:
+    """An order for the API and the CLI: each line's quantities, status, ETA and open offer.
+
+    ``with_phone``: the customer's phone too (the CLI, run by the shop; the API leaves it out).
+    """
+    customer: dict[str, Any] = {"name": order.customer.name}
+    if with_phone:
+        customer["phone"] = order.customer.phone
+    return {
+        "number": order.number,
+        "status": order.status.value,
+        "placed_at": order.placed_at.isoformat(),
+        "customer": customer,
+        "lines": [_line_record(line) for line in order.lines],
+    }
+
+
+def _line_record(line: OrderLine) -> dict[str, Any]:
+    offer = open_offer(line)
+    return {
+        "sku": line.product.sku,
+        "name": line.product.name,
+        "quantity": line.quantity,
+        "allocated": line.allocated_quantity,
+        "backordered": line.backordered_quantity,
+        "status": line.status.value,
+        "eta": line.eta.isoformat() if line.eta else None,
+        "eta_slips": line.eta_slips,
+        "open_offer": offer_record(offer) if offer is not None else None,
+    }
+
+
+def offer_record(offer: Offer) -> dict[str, Any]:
+    return {
+        "id": offer.id,
+        "discount_percent": offer.discount_percent,
+        "alternative_sku": offer.alternative.sku if offer.alternative else None,
+        "expires_at": offer.expires_at.isoformat(),
+    }

@@ -14,6 +14,7 @@ from fastapi import APIRouter, HTTPException, Path
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
+from bot.order_views import order_record
 from bot.settings import Settings
 from bot.web.api.errors import MAX_INT, ApiRoute, refusals, unprocessable
 from store import queries
@@ -27,7 +28,7 @@ from store.customers import (
 )
 from store.db import Database
 from store.errors import InvalidInput
-from store.models import Order, utcnow
+from store.models import utcnow
 from store.orders import LineRequest, place_order
 
 Number = Annotated[str, Path(min_length=1, max_length=64)]
@@ -51,40 +52,6 @@ class OrderIn(BaseModel):
     placed_at: AwareDatetime | None = None
     customer: CustomerIn
     lines: list[LineIn] = Field(min_length=1)
-
-
-def order_view(order: Order) -> dict[str, Any]:
-    """An order as the API shows it: lines with quantities, status, ETA and the open offer."""
-    lines = []
-    for line in order.lines:
-        offer = queries.open_offer(line)
-        lines.append(
-            {
-                "sku": line.product.sku,
-                "name": line.product.name,
-                "quantity": line.quantity,
-                "allocated": line.allocated_quantity,
-                "backordered": line.backordered_quantity,
-                "status": line.status.value,
-                "eta": line.eta.isoformat() if line.eta else None,
-                "eta_slips": line.eta_slips,
-                "open_offer": None
-                if offer is None
-                else {
-                    "id": offer.id,
-                    "discount_percent": offer.discount_percent,
-                    "alternative_sku": offer.alternative.sku if offer.alternative else None,
-                    "expires_at": offer.expires_at.isoformat(),
-                },
-            }
-        )
-    return {
-        "number": order.number,
-        "status": order.status.value,
-        "placed_at": order.placed_at.isoformat(),
-        "customer": {"name": order.customer.name},
-        "lines": lines,
-    }
 
 
 def router(settings: Settings, db: Database) -> APIRouter:
@@ -114,7 +81,7 @@ def router(settings: Settings, db: Database) -> APIRouter:
                 session.flush()
                 order = queries.order_with_lines(session, placed.order.number)
                 assert order is not None
-                return placed.created, order_view(order)
+                return placed.created, order_record(order)
 
         with refusals(["body", "lines"]):
             created, view = await asyncio.to_thread(write)
@@ -127,7 +94,7 @@ def router(settings: Settings, db: Database) -> APIRouter:
         def read() -> dict[str, Any] | None:
             with db.read_session() as session:
                 order = queries.order_with_lines(session, number)
-                return order_view(order) if order is not None else None
+                return order_record(order) if order is not None else None
 
         view = await asyncio.to_thread(read)
         if view is None:
