@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from store.catalog import ProductData, upsert_product
 from store.customers import CustomerData, upsert_customer
-from store.models import Customer, Order, Product
+from store.models import Customer, LineStatus, Order, OrderLine, Product
 from store.orders import LineRequest, place_order
 from store.policy import DEFAULT_POLICY, Policy
 
@@ -76,3 +78,41 @@ def order(
     )
     session.flush()
     return placed.order
+
+
+def waiting_customers(
+    session: Session, product: Product, people: list[dict[str, Any]], prefix: str, now: dt.datetime
+) -> list[int]:
+    """Many customers at once (rows as dicts), each with one order of one ``product`` waiting
+    on backorder; bulk inserts, for the load and chaos tests. Returns the customer ids."""
+    ids = list(
+        session.scalars(
+            insert(Customer).returning(Customer.id, sort_by_parameter_order=True), people
+        ).all()
+    )
+    placed = now - dt.timedelta(days=3)
+    orders = session.scalars(
+        insert(Order).returning(Order.id, sort_by_parameter_order=True),
+        [
+            {"number": f"{prefix}-{i}", "customer_id": cid, "placed_at": placed, "created_at": now}
+            for i, cid in enumerate(ids)
+        ],
+    ).all()
+    session.execute(
+        insert(OrderLine),
+        [
+            {
+                "order_id": order_id,
+                "product_id": product.id,
+                "quantity": 1,
+                "allocated_quantity": 0,
+                "backordered_quantity": 1,
+                "status": LineStatus.BACKORDERED,
+                "eta": product.eta,
+                "first_eta": product.eta,
+                "created_at": now,
+            }
+            for order_id in orders
+        ],
+    )
+    return ids

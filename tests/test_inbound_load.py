@@ -62,7 +62,7 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 import uvicorn
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from messaging.broadcasts import BroadcastRequest, BroadcastService
 from messaging.notifier import ShopVoice
@@ -73,11 +73,7 @@ from store.migrate import upgrade
 from store.models import (
     BroadcastStatus,
     Channel,
-    Customer,
     InboundMessage,
-    LineStatus,
-    Order,
-    OrderLine,
     OutboxStatus,
     ReachState,
     utcnow,
@@ -241,34 +237,7 @@ def build_shop(db: Database, customers: int) -> Shop:
         )
     with db.session() as session:
         product = factories.product(session, SKU, eta=dt.date(2030, 12, 12))
-        ids = session.scalars(
-            insert(Customer).returning(Customer.id, sort_by_parameter_order=True), people
-        ).all()
-        placed = now - dt.timedelta(days=3)
-        orders = session.scalars(
-            insert(Order).returning(Order.id, sort_by_parameter_order=True),
-            [
-                {"number": f"LOAD-{i}", "customer_id": cid, "placed_at": placed, "created_at": now}
-                for i, cid in enumerate(ids)
-            ],
-        ).all()
-        session.execute(
-            insert(OrderLine),
-            [
-                {
-                    "order_id": order_id,
-                    "product_id": product.id,
-                    "quantity": 1,
-                    "allocated_quantity": 0,
-                    "backordered_quantity": 1,
-                    "status": LineStatus.BACKORDERED,
-                    "eta": product.eta,
-                    "first_eta": product.eta,
-                    "created_at": now,
-                }
-                for order_id in orders
-            ],
-        )
+        factories.waiting_customers(session, product, people, "LOAD", now)
     return Shop(
         sms_phones=[p["phone"] for p in people if p["phone"] is not None],
         telegram_chats=[p["telegram_chat_id"] for p in people if p["telegram_chat_id"]],

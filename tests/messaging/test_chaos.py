@@ -64,7 +64,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 
 from bot import wiring
 from bot.settings import load_settings
@@ -84,9 +84,6 @@ from store.models import (
     Channel,
     Customer,
     DeliveryAttempt,
-    LineStatus,
-    Order,
-    OrderLine,
     OutboxMessage,
     OutboxStatus,
     ReachState,
@@ -177,34 +174,7 @@ def build_audience(db: Database, customers: int, rng: random.Random) -> Audience
                     "created_at": now,
                 }
             )
-        ids = session.scalars(
-            insert(Customer).returning(Customer.id, sort_by_parameter_order=True), people
-        ).all()
-        placed = now - dt.timedelta(days=3)
-        orders = session.scalars(
-            insert(Order).returning(Order.id, sort_by_parameter_order=True),
-            [
-                {"number": f"CHAOS-{i}", "customer_id": cid, "placed_at": placed, "created_at": now}
-                for i, cid in enumerate(ids)
-            ],
-        ).all()
-        session.execute(
-            insert(OrderLine),
-            [
-                {
-                    "order_id": order_id,
-                    "product_id": product.id,
-                    "quantity": 1,
-                    "allocated_quantity": 0,
-                    "backordered_quantity": 1,
-                    "status": LineStatus.BACKORDERED,
-                    "eta": product.eta,
-                    "first_eta": product.eta,
-                    "created_at": now,
-                }
-                for order_id in orders
-            ],
-        )
+        ids = factories.waiting_customers(session, product, people, "CHAOS", now)
     service = BroadcastService(
         db, ShopVoice("Chaos Kitchen", "help@chaos.example"), QuietHours(dt.time(0), dt.time(0))
     )
