@@ -44,6 +44,7 @@ from bot.broadcast_service import broadcast_service
 from bot.inbound import Inbound
 from bot.settings import Settings
 from bot.telegram_bot import received_from_update
+from bot.telegram_replies import deliver
 from messaging.broadcast_content import ContentError
 from messaging.broadcasts import BroadcastRequest, BroadcastService
 from store import audit
@@ -120,12 +121,15 @@ class AgentCommands:
             command, _, rest = (message.text or "").partition(" ")
             name = command.lstrip("/").split("@")[0].lower()
             text, markup = await asyncio.to_thread(self._run, agent, name, rest.strip())
-            await context.bot.send_message(
-                message.chat.id,
-                text,
-                parse_mode=ParseMode.HTML,
-                reply_markup=markup,
-                link_preview_options=LinkPreviewOptions(is_disabled=True),
+            await deliver(
+                lambda: context.bot.send_message(
+                    message.chat.id,
+                    text,
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=markup,
+                    link_preview_options=LinkPreviewOptions(is_disabled=True),
+                ),
+                f"agent answer to update {update.update_id}",
             )
         raise ApplicationHandlerStop
 
@@ -142,9 +146,12 @@ class AgentCommands:
                 text = await asyncio.to_thread(self._confirm, agent, token)
                 chat = update.effective_chat
                 assert chat is not None
-                await context.bot.send_message(chat.id, text, parse_mode=ParseMode.HTML)
+                await deliver(
+                    lambda: context.bot.send_message(chat.id, text, parse_mode=ParseMode.HTML),
+                    f"agent confirmation of update {update.update_id}",
+                )
         finally:
-            await query.answer()
+            await deliver(query.answer, f"button acknowledgement of update {update.update_id}")
         raise ApplicationHandlerStop
 
     # --- the work, in a thread ----------------------------------------------------------------

@@ -12,6 +12,7 @@ sends the answer. The same handlers serve both ways updates arrive:
 
 Pressed buttons are always answered (``answerCallbackQuery``), or the customer's client shows a
 spinner for a long while. Replies whose news the outbox is sending anyway are not sent here.
+Answers Telegram provably did not take are sent again (``bot.telegram_replies``).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from telegram.request import BaseRequest
 
 from bot.conversation import Incoming, SharedContact
 from bot.inbound import Handled, Inbound, Received
+from bot.telegram_replies import deliver
 from messaging.types import Button
 from store.models import Channel
 
@@ -183,7 +185,7 @@ class _Handlers:
         try:
             await self._answer(update, context)
         finally:
-            await query.answer()
+            await deliver(query.answer, f"button acknowledgement of update {update.update_id}")
 
     async def _answer(self, update: Update, context: Context) -> None:
         received = received_from_update(update, update.to_dict())
@@ -193,12 +195,16 @@ class _Handlers:
         text = handled.text_to_send
         if text is None:
             return
-        await context.bot.send_message(
-            int(received.sender),
-            text,
-            parse_mode=ParseMode.HTML,
-            reply_markup=_markup(handled),
-            link_preview_options=LinkPreviewOptions(is_disabled=True),
+        markup = _markup(handled)
+        await deliver(
+            lambda: context.bot.send_message(
+                int(received.sender),
+                text,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+            ),
+            f"answer to update {update.update_id}",
         )
 
 

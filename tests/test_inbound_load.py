@@ -460,12 +460,16 @@ async def running_server(
             server.stopped = b'"stopped"' in rest
 
 
-async def settle(what: str, check: Any, timeout: float) -> float:
-    """Poll ``check`` (sync, run in a thread) until true; the seconds it took."""
+async def settle(what: str, check: Any, timeout: float, log: Path | None = None) -> float:
+    """Poll ``check`` (sync, run in a thread) until true; the seconds it took.
+
+    On a time-out the server's log (its warnings and errors) is part of the failure: it says why.
+    """
     started = time.perf_counter()
     while not await asyncio.to_thread(check):
         if time.perf_counter() - started > timeout:
-            raise AssertionError(f"{what}: not settled after {timeout:.0f} s")
+            tail = log.read_text(errors="replace")[-8000:] if log is not None else ""
+            raise AssertionError(f"{what}: not settled after {timeout:.0f} s\n{tail}")
         await asyncio.sleep(0.1)
     return time.perf_counter() - started
 
@@ -531,12 +535,12 @@ async def run_load(db: Database, tmp_path: Path, label: str) -> dict[str, Any]:
                 rows = inbound_rows(db)
                 return len(rows) >= len(plan.messages) and all(h for _, _, h in rows)
 
-            drained = await settle("the Telegram handlers", all_handled, 60)
+            drained = await settle("the Telegram handlers", all_handled, 60, server.log)
 
             def done() -> bool:
                 return service.progress(info.id).broadcast.status == BroadcastStatus.DONE
 
-            broadcast_wait = await settle("the broadcast", done, 120)
+            broadcast_wait = await settle("the broadcast", done, 120, server.log)
             broadcast_seconds = time.perf_counter() - queued_at
 
             def answers() -> list[fake.RecordedRequest]:
@@ -550,6 +554,7 @@ async def run_load(db: Database, tmp_path: Path, label: str) -> dict[str, Any]:
                 "the Telegram answers",
                 lambda: len(answers()) >= answers_expected["telegram"],
                 30,
+                server.log,
             )
             await asyncio.sleep(0.3)  # a double answer, if any, would come now
         exit_code, stopped = server.process.returncode, server.stopped

@@ -29,7 +29,12 @@ from store.models import Channel, Customer, InboundMessage, LineStatus, Order, u
 from store.telegram_links import issue_link_token
 from tests import factories as f
 from tests.bot.web.conftest import client_for
-from tests.messaging.fake_providers import TELEGRAM_TOKEN, FakeProviders, RecordedRequest
+from tests.messaging.fake_providers import (
+    TELEGRAM_TOKEN,
+    CannedAnswer,
+    FakeProviders,
+    RecordedRequest,
+)
 
 pytestmark = pytest.mark.asyncio
 
@@ -267,6 +272,44 @@ async def test_a_linked_chat_asking_for_status_gets_its_order(bot: Bot, linked: 
 async def test_status_command_works_like_the_word(bot: Bot, linked: None) -> None:
     [sent] = await bot.sent_after(message("/status"))
     assert "A1001" in sent.fields["text"]
+
+
+@pytest.mark.parametrize(
+    ("answer", "waited"),
+    [
+        ("telegram/bad_gateway.json", 0.0),
+        (
+            CannedAnswer(
+                429,
+                {
+                    "ok": False,
+                    "error_code": 429,
+                    "description": "Too Many Requests: retry after 1",
+                    "parameters": {"retry_after": 1},
+                },
+            ),
+            1.0,
+        ),
+    ],
+    ids=["bad-gateway", "flood-control"],
+)
+async def test_an_answer_telegram_refused_is_sent_again(
+    bot: Bot,
+    linked: None,
+    answer: str | CannedAnswer,
+    waited: float,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # PTB 22.8 warns while building RetryAfter unless PTB_TIMEDELTA is set (a deprecation
+    # notice, harmless in production); under -W error the warning would replace the error.
+    monkeypatch.setenv("PTB_TIMEDELTA", "true")
+    bot.fake.fail(str(CHAT), answer, times=1)
+    [refused, sent] = await bot.sent_after(message("/status"), count=2)
+    assert refused.fields["text"] == sent.fields["text"]
+    assert "A1001" in sent.fields["text"]
+    assert sent.received_at - refused.received_at >= waited
+    # Accepted once: the customer sees one answer.
+    assert sum(n for (p, to, _), n in bot.fake.delivered.items() if to == str(CHAT)) == 1
 
 
 async def test_a_pressed_button_applies_the_choice_and_is_always_answered(
