@@ -24,6 +24,7 @@ from messaging import outbox
 from messaging.channels.base import Channel as ChannelProtocol
 from messaging.channels.base import Reconciler, SendError
 from messaging.db_threads import in_db_thread
+from messaging.delivery_reports import apply_held_reports
 from messaging.group_commit import GroupCommit
 from messaging.notifier import ShopVoice, notify_pending
 from messaging.quiet_hours import QuietHours
@@ -163,6 +164,8 @@ class Dispatcher:
         for channel, sender in self._channels.items():
             if isinstance(sender, Reconciler):
                 await self._reconcile(channel, sender)
+        # Last: reconciliation may just have written down the id a held report waits for.
+        await in_db_thread(self._apply_held_reports)
 
     async def _reconcile(self, channel: Channel, sender: Reconciler) -> None:
         """Ask the provider about sends whose answer was lost; resend only what it lacks."""
@@ -186,6 +189,15 @@ class Dispatcher:
     def _settle(self, found: dict[int, str | None]) -> None:
         with self._db.session() as session:
             outbox.settle_unknown(session, found, self.worker_id, self._clock())
+
+    def _apply_held_reports(self) -> None:
+        """Delivery reports that came before a worker had written their message's id down."""
+        with self._db.session() as session:
+            applied, forgotten = apply_held_reports(session, self._clock())
+        if applied or forgotten:
+            log.info(
+                "held delivery reports: %d applied, %d unmatched forgotten", applied, forgotten
+            )
 
     def _recover_leases(self) -> None:
         with self._db.session() as session:

@@ -23,11 +23,10 @@ from enum import StrEnum
 from typing import Any, Literal, cast
 
 from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from messaging.quiet_hours import QuietHours
-from store.db import copy_rows
+from store.db import copy_rows, upsert_insert
 from store.models import (
     Channel,
     Customer,
@@ -169,12 +168,7 @@ def _copy_values(row: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def _insert_ignoring_duplicates(session: Session) -> Any:
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(OUTBOX).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    if dialect == "sqlite":
-        return sqlite.insert(OUTBOX).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    return insert(OUTBOX)
+    return upsert_insert(session, OUTBOX).on_conflict_do_nothing(index_elements=["dedupe_key"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -546,43 +540,6 @@ def recover_expired_leases(session: Session, now: dt.datetime) -> tuple[int, int
         .execution_options(synchronize_session=False)
     ).rowcount  # type: ignore[attr-defined]
     return int(returned), int(unknown)
-
-
-# Twilio's MessageStatus values, mapped to ours. "queued"/"accepted"/"sending" mean it is at
-# Twilio and not yet at the carrier: that is our "sent".
-TWILIO_STATUS = {
-    "accepted": OutboxStatus.SENT,
-    "scheduled": OutboxStatus.SENT,
-    "queued": OutboxStatus.SENT,
-    "sending": OutboxStatus.SENT,
-    "sent": OutboxStatus.SENT,
-    "delivered": OutboxStatus.DELIVERED,
-    "read": OutboxStatus.DELIVERED,
-    "undelivered": OutboxStatus.UNDELIVERED,
-    "failed": OutboxStatus.FAILED,
-    "canceled": OutboxStatus.FAILED,
-}
-
-
-def apply_provider_status(
-    session: Session,
-    provider_id: str,
-    status: OutboxStatus,
-    now: dt.datetime,
-    error: str | None = None,
-) -> bool:
-    """Apply a delivery report; the furthest state wins. False when nothing matched or moved."""
-    row = session.scalars(
-        select(OutboxMessage).where(OutboxMessage.provider_id == provider_id).with_for_update()
-    ).first()
-    if row is None or OUTBOX_RANK[status] <= OUTBOX_RANK[row.status]:
-        return False
-    row.status = status
-    if status != OutboxStatus.SENT:
-        row.finished_at = now
-    if error:
-        row.last_error = error[:300]
-    return True
 
 
 def counts_by_status(session: Session) -> dict[str, int]:

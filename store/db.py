@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,6 +26,16 @@ _BEGIN_OPTION = "sqlite_begin"
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+def upsert_insert(session: Session, table: Any) -> Any:
+    """``INSERT`` into ``table`` in the session's dialect, which has ``on_conflict_do_*``.
+
+    Both supported databases spell ``ON CONFLICT`` the same; SQLAlchemy's generic insert has
+    no such clause, so callers pick the dialect's own.
+    """
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

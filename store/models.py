@@ -478,6 +478,23 @@ class DeliveryAttempt(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class HeldStatusReport(Base):
+    """A provider's delivery report for a message id no outbox row carries yet.
+
+    Twilio may report ``sent`` or ``delivered`` before the dispatcher has written down the
+    ``MessageSid`` its API call returned (its outcomes are committed in groups), or for a send
+    whose answer was lost until reconciliation finds it. The report waits here; the
+    dispatcher's housekeeping applies it once the id appears, and forgets it after a day.
+    """
+
+    __tablename__ = "held_status_reports"
+
+    provider_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[OutboxStatus] = mapped_column(_enum(OutboxStatus, "status"))
+    error: Mapped[str | None] = mapped_column(String(300))
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+
 class InboundMessage(Base):
     """One message a customer sent us, logged with the provider's id before it is handled.
 

@@ -36,9 +36,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from store.db import upsert_insert
 from store.models import OrderPageLink
 
 __all__ = [
@@ -161,11 +161,9 @@ def _insert_missing(session: Session, order_ids: list[int], key: bytes, now: dt.
         token = derive_token(key, order_id, nonce)
         digest = hash_token(token)
         rows.append({"order_id": order_id, "nonce": nonce, "token_hash": digest, "issued_at": now})
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     # Sorted order ids: concurrent inserts wait on each other in one order, never in a cycle.
     session.execute(
-        insert(OrderPageLink).on_conflict_do_nothing(index_elements=["order_id"]),
+        upsert_insert(session, OrderPageLink).on_conflict_do_nothing(index_elements=["order_id"]),
         rows,
     )
 

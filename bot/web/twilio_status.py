@@ -2,9 +2,10 @@
 
 An authenticated report always gets 200 with an empty body, whatever it says: Twilio retries
 what it sees fail, and a report we cannot use will not get better by being sent again. Unknown
-``MessageSid`` values, unknown ``MessageStatus`` values and incomplete forms change nothing;
-the last two are logged. Reports may arrive out of order; ``apply_provider_status`` keeps the
-furthest state, so a late ``sent`` never undoes ``delivered``.
+``MessageStatus`` values and incomplete forms change nothing and are logged; a ``MessageSid``
+no row carries yet is held until the dispatcher has written it down
+(``messaging.delivery_reports``). Reports may arrive out of order; the furthest state wins, so a
+late ``sent`` never undoes ``delivered``.
 """
 
 # No ``from __future__ import annotations`` here: FastAPI evaluates the route's annotations,
@@ -20,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.web.ops import WebMetrics
 from bot.web.twilio_signature import TwilioForm, TwilioSignature
-from messaging.outbox import TWILIO_STATUS, apply_provider_status
+from messaging.delivery_reports import TWILIO_STATUS, ReportResult, apply_report
 from store.db import Database
 from store.models import OutboxStatus, utcnow
 
@@ -81,17 +82,15 @@ def router(db: Database, verify: TwilioSignature, metrics: WebMetrics) -> APIRou
 
 async def _apply(db: Database, report: StatusReport) -> str:
     try:
-        moved = await asyncio.to_thread(_apply_sync, db, report)
+        result = await asyncio.to_thread(_apply_sync, db, report)
     except SQLAlchemyError:
         # Still 200: Twilio would retry into the same outage. The dispatcher's own record of
         # the send stands; only this later state is lost, and the log and metric say so.
         logger.exception("Twilio status callback for %r not recorded", report.message_sid)
         return "error"
-    return "applied" if moved else "unchanged"
+    return result.value
 
 
-def _apply_sync(db: Database, report: StatusReport) -> bool:
+def _apply_sync(db: Database, report: StatusReport) -> ReportResult:
     with db.session() as session:
-        return apply_provider_status(
-            session, report.message_sid, report.status, utcnow(), error=report.error
-        )
+        return apply_report(session, report.message_sid, report.status, utcnow(), report.error)

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from messaging import outbox
 from messaging.channels.base import SendError
 from messaging.channels.sandbox import SandboxChannel
+from messaging.delivery_reports import ReportResult, apply_report
 from messaging.dispatcher import DispatchConfig, Dispatcher, Unlimited
 from messaging.notifier import ShopVoice
 from messaging.quiet_hours import QuietHours
@@ -20,6 +21,7 @@ from store.models import (
     Channel,
     Customer,
     DeliveryAttempt,
+    HeldStatusReport,
     OutboxMessage,
     OutboxStatus,
     ReachState,
@@ -381,3 +383,24 @@ def _claim_all(db: Database, dispatcher: Dispatcher) -> list[outbox.Claimed]:
             lease=dt.timedelta(minutes=1),
             quiet_hours=QuietHours(dt.time(0), dt.time(0)),
         ).ready
+
+
+def test_a_delivery_report_that_came_before_the_id_is_applied_once_the_id_is_known(
+    committed_db: Database, customer_id: int, clock: Clock, sms, telegram
+) -> None:
+    # Twilio took the message but its answer was lost: the row has no MessageSid yet when the
+    # carrier's "delivered" callback arrives.
+    _queue(committed_db, customer_id)
+    sms.fail_for(PHONE, SendError("timeout", outcome_unknown=True), times=1, after_delivery=True)
+    _run(_dispatcher(committed_db, clock, sms, telegram))
+    sid = sms.sent[0].provider_id
+    with committed_db.session() as session:
+        held = apply_report(session, sid, OutboxStatus.DELIVERED, clock.now)
+    assert held == ReportResult.HELD
+    clock.now += outbox.RECONCILE_AFTER
+    _run(_dispatcher(committed_db, clock, sms, telegram))  # reconciles, then applies the report
+    [row] = _rows(committed_db)
+    assert (row.status, row.provider_id) == (OutboxStatus.DELIVERED, sid)
+    assert len(sms.sent) == 1
+    with committed_db.read_session() as session:
+        assert session.scalar(select(func.count()).select_from(HeldStatusReport)) == 0

@@ -9,11 +9,12 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from bot.settings import Settings
 from bot.web import create_app
 from store.db import Database
-from store.models import OutboxStatus
+from store.models import Customer, HeldStatusReport, OutboxMessage, OutboxStatus, ReachState
 
 from .conftest import FORM, STATUS_PATH, STATUS_URL, PostStatus, StatusOf, client_for, sign
 
@@ -119,3 +120,29 @@ async def test_database_error_still_answers_200(
         broken.dispose()
     assert response.status_code == 200
     assert "not recorded" in caplog.text
+
+
+async def test_a_report_that_comes_before_the_sid_is_written_down_is_held(
+    post_status: PostStatus, committed_db: Database
+) -> None:
+    sid = "SM" + "e" * 32  # the dispatcher has not committed this send's outcome yet
+    response = await post_status([("MessageSid", sid), ("MessageStatus", "delivered")])
+    assert response.status_code == 200
+    with committed_db.read_session() as session:
+        held = session.execute(select(HeldStatusReport.provider_id, HeldStatusReport.status)).all()
+    assert [tuple(h) for h in held] == [(sid, OutboxStatus.DELIVERED)]
+
+
+async def test_a_landline_report_stops_sms_to_that_number(
+    post_status: PostStatus, sent_sid: str, committed_db: Database
+) -> None:
+    await post_status(
+        [("MessageSid", sent_sid), ("MessageStatus", "undelivered"), ("ErrorCode", "30006")]
+    )
+    with committed_db.read_session() as session:
+        state = session.scalar(
+            select(Customer.sms_state)
+            .join(OutboxMessage, OutboxMessage.customer_id == Customer.id)
+            .where(OutboxMessage.provider_id == sent_sid)
+        )
+    assert state == ReachState.INVALID
