@@ -6,7 +6,9 @@ fifty opted out), then runs each phase in a fresh Python process so that its pea
 (``VmHWM``, reset at the phase's start) is the phase's own:
 
 * ``preview``: ``BroadcastService.preview`` (a dry run: stream, route, count, sample);
-* ``queue``: ``BroadcastService.submit`` (stream, render, write every outbox row in batches).
+* ``queue``: ``BroadcastService.submit`` (stream, render, write every outbox row in batches);
+* ``send``: the dispatcher (``Dispatcher.run_once``) sends every queued row through the sandbox
+  channels with the rate limits lifted and quiet hours off, and the broadcast ends ``done``.
 
 Target (issue 5): a 1,000,000-customer dry run and send each under 300 MB. The audience is
 streamed with a server-side cursor in chunks of ``BATCH_SIZE`` and queued batch by batch, so
@@ -18,6 +20,7 @@ memory should not grow with N: compare ``--customers 100000`` with ``--customers
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import datetime as dt
 import json
@@ -37,18 +40,23 @@ from sqlalchemy import create_engine, func, insert, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from messaging.broadcasts import BroadcastRequest, BroadcastService  # noqa: E402
+from messaging.channels.sandbox import SandboxChannel  # noqa: E402
+from messaging.dispatcher import DispatchConfig, Dispatcher, Unlimited  # noqa: E402
 from messaging.notifier import ShopVoice  # noqa: E402
 from messaging.quiet_hours import QuietHours  # noqa: E402
 from store.audience import AudienceFilter  # noqa: E402
 from store.db import Database  # noqa: E402
 from store.migrate import upgrade  # noqa: E402
 from store.models import (  # noqa: E402
+    Broadcast,
+    BroadcastStatus,
     Channel,
     Customer,
     LineStatus,
     Order,
     OrderLine,
     OutboxMessage,
+    OutboxStatus,
     Product,
     ReachState,
 )
@@ -143,6 +151,8 @@ def phase(url: str, name: str) -> dict[str, float]:
             preview = service.preview(REQUEST)
             handled = preview.tally.matched
             recipients = preview.tally.recipients
+        elif name == "send":
+            handled = recipients = _send_everything(db)
         else:
             info, _ = service.submit(REQUEST)
             handled = info.counts["matched"]
@@ -159,6 +169,36 @@ def phase(url: str, name: str) -> dict[str, float]:
         "recipients": recipients,
         "peak_rss_mb": peak_rss_mb(),
     }
+
+
+def _send_everything(db: Database) -> int:
+    """Dispatch every due row through the sandbox channels, unthrottled; the number sent."""
+    channels = {kind: SandboxChannel(kind) for kind in (Channel.SMS, Channel.TELEGRAM)}
+    dispatcher = Dispatcher(
+        db,
+        channels,
+        {kind: Unlimited() for kind in channels},
+        DispatchConfig(
+            quiet_hours=QuietHours(dt.time(0), dt.time(0)),  # equal: no quiet hours
+            rates=dict.fromkeys(channels, 1_000_000.0),
+            voice=ShopVoice("Casa Ejemplo", "help@example.com"),
+        ),
+        clock=lambda: NOW + dt.timedelta(minutes=1),
+    )
+    stats = asyncio.run(dispatcher.run_once())
+    sent = stats.outcomes["sent"]
+    with db.read_session() as session:
+        left = session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.status != OutboxStatus.SENT)
+        )
+        broadcast_id = session.scalar(select(Broadcast.id))
+    assert left == 0, f"{left} rows not sent"
+    assert broadcast_id is not None
+    status = _service(db).progress(broadcast_id).broadcast.status  # what an agent would see
+    assert status == BroadcastStatus.DONE, status
+    return sent
 
 
 def reset_peak_rss() -> None:
@@ -187,10 +227,12 @@ def peak_rss_mb() -> float:
 def _run_phase(url: str, name: str) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, __file__, "--phase", name, "--url", url],
-        check=True,
+        check=False,
         capture_output=True,
         text=True,
     )
+    if out.returncode != 0:
+        raise SystemExit(f"phase {name} failed:\n{out.stderr[-3000:]}")
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
@@ -242,7 +284,7 @@ def main() -> int:
             db.dispose()
             build_s = time.perf_counter() - started
             floor = _baseline_rss()
-            results = {p: _run_phase(url, p) for p in ("preview", "queue")}
+            results = {p: _run_phase(url, p) for p in ("preview", "queue", "send")}
         finally:
             if name is not None and base:
                 admin = create_engine(base, isolation_level="AUTOCOMMIT")

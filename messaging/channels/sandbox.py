@@ -1,8 +1,10 @@
 """A channel that delivers nothing: it records what it would have sent.
 
-Used when provider credentials are absent (local runs, the demo, tests). Records stay in memory
-and, when a path is given, are appended to a JSON-lines file so another process (the demo's
-viewer, a test driving the CLI) can read what was "sent".
+Used when provider credentials are absent (local runs, the demo, tests). The most recent
+records (:data:`KEEP_IN_MEMORY`) stay in memory, so a sandboxed server or a broadcast to a
+million customers does not grow without bound; when a path is given, every record is also
+appended to a JSON-lines file so another process (the demo's viewer, a test driving the CLI)
+can read what was "sent".
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -20,6 +23,9 @@ from messaging.types import Button, ChannelKind, OutgoingMessage
 # Look-alike ids keep log lines and status-callback code paths realistic: Twilio message SIDs
 # are "SM" + 32 hex digits; "SB" marks a sandboxed Telegram message.
 _ID_PREFIX = {ChannelKind.SMS: "SM", ChannelKind.TELEGRAM: "SB"}
+# Recent sends kept for ``sent`` and ``find_sent``: well over what reconciliation looks back
+# over at sandbox speeds (a minute), and a few MB.
+KEEP_IN_MEMORY = 20_000
 
 
 class SandboxRecord(NamedTuple):
@@ -42,14 +48,28 @@ class _Failure:
 
 
 class SandboxChannel:
-    """Records messages instead of sending them; can be told to fail for an address."""
+    """Records messages instead of sending them; can be told to fail for an address.
 
-    def __init__(self, kind: ChannelKind, *, log_path: str | Path | None = None) -> None:
+    ``keep``: how many recent records ``sent`` holds (the log file, if any, has them all).
+    """
+
+    def __init__(
+        self,
+        kind: ChannelKind,
+        *,
+        log_path: str | Path | None = None,
+        keep: int = KEEP_IN_MEMORY,
+    ) -> None:
         self.kind = kind
-        self.sent: list[SandboxRecord] = []
+        self._recent: deque[SandboxRecord] = deque(maxlen=keep)
         self._log_path = Path(log_path) if log_path is not None else None
         self._log_lock = asyncio.Lock()
         self._failures: dict[str, _Failure] = {}
+
+    @property
+    def sent(self) -> list[SandboxRecord]:
+        """The most recent records (at most ``keep``), oldest first; a copy."""
+        return list(self._recent)
 
     def fail_for(
         self,
@@ -83,7 +103,7 @@ class SandboxChannel:
             message=message,
             sent_at=datetime.now(UTC),
         )
-        self.sent.append(record)
+        self._recent.append(record)
         if self._log_path is not None:
             await self._append(record)
         if failure is not None:
@@ -92,7 +112,7 @@ class SandboxChannel:
 
     async def find_sent(self, message: OutgoingMessage, since: datetime) -> str | None:
         """Like Twilio's message list: what was accepted for this address and text."""
-        for record in reversed(self.sent):
+        for record in reversed(self._recent):
             same = (record.message.address, record.message.text) == (message.address, message.text)
             if same and record.sent_at >= since:
                 return record.provider_id

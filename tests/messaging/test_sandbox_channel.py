@@ -157,3 +157,17 @@ async def test_it_satisfies_the_channel_protocol() -> None:
     await channel.close()
 
     assert isinstance(channel, Channel)
+
+
+@pytest.mark.asyncio
+async def test_memory_keeps_only_the_most_recent_records_and_the_log_keeps_all(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "sandbox.jsonl"
+    channel = SandboxChannel(ChannelKind.SMS, log_path=log, keep=3)
+    ids = [
+        await channel.send(OutgoingMessage(ChannelKind.SMS, "+14155550100", f"hello {i}"))
+        for i in range(5)
+    ]
+    assert [r.provider_id for r in channel.sent] == ids[2:]
+    assert [r.provider_id for r in read_sandbox_log(log)] == ids
