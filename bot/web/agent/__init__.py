@@ -10,6 +10,7 @@ style sheet and script, no inline code.
 
 import datetime as dt
 from collections.abc import Callable
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter
 
@@ -42,7 +43,9 @@ def router(
     gate = auth.Gate(
         db, SessionSigner(session_key(settings)), secure=secure, clock=clock, metrics=metrics
     )
-    ctx = pages.Context(db, gate, settings.shop_name, settings.policy(), clock)
+    ctx = pages.Context(
+        db, gate, settings.shop_name, settings.policy(), clock, ZoneInfo(settings.default_timezone)
+    )
     routes = APIRouter(include_in_schema=False)
     routes.include_router(auth.router(gate, settings.shop_name))
     routes.include_router(pages.router(ctx))

@@ -44,6 +44,7 @@ def router(ctx: Context, service: BroadcastService) -> APIRouter:
             values=values,
             errors=errors,
             recent=recent,
+            timezone=ctx.timezone,
             **compose.choices(),
         )
 
@@ -59,7 +60,7 @@ def router(ctx: Context, service: BroadcastService) -> APIRouter:
     async def preview(request: Request) -> Response:
         """A dry run: counts by channel and locale, skipped by reason, one sample each."""
         who, form = await ctx.gate.form(request)
-        composed = compose.read(form, who.username)
+        composed = compose.read(form, who.username, timezone=ctx.timezone)
         if composed.request is None:
             return await asyncio.to_thread(
                 composer, request, who, composed.values, composed.errors, 422
@@ -76,6 +77,7 @@ def router(ctx: Context, service: BroadcastService) -> APIRouter:
             values=composed.values,
             preview=result,
             key=compose.new_key(),
+            timezone=ctx.timezone,
         )
 
     @routes.post(PATH + "/broadcasts")
@@ -85,9 +87,9 @@ def router(ctx: Context, service: BroadcastService) -> APIRouter:
         key = form.get("key")
         if not isinstance(key, str) or not (0 < len(key) <= 32):
             errors = {"text": "preview the broadcast first"}
-            values = compose.read(form, who.username).values
+            values = compose.read(form, who.username, timezone=ctx.timezone).values
             return await asyncio.to_thread(composer, request, who, values, errors, 422)
-        composed = compose.read(form, who.username, key)
+        composed = compose.read(form, who.username, key, timezone=ctx.timezone)
         if composed.request is None:
             return await asyncio.to_thread(
                 composer, request, who, composed.values, composed.errors, 422
@@ -115,7 +117,12 @@ def router(ctx: Context, service: BroadcastService) -> APIRouter:
         except NotFound:
             return ctx.render(request, who, "not_found.html", 404, sku=None)
         return ctx.render(
-            request, who, "progress.html", broadcast=found.broadcast, progress=_numbers(found)
+            request,
+            who,
+            "progress.html",
+            broadcast=found.broadcast,
+            progress=_numbers(found),
+            timezone=ctx.timezone,
         )
 
     @routes.get(PATH + "/broadcasts/{broadcast_id}/progress")

@@ -4,6 +4,9 @@ One reader for the three steps (compose, preview, confirm): the preview page car
 fields as hidden inputs, so what is confirmed is exactly what was previewed. The confirm form
 also carries an idempotency key made when the preview was shown; the broadcast service turns
 a second submit of that form (a double click, a reload) into the first broadcast.
+
+``send_at`` is typed as a local time (``<input type="datetime-local">``) in the shop's zone,
+``DEFAULT_TIMEZONE``; empty sends at once. The service refuses a time in the past.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 from starlette.datastructures import FormData
 
@@ -31,8 +35,12 @@ FIELDS = (
     "channel",
     "template",
     "text",
+    "send_at",
 )
 _KEY_CHARS = 22
+# What a datetime-local input posts (seconds only with a ``step`` under a minute), and what
+# someone types where the browser shows a plain text box instead.
+_LOCAL_TIME_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M")
 
 
 @dataclass(slots=True)
@@ -67,8 +75,14 @@ def new_key() -> str:
     return secrets.token_urlsafe(16)[:_KEY_CHARS]
 
 
-def read(form: FormData, created_by: str, key: str | None = None) -> Composed:
-    """Parse the fields; ``key`` (the confirm step's) becomes the broadcast's idempotency key."""
+def read(
+    form: FormData, created_by: str, key: str | None = None, *, timezone: ZoneInfo
+) -> Composed:
+    """Parse the fields; ``key`` (the confirm step's) becomes the broadcast's idempotency key.
+
+    ``send_at`` is read in ``timezone``; the same text always gives the same instant, so the
+    confirm step asks for exactly the broadcast that was previewed (its idempotency digest).
+    """
     values = blank()
     for name in FIELDS:
         raw = form.get(name)
@@ -78,6 +92,7 @@ def read(form: FormData, created_by: str, key: str | None = None) -> Composed:
     composed = Composed(values)
     errors = composed.errors
     filters = _filters(values, errors)
+    send_at = _send_at(values["send_at"], timezone, errors)
     template = values["template"] or None
     text = None if template else values["text"] or None
     if template is None and text is None:
@@ -88,10 +103,43 @@ def read(form: FormData, created_by: str, key: str | None = None) -> Composed:
         filters=filters,
         template=template,
         text=text,
+        send_at=send_at,
         idempotency_key=f"dashboard:{created_by}:{key}" if key else None,
         created_by=created_by,
     )
     return composed
+
+
+def _send_at(raw: str, zone: ZoneInfo, errors: dict[str, str]) -> dt.datetime | None:
+    """The local time typed, in ``zone``, as an aware UTC time; None (send now) when empty."""
+    if not raw:
+        return None
+    for pattern in _LOCAL_TIME_FORMATS:
+        try:
+            local = dt.datetime.strptime(raw, pattern)
+            break
+        except ValueError:
+            continue
+    else:
+        errors["send_at"] = "a date and time, YYYY-MM-DD HH:MM"
+        return None
+    # fold=0 (what ``replace`` leaves): a time that happens twice when the clocks go back is
+    # its first occurrence, still on summer time; the agent sees the instant on the preview.
+    try:
+        instant = local.replace(tzinfo=zone).astimezone(dt.UTC)
+        round_trip = instant.astimezone(zone).replace(tzinfo=None)
+    except OverflowError:  # 9999-12-31 west of UTC, 0001-01-01 east of it: no such instant
+        errors["send_at"] = "a date and time, YYYY-MM-DD HH:MM"
+        return None
+    if round_trip != local:
+        # zoneinfo gives a time skipped when the clocks go forward an instant anyway: refuse it
+        # rather than send an hour away from what was typed.
+        errors["send_at"] = (
+            f"{local:%H:%M} does not exist on {local:%Y-%m-%d} in {zone.key} (the clocks go "
+            "forward); pick another time"
+        )
+        return None
+    return instant
 
 
 def _filters(values: dict[str, str], errors: dict[str, str]) -> AudienceFilter | None:

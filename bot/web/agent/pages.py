@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
@@ -39,6 +40,8 @@ class Context:
     shop_name: str
     policy: Policy
     clock: Callable[[], dt.datetime]
+    # The shop's zone (DEFAULT_TIMEZONE): a broadcast's send time is typed and shown in it.
+    timezone: ZoneInfo
 
     def render(
         self, request: Request, who: SignedIn, template: str, status: int = 200, **extra: object

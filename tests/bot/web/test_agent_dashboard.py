@@ -7,6 +7,7 @@ import datetime as dt
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -23,6 +24,7 @@ from store.db import Database
 from store.models import (
     AuditEntry,
     Broadcast,
+    BroadcastStatus,
     DomainEvent,
     EtaChange,
     Offer,
@@ -338,6 +340,7 @@ async def test_the_composer_is_aimed_at_a_sku(signed_in: httpx.AsyncClient) -> N
     html = (await signed_in.get("/agent/broadcasts/new?sku=OVEN")).text
     assert 'name="sku" value="OVEN"' in html
     assert "{{ first_name }}" in html  # the placeholders are listed
+    assert re.search(r'Send at \(UTC\) <input type="datetime-local" name="send_at" value="">', html)
 
 
 async def test_the_preview_counts_and_renders_without_writing(
@@ -419,6 +422,151 @@ async def test_a_broadcast_can_be_cancelled_from_its_page(
     assert (numbers["status"], numbers["skipped"], numbers["finished"]) == ("cancelled", 3, True)
     with shop.read_session() as session:
         assert session.scalars(select(Broadcast.cancelled_by)).one() == "ada"
+
+
+# --- scheduled broadcasts (send at), typed in the shop's zone -------------------------------
+
+MADRID = ZoneInfo("Europe/Madrid")
+
+
+def in_zone(settings: Settings, zone: str) -> Settings:
+    """The dashboard's settings for a shop in ``zone`` (DEFAULT_TIMEZONE)."""
+    return settings.model_copy(update={"default_timezone": zone})
+
+
+@pytest_asyncio.fixture
+async def madrid(dashboard_settings: Settings, shop: Database) -> AsyncIterator[httpx.AsyncClient]:
+    """A signed-in agent of a shop whose DEFAULT_TIMEZONE is Europe/Madrid."""
+    async with client_for(create_app(in_zone(dashboard_settings, "Europe/Madrid"), shop)) as c:
+        assert (await sign_in(c)).status_code == 303
+        yield c
+
+
+def next_month_at_noon() -> dt.datetime:
+    """A naive Madrid wall time about a month ahead (noon: never in a clock change)."""
+    day = (utcnow() + dt.timedelta(days=30)).astimezone(MADRID).date()
+    return dt.datetime.combine(day, dt.time(12, 0))
+
+
+def last_sunday(year: int, month: int) -> dt.date:
+    """When the EU changes the clocks (at 01:00 UTC): the last Sunday of March and October."""
+    day = dt.date(year, month + 1, 1) - dt.timedelta(days=1)
+    return day - dt.timedelta(days=(day.weekday() - 6) % 7)
+
+
+def due_times(db: Database) -> tuple[dt.datetime | None, BroadcastStatus, list[dt.datetime]]:
+    """The one broadcast's send_at and status, and when each of its outbox rows is due."""
+    with db.read_session() as session:
+        broadcast = session.scalars(select(Broadcast)).one()
+        due = session.scalars(
+            select(OutboxMessage.due_at).where(OutboxMessage.broadcast_id == broadcast.id)
+        ).all()
+        return broadcast.send_at, broadcast.status, list(due)
+
+
+async def test_the_preview_shows_when_a_scheduled_broadcast_goes(
+    madrid: httpx.AsyncClient, shop: Database
+) -> None:
+    local = next_month_at_noon()
+    typed = local.strftime("%Y-%m-%dT%H:%M")
+    response = await preview(madrid, send_at=typed)
+    assert response.status_code == 200
+    zone = local.replace(tzinfo=MADRID).tzname()
+    assert f"Scheduled: once you confirm, it goes at <b>{local:%Y-%m-%d} 12:00 {zone}" in (
+        response.text
+    )
+    assert "(Europe/Madrid)" in response.text
+    assert confirm_form(response.text)["send_at"] == typed
+    assert count(shop, Broadcast) == 0
+
+
+async def test_a_scheduled_broadcast_is_queued_due_at_its_time(
+    madrid: httpx.AsyncClient, shop: Database
+) -> None:
+    local = next_month_at_noon()
+    form = confirm_form((await preview(madrid, send_at=f"{local:%Y-%m-%dT%H:%M}")).text)
+    first = await madrid.post("/agent/broadcasts", data=form)
+    second = await madrid.post("/agent/broadcasts", data=form)  # same send_at: same digest
+    assert first.status_code == second.status_code == 303
+    assert first.headers["location"] == second.headers["location"]
+    send_at, status, due = due_times(shop)
+    expected = local.replace(tzinfo=MADRID).astimezone(dt.UTC)
+    assert send_at == expected
+    assert due == [expected] * 3  # all three customers' rows wait for it
+    assert status == BroadcastStatus.SCHEDULED
+    page = (await madrid.get(first.headers["location"])).text
+    assert f"Scheduled for <b>{local:%Y-%m-%d} 12:00" in page
+    composer = (await madrid.get("/agent/broadcasts/new")).text
+    assert f"scheduled for {local:%Y-%m-%d} 12:00" in composer  # the recent broadcasts
+
+
+async def test_an_ambiguous_time_is_its_first_occurrence(
+    madrid: httpx.AsyncClient, shop: Database
+) -> None:
+    day = last_sunday(utcnow().year + 1, 10)  # 03:00 CEST becomes 02:00 CET: 02:30 twice
+    response = await preview(madrid, send_at=f"{day}T02:30")
+    assert f"{day} 02:30 CEST" in response.text
+    await madrid.post("/agent/broadcasts", data=confirm_form(response.text))
+    send_at, _status, due = due_times(shop)
+    first = dt.datetime.combine(day, dt.time(0, 30), tzinfo=dt.UTC)  # on summer time, UTC+2
+    assert send_at == first
+    assert due == [first] * 3
+
+
+def _dst_gap() -> str:
+    day = last_sunday(utcnow().year + 1, 3)  # 02:00 CET becomes 03:00 CEST: no 02:30
+    return f"{day}T02:30"
+
+
+@pytest.mark.parametrize(
+    ("typed", "error"),
+    [
+        ("next tuesday", "a date and time, YYYY-MM-DD HH:MM"),
+        ("2026-02-30T09:00", "a date and time, YYYY-MM-DD HH:MM"),
+        ("2027-01-01T09:00+01:00", "a date and time, YYYY-MM-DD HH:MM"),
+        ("2020-01-01T09:00", "send_at is in the past"),
+        (_dst_gap(), "does not exist on"),
+    ],
+)
+async def test_a_bad_send_time_is_shown_again_and_writes_nothing(
+    madrid: httpx.AsyncClient, shop: Database, typed: str, error: str
+) -> None:
+    outbox = count(shop, OutboxMessage)
+    shown = await preview(madrid, send_at=typed)
+    assert shown.status_code == 422
+    assert error in shown.text
+    assert 'class="field-error"' in shown.text.split('name="send_at"')[1].split("</label>")[0]
+    # A confirm form edited after its preview is checked the same way.
+    form = confirm_form((await preview(madrid)).text) | {"send_at": typed}
+    confirmed = await madrid.post("/agent/broadcasts", data=form)
+    assert confirmed.status_code == 422
+    assert error in confirmed.text
+    assert count(shop, Broadcast) == 0
+    assert count(shop, OutboxMessage) == outbox
+
+
+async def test_a_time_past_the_calendars_end_in_utc_is_refused(
+    dashboard_settings: Settings, shop: Database
+) -> None:
+    async with client_for(create_app(in_zone(dashboard_settings, "America/New_York"), shop)) as c:
+        await sign_in(c)
+        response = await preview(c, send_at="9999-12-31T23:00")  # UTC: year 10000
+    assert response.status_code == 422
+    assert "a date and time, YYYY-MM-DD HH:MM" in response.text
+
+
+async def test_an_empty_send_time_sends_now(madrid: httpx.AsyncClient, shop: Database) -> None:
+    response = await preview(madrid, send_at="")
+    assert "It goes as soon as you confirm." in response.text
+    form = confirm_form(response.text)
+    assert form["send_at"] == ""
+    before = utcnow()
+    assert (await madrid.post("/agent/broadcasts", data=form)).status_code == 303
+    send_at, status, due = due_times(shop)
+    assert send_at is None
+    assert status == BroadcastStatus.SENDING
+    assert len(due) == 3
+    assert all(before - dt.timedelta(seconds=1) <= at <= utcnow() for at in due)
 
 
 async def test_the_static_files_are_served(client: httpx.AsyncClient) -> None:

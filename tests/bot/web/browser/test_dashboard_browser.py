@@ -78,6 +78,7 @@ def test_an_agent_broadcasts_to_a_skus_customers_from_the_browser(
 
             page.get_by_role("link", name="Compose a broadcast").click()
             expect(page.get_by_label("SKU")).to_have_value("OVEN")
+            expect(page.get_by_label("Send at (UTC)")).to_have_value("")  # empty: now
             page.get_by_label("Text", exact=True).fill(
                 "Hi {{ first_name }}, {{ product }} now ships {{ eta }}."
             )
