@@ -87,13 +87,15 @@ def create_app(
         telegram_secret = SecretStr(keys.telegram_secret)
         simulator_state = simulator.Simulator(db, keys, settings.sandbox_log, settings.shop_name)
         app.include_router(simulator.router(simulator_state))
-    app.include_router(ops.router(db, metrics))
+    # The webhooks first: routes are tried in order, and they take most of the traffic (behind
+    # the API's and the dashboard's routes, each webhook request was matched against all those).
+    app.include_router(twilio_sms.router(inbound, verify_twilio, metrics))
+    app.include_router(telegram_webhook.router(telegram, telegram_secret, inbound, metrics))
     app.include_router(twilio_status.router(db, verify_twilio, metrics))
+    app.include_router(ops.router(db, metrics))
     app.include_router(order_page.router(db, settings, metrics))
     app.include_router(api.router(settings, db), prefix=api.PREFIX)
     app.include_router(agent.router(settings, db, metrics))
-    app.include_router(twilio_sms.router(inbound, verify_twilio, metrics))
-    app.include_router(telegram_webhook.router(telegram, telegram_secret, inbound, metrics))
     app.state.telegram = telegram
     app.state.sandbox_keys = keys
     return app
