@@ -22,12 +22,56 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import signal
+import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 from aiohttp import web
 
 from tests.messaging.fake_providers import Chaos, FakeProviders
+
+ROOT = Path(__file__).resolve().parents[2]
+# Prefixes of every setting that could point a child at a real provider or change its pace.
+SCRUBBED = ("TELEGRAM_", "TWILIO_", "SMS_", "QUIET_HOURS_", "DISPATCH_", "DATABASE_URL")
+
+
+def env_without_settings() -> dict[str, str]:
+    """This process's environment for a child: no provider settings, the checkout importable."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(SCRUBBED)}
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+@contextlib.contextmanager
+def running(log: Path, *args: str) -> Iterator[tuple[str, str]]:
+    """This module in a process of its own (``args``: its options); yields (url, control).
+
+    Its stderr goes to ``log``; whatever the caller does, the process is gone afterwards.
+    """
+    command = [sys.executable, "-m", "tests.messaging.recording_fake", *args]
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env_without_settings(),
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line, log.read_text()
+        addresses = json.loads(line)
+        yield addresses["url"], addresses["control"]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 def _sends(fake: FakeProviders) -> list[dict[str, object]]:

@@ -91,8 +91,8 @@ from store.models import (
 )
 from tests import factories
 from tests.messaging import fake_providers
+from tests.messaging.recording_fake import env_without_settings, running
 
-ROOT = Path(__file__).resolve().parents[2]
 CLI = Path(sys.executable).with_name("backorder-bot")
 SENDER = "+15005550006"
 SKU = "CHAOS-KETTLE"
@@ -107,8 +107,6 @@ CONCURRENCY = 100
 KILL_EVERY = (1.0, 3.0)
 OPERATOR_ROUNDS = 5
 
-# Prefixes of every setting that could point a child at a real provider or change its pace.
-_SCRUBBED = ("TELEGRAM_", "TWILIO_", "SMS_", "QUIET_HOURS_", "DISPATCH_", "DATABASE_URL")
 # Rows a dispatcher may still act on by itself.
 _LIVE = (OutboxStatus.PENDING, OutboxStatus.CLAIMED, OutboxStatus.SENDING)
 
@@ -243,12 +241,6 @@ def build_audience(db: Database, customers: int, rng: random.Random) -> Audience
 # ---------------------------------------------------------------- processes
 
 
-def _env_without_settings() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED)}
-    env["PYTHONPATH"] = str(ROOT)
-    return env
-
-
 @dataclass(frozen=True)
 class ChaosFake:
     """The recording fake provider with chaos on: where to send, and where to ask."""
@@ -273,41 +265,14 @@ class ChaosFake:
 
 @contextmanager
 def chaos_fake(tmp_path: Path, seed: int) -> Iterator[ChaosFake]:
-    command = [
-        sys.executable,
-        "-m",
-        "tests.messaging.recording_fake",
-        "--chaos",
-        "--chaos-seed",
-        str(seed),
-        "--chaos-stall-ms",
-        str(STALL_MS),
-    ]
-    with (tmp_path / "fake.log").open("w") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=_env_without_settings(),
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-        )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert line, (tmp_path / "fake.log").read_text()
-        addresses = json.loads(line)
-        yield ChaosFake(addresses["url"], addresses["control"])
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
+    options = ("--chaos", "--chaos-seed", str(seed), "--chaos-stall-ms", str(STALL_MS))
+    with running(tmp_path / "fake.log", *options) as (url, control):
+        yield ChaosFake(url, control)
 
 
 def dispatcher_env(db: Database, fake: ChaosFake) -> dict[str, str]:
     """Both real channels pointed at the fake, no quiet hours, limits raised for 2 workers."""
-    return _env_without_settings() | {
+    return env_without_settings() | {
         "DATABASE_URL": db.url,
         "TELEGRAM_BOT_TOKEN": fake_providers.TELEGRAM_TOKEN,
         "TELEGRAM_API_BASE_URL": f"{fake.url}/bot",

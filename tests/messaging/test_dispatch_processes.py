@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -31,12 +30,10 @@ from messaging import outbox
 from store.db import Database
 from store.models import Channel, Customer, DeliveryAttempt, OutboxMessage, OutboxStatus, utcnow
 from tests.messaging import fake_providers
+from tests.messaging.recording_fake import env_without_settings, running
 
-ROOT = Path(__file__).resolve().parents[2]
 CLI = Path(sys.executable).with_name("backorder-bot")
 SENDER = "+15005550006"
-# Prefixes of every setting that could point a child at a real provider or change its pace.
-_SCRUBBED = ("TELEGRAM_", "TWILIO_", "SMS_", "QUIET_HOURS_", "DISPATCH_", "DATABASE_URL")
 
 
 @dataclass(frozen=True)
@@ -56,27 +53,8 @@ class Fake:
 
 @contextmanager
 def recording_fake(tmp_path: Path, latency_ms: float = 0.0) -> Iterator[Fake]:
-    command = [sys.executable, "-m", "tests.messaging.recording_fake"]
-    with (tmp_path / "fake.log").open("w") as log:
-        process = subprocess.Popen(
-            [*command, "--latency-ms", str(latency_ms)],
-            cwd=ROOT,
-            env=_env_without_settings(),
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-        )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert line, (tmp_path / "fake.log").read_text()
-        addresses = json.loads(line)
-        yield Fake(addresses["url"], addresses["control"])
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
+    with running(tmp_path / "fake.log", "--latency-ms", str(latency_ms)) as (url, control):
+        yield Fake(url, control)
 
 
 @contextmanager
@@ -95,16 +73,10 @@ def child(command: list[str], env: dict[str, str], log: Path) -> Iterator[subpro
         process.wait(timeout=10)
 
 
-def _env_without_settings() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED)}
-    env["PYTHONPATH"] = str(ROOT)
-    return env
-
-
 def dispatcher_env(db: Database, fake: Fake, **extra: str) -> dict[str, str]:
     """Settings for a dispatcher: both real channels pointed at the fake, no quiet hours,
     limits far above what the tests send. TWILIO_REGION/EDGE are scrubbed with the rest."""
-    return _env_without_settings() | {
+    return env_without_settings() | {
         "DATABASE_URL": db.url,
         "TELEGRAM_BOT_TOKEN": fake_providers.TELEGRAM_TOKEN,
         "TELEGRAM_API_BASE_URL": f"{fake.url}/bot",
