@@ -34,6 +34,7 @@ from bot.web import (
     twilio_status,
 )
 from bot.web.twilio_signature import TwilioSignature
+from messaging.channels.aiohttp_request import AiohttpRequest
 from messaging.channels.sandbox import SandboxChannel
 from messaging.types import ChannelKind
 from store.db import Database
@@ -123,6 +124,11 @@ def _telegram_application(
         )
     if settings.telegram_bot_token is None:
         return None
+    if request is None and settings.telegram_webhook:
+        # The dispatcher's aiohttp transport for the handlers' answers too: PTB's default
+        # (httpx) cost more CPU per answer than the rest of the update's handling. Polling
+        # keeps PTB's own transport, which its long-polling getUpdates is built around.
+        request = AiohttpRequest()
     return build_application(
         settings.telegram_bot_token.get_secret_value(),
         inbound,

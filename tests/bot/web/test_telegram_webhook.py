@@ -298,11 +298,7 @@ async def test_an_answer_telegram_refused_is_sent_again(
     linked: None,
     answer: str | CannedAnswer,
     waited: float,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # PTB 22.8 warns while building RetryAfter unless PTB_TIMEDELTA is set (a deprecation
-    # notice, harmless in production); under -W error the warning would replace the error.
-    monkeypatch.setenv("PTB_TIMEDELTA", "true")
     bot.fake.fail(str(CHAT), answer, times=1)
     [refused, sent] = await bot.sent_after(message("/status"), count=2)
     assert refused.fields["text"] == sent.fields["text"]
