@@ -13,6 +13,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from bot.broadcast_service import broadcast_service
@@ -45,6 +46,14 @@ def broadcast(
         str | None,
         typer.Option(help="Your text; placeholders like {{ first_name }}, {{ eta }}."),
     ] = None,
+    translation: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="LOCALE=TEXT",
+            help='Your text in another language, e.g. es="Hola {{ first_name }}": customers '
+            "of that language get it instead of --text. Repeatable.",
+        ),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Count and show; send nothing.")
     ] = False,
@@ -66,6 +75,7 @@ def broadcast(
         fail("say --dry-run to preview or --yes to send", code=2)
     if (template is None) == (text is None):
         fail("give --template NAME or --text TEXT", code=2)
+    translations = _translations(translation or [])
     c = context(ctx)
     db = c.database()
     service = broadcast_service(c.settings, db)
@@ -84,6 +94,7 @@ def broadcast(
             filters=filters,
             template=template,
             text=text,
+            translations=translations,
             send_at=send_at,
             idempotency_key=idempotency_key,
             created_by=actor(),
@@ -112,6 +123,23 @@ def broadcast(
         print_json({"created": created, **progress.to_json()})
     else:
         _show_progress(progress)
+
+
+def _translations(pairs: list[str]) -> dict[str, str]:
+    """``--translation es=TEXT`` options by locale; the service checks locales and texts."""
+    translations: dict[str, str] = {}
+    for pair in pairs:
+        locale, equals, text = pair.partition("=")
+        locale = locale.strip()
+        if not equals or not locale:
+            fail(
+                f'--translation takes LOCALE=TEXT, e.g. es="Hola", not {escape(repr(pair))}',
+                code=2,
+            )
+        if locale in translations:
+            fail(f"--translation {escape(locale)}=... is given twice", code=2)
+        translations[locale] = text
+    return translations
 
 
 def _show_preview(preview: Preview) -> None:

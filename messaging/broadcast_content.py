@@ -11,6 +11,10 @@ reach Python attributes or render a silent blank. It is rendered as plain text a
 into the ``broadcast`` message, which adds the shop's header and, on SMS, the opt-out line, and
 escapes it for Telegram HTML.
 
+An agent's text may come with translations (locale -> text, for ``SUPPORTED_LOCALES``), each
+checked like the text; a customer gets the one for their language (``es`` for ``es-MX``), and
+everyone else the text.
+
 A library template gets the context the notifier gives event messages (``customer``,
 ``order``, ``line``, ``eta``); templates needing more (an ``offer``) are refused by name.
 """
@@ -18,7 +22,8 @@ A library template gets the context the notifier gives event messages (``custome
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -29,6 +34,7 @@ from messaging.notifier import ShopVoice
 from messaging.render import ENVIRONMENT, available_messages, render_message
 from messaging.types import Rendered
 from store.audience import AudienceRow
+from store.customers import SUPPORTED_LOCALES
 from store.errors import InvalidInput
 from store.models import Channel, ReachState
 
@@ -87,11 +93,18 @@ class Content:
     text: str | None
     _compiled: Template | None
     needs_coupon: bool
+    # The agent's text per language, each compiled as a text-only Content of its own.
+    translations: Mapping[str, str] = field(default_factory=dict)
+    _translated: Mapping[str, Content] = field(default_factory=dict)
 
     @property
     def message(self) -> str:
         """The outbox's ``message`` column: the template's name."""
         return self.template or TEXT_MESSAGE
+
+    def for_locale(self, locale: str) -> Content:
+        """The content a customer in ``locale`` gets: their language's translation, or this."""
+        return self._translated.get(_language(locale), self)
 
     def render(
         self, row: AudienceRow, channel: Channel, voice: ShopVoice, locale: str | None = None
@@ -120,8 +133,10 @@ class Content:
                 eta=row.eta,
                 old_eta=None,
             )
+        compiled = self.for_locale(locale)._compiled
+        assert compiled is not None
         words = row.name.split()
-        text = self._compiled.render(
+        text = compiled.render(
             name=row.name,
             first_name=words[0] if words else "",
             order_number=row.order_number,
@@ -134,41 +149,81 @@ class Content:
         return render_message(TEXT_MESSAGE, channel, locale, **base, text=text)
 
 
-def compile_content(template: str | None, text: str | None) -> Content:
-    """Check the content before anything is queued; raise ``ContentError`` saying what is wrong."""
+def compile_content(
+    template: str | None, text: str | None, translations: Mapping[str, str] | None = None
+) -> Content:
+    """Check the content before anything is queued; raise ``ContentError`` saying what is wrong.
+
+    A translation's errors name the field ``translations.<locale>``.
+    """
+    if translations and template is not None:
+        raise ContentError(
+            "translations", "translations are for your own text; a template has every language"
+        )
+    if translations and text is None:
+        raise ContentError(
+            "text", "give the text too: customers whose language has no translation get it"
+        )
     if (template is None) == (text is None):
         raise ContentError("text", "give either a template name or a text, not both or neither")
-    if text is not None:
-        return _compile_text(text)
-    assert template is not None
-    return _check_template(template)
+    if text is None:
+        assert template is not None
+        return _check_template(template)
+    content = _compile_text(text, "text")
+    if not translations:
+        return content
+    translated: dict[str, Content] = {}
+    for locale, translation in sorted(translations.items()):
+        if locale not in SUPPORTED_LOCALES:
+            raise ContentError(
+                "translations",
+                f"a translation is for one of the languages {', '.join(SUPPORTED_LOCALES)} "
+                f"(es also reaches es-MX), not {locale!r}",
+            )
+        name = f"translations.{locale}"
+        try:
+            translated[locale] = _compile_text(translation, name)
+        except ContentError as exc:
+            # Said in the message too: the CLI shows the message without the field.
+            raise ContentError(name, f"the {locale} translation: {exc}") from None
+    return replace(
+        content,
+        translations={locale: str(c.text) for locale, c in translated.items()},
+        _translated=translated,
+    )
 
 
-def _compile_text(text: str) -> Content:
+def _compile_text(text: str, field: str) -> Content:
     stripped = text.strip()
     if not stripped:
-        raise ContentError("text", "the text is empty")
+        raise ContentError(field, "the text is empty")
     if len(stripped) > MAX_TEXT_LENGTH:
-        raise ContentError("text", f"the text is longer than {MAX_TEXT_LENGTH} characters")
+        raise ContentError(field, f"the text is longer than {MAX_TEXT_LENGTH} characters")
     try:
         parsed = _SANDBOX.parse(stripped)
     except TemplateSyntaxError as exc:
         raise ContentError(
-            "text", f"placeholder syntax error on line {exc.lineno}: {exc.message}"
+            field, f"placeholder syntax error on line {exc.lineno}: {exc.message}"
         ) from None
     unknown = sorted(meta.find_undeclared_variables(parsed) - set(PLACEHOLDERS))
     if unknown:
         names = ", ".join("{{ " + name + " }}" for name in unknown)
         valid = ", ".join("{{ " + name + " }}" for name in PLACEHOLDERS)
-        raise ContentError("text", f"unknown placeholder {names}; use {valid}")
+        raise ContentError(field, f"unknown placeholder {names}; use {valid}")
     compiled = _SANDBOX.from_string(stripped)
     content = Content(None, stripped, compiled, needs_coupon="coupon" in _names(parsed))
-    _try_render(content, "text")
+    _try_render(content, field)
     return content
 
 
 def _names(parsed: Any) -> set[str]:
     return set(meta.find_undeclared_variables(parsed))
+
+
+def _language(locale: str) -> str:
+    """``es`` for ``es-MX`` or ``es_ES``: translations are per language, customers' locales may
+    name a region."""
+    return locale.replace("_", "-").split("-")[0].lower()
 
 
 def _check_template(template: str) -> Content:
@@ -199,7 +254,7 @@ def usable_templates() -> tuple[str, ...]:
 def _try_render(content: Content, field: str) -> None:
     voice = ShopVoice("Shop", "support@example.com")
     for channel in Channel:
-        for locale in ("en", "es"):
+        for locale in SUPPORTED_LOCALES:
             try:
                 content.render(_SAMPLE_ROW, channel, voice, locale)
             except (TemplateError, ValueError, TypeError, AttributeError) as exc:

@@ -29,7 +29,7 @@ import datetime as dt
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -73,11 +73,15 @@ Progress = Callable[[int], None]
 
 @dataclass(frozen=True, slots=True)
 class BroadcastRequest:
-    """What an agent asks for. Exactly one of ``template`` and ``text``."""
+    """What an agent asks for. Exactly one of ``template`` and ``text``.
+
+    ``translations`` (locale -> text) go with ``text``, which is for every other locale.
+    """
 
     filters: AudienceFilter
     template: str | None = None
     text: str | None = None
+    translations: Mapping[str, str] = field(default_factory=dict)
     send_at: dt.datetime | None = None
     idempotency_key: str | None = None
     created_by: str = "api"
@@ -172,6 +176,7 @@ class BroadcastInfo:
     filters: dict[str, Any]
     template: str | None
     text: str | None
+    translations: dict[str, str]
     send_at: dt.datetime | None
     counts: dict[str, Any]
     cursor_customer_id: int
@@ -191,6 +196,7 @@ class BroadcastInfo:
             dict(b.filters),
             b.template,
             b.text,
+            dict(b.translations or {}),
             b.send_at,
             dict(b.counts),
             b.cursor_customer_id,
@@ -213,6 +219,7 @@ class BroadcastInfo:
             "filters": self.filters,
             "template": self.template,
             "text": self.text,
+            "translations": self.translations,
             "send_at": iso(self.send_at),
             "counts": self.counts,
             "queued_at": iso(self.queued_at),
@@ -326,7 +333,7 @@ class BroadcastService:
 
     def preview(self, request: BroadcastRequest, *, samples_per_pair: int = 1) -> Preview:
         """Count and render without writing; raises ``ContentError`` for unusable content."""
-        content = compile_content(request.template, request.text)
+        content = compile_content(request.template, request.text, request.translations)
         now = self._clock()
         send_at = _check_send_at(request.send_at, now)
         tally = Tally()
@@ -356,7 +363,7 @@ class BroadcastService:
         Raises ``ContentError`` for unusable content or a past ``send_at``, and ``Conflict``
         when a client idempotency key was used for other content.
         """
-        content = compile_content(request.template, request.text)
+        content = compile_content(request.template, request.text, request.translations)
         now = self._clock()
         send_at = _check_send_at(request.send_at, now)
         digest = _content_hash(request, content, send_at)
@@ -379,6 +386,7 @@ class BroadcastService:
                 filters=request.filters.to_json(),
                 template=content.template,
                 text=content.text,
+                translations=dict(content.translations) or None,
                 status=BroadcastStatus.QUEUEING,
                 send_at=send_at,
                 cursor_customer_id=0,
@@ -407,6 +415,7 @@ class BroadcastService:
                 filters=broadcast.filters,
                 template=broadcast.template,
                 text=broadcast.text,
+                translations=broadcast.translations,
                 send_at=send_at,
             )
             return BroadcastInfo.of(broadcast), True
@@ -448,7 +457,7 @@ class BroadcastService:
         info = self.get(broadcast_id)
         if info.status != BroadcastStatus.QUEUEING:
             return info
-        content = compile_content(info.template, info.text)
+        content = compile_content(info.template, info.text, info.translations)
         filters = AudienceFilter.from_json(info.filters)
         # The audience is judged as of creation, so a resumed run sees the same "waiting N days".
         as_of = info.created_at
@@ -681,7 +690,7 @@ class BroadcastService:
             if isinstance(routed, str):
                 planned.append((row, routed))
                 continue
-            if content.needs_coupon and not row.coupon:
+            if content.for_locale(row.locale).needs_coupon and not row.coupon:
                 planned.append((row, "no_coupon"))
                 continue
             channel, address = routed
@@ -734,6 +743,9 @@ def _content_hash(request: BroadcastRequest, content: Content, send_at: dt.datet
         "text": content.text,
         "send_at": send_at.isoformat() if send_at else None,
     }
+    if content.translations:
+        # Only when there are some: digests stored before translations existed still match.
+        payload["translations"] = dict(content.translations)
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 

@@ -603,6 +603,8 @@ class Broadcast(Base):
     filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     template: Mapped[str | None] = mapped_column(String(64))
     text: Mapped[str | None] = mapped_column(Text)
+    # The text per locale ({"es": "..."}) for customers of that language; None when there are none.
+    translations: Mapped[dict[str, str] | None] = mapped_column(JSON)
     status: Mapped[BroadcastStatus] = mapped_column(
         _enum(BroadcastStatus, "status"), default=BroadcastStatus.QUEUEING
     )

@@ -4,12 +4,12 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from typer.testing import CliRunner
 
 from bot.cli import app
 from store.db import Database
-from store.models import Agent, Broadcast, OutboxMessage
+from store.models import Agent, Broadcast, Customer, OutboxMessage
 from tests import factories
 from tests.factories import NOW
 
@@ -81,6 +81,30 @@ def test_a_library_template_can_be_sent(cli_env: Database) -> None:
     assert "3 queued" in result.stdout
 
 
+def test_a_translation_reaches_the_customers_of_its_language(cli_env: Database) -> None:
+    with cli_env.session() as session:
+        first = session.scalars(select(func.min(Customer.id))).one()
+        session.execute(update(Customer).where(Customer.id == first).values(locale="es"))
+    spanish = "es=Hola {{ first_name }}, {{ product }} llega el {{ eta }}."
+    args = ["broadcast", "--sku", "SKU-A", "--text", TEXT, "--translation", spanish]
+    dry_run = _run(*args, "--dry-run", "--json")
+    assert dry_run.exit_code == 0, dry_run.output
+    samples = {s["locale"]: s["text"] for s in json.loads(dry_run.stdout)["samples"]}
+    assert "Hola Ada, Product SKU-A llega el" in samples["es"]
+    assert "Hi Ada, Product SKU-A is due" in samples["en"]
+    sent = _run(*args, "--yes", "--json")
+    assert sent.exit_code == 0, sent.output
+    assert json.loads(sent.stdout)["translations"] == {"es": spanish.removeprefix("es=")}
+    with cli_env.read_session() as session:
+        bodies = session.execute(
+            select(OutboxMessage.locale, OutboxMessage.body).where(
+                OutboxMessage.broadcast_id.is_not(None)
+            )
+        ).all()
+    assert sorted(locale for locale, _ in bodies) == ["en", "es"]
+    assert all(("Hola" in body) == (locale == "es") for locale, body in bodies)
+
+
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
@@ -90,6 +114,19 @@ def test_a_library_template_can_be_sent(cli_env: Database) -> None:
         (["--text", "Hi {{ nombre }}", "--yes"], 1, "unknown placeholder"),
         (["--template", "help", "--yes"], 1, "not one a broadcast can send"),
         (["--text", TEXT, "--yes", "--send-at", "2020-01-01T09:00+00:00"], 1, "in the past"),
+        (["--text", TEXT, "--translation", "es", "--yes"], 2, "--translation takes LOCALE=TEXT"),
+        (["--text", TEXT, "--translation", "=Hola", "--yes"], 2, "takes LOCALE=TEXT"),
+        (
+            ["--text", TEXT, "--translation", "es=Hola", "--translation", "es=Hi", "--yes"],
+            2,
+            "--translation es=... is given twice",
+        ),
+        (["--text", TEXT, "--translation", "fr=Salut", "--yes"], 1, "not 'fr'"),
+        (
+            ["--text", TEXT, "--translation", "es=Hola {{ nombre }}", "--yes"],
+            1,
+            "the es translation: unknown placeholder",
+        ),
     ],
 )
 def test_errors_exit_non_zero_and_queue_nothing(

@@ -16,6 +16,7 @@ from store.models import (
     Broadcast,
     BroadcastStatus,
     Channel,
+    Customer,
     OutboxMessage,
     OutboxStatus,
 )
@@ -24,6 +25,7 @@ from tests.messaging.broadcast_shop import Shop, build, service
 
 TEXT = "Hi {{ first_name }}, {{ product }} (order {{ order_number }}) is due {{ eta }}."
 REACHABLE = {"ada", "bea", "carl", "eli", "hana"}
+SPANISH = "Hola {{ first_name }}, {{ product }} llega el {{ eta }}."
 
 
 @pytest.fixture
@@ -161,6 +163,131 @@ def test_coupon_placeholder_skips_customers_without_one(svc: BroadcastService, s
     assert preview.tally.recipients == 1  # only ada chose to wait and has a coupon
     assert preview.tally.skipped["no_coupon"] == len(REACHABLE) - 1
     assert "WAIT-ADA12345" in preview.samples[0].text
+
+
+# ---- translations ----
+
+
+def _bodies(db: Database, broadcast_id: int, shop: Shop) -> dict[str, str]:
+    names = {v: k for k, v in shop.ids.items()}
+    return {names[r.customer_id]: r.body for r in _rows(db, broadcast_id)}
+
+
+def test_spanish_speakers_get_the_translation_and_the_others_the_text(
+    svc: BroadcastService, committed_db: Database, shop: Shop
+) -> None:
+    info, _ = svc.submit(_request(translations={"es": SPANISH}))
+    bodies = _bodies(committed_db, info.id, shop)
+    # bea's locale is es-MX: the "es" translation is hers.
+    assert "Hola Beatriz, Product SKU-B llega el 15 de enero de 2027." in bodies["bea"]
+    others = [body for name, body in bodies.items() if name != "bea"]
+    assert len(others) == len(REACHABLE) - 1
+    assert all("Hi " in body and "Hola" not in body for body in others)
+
+
+def test_the_preview_shows_each_language_its_text(svc: BroadcastService, shop: Shop) -> None:
+    samples = svc.preview(_request(translations={"es": SPANISH})).samples
+    texts = {(s.locale, s.channel): s.text for s in samples}
+    assert "Hola Beatriz" in texts[("es-MX", "sms")]
+    assert "Hi Ada" in texts[("en", "sms")]
+
+
+def test_a_coupon_in_one_language_skips_only_its_speakers_without_one(
+    svc: BroadcastService, shop: Shop
+) -> None:
+    preview = svc.preview(_request(translations={"es": "Tu código: {{ coupon }}"}))
+    assert dict(preview.tally.skipped) == {
+        "opted_out": 1,
+        "invalid": 1,
+        "no_channel": 1,
+        "no_coupon": 1,  # bea; the English text needs no coupon
+    }
+
+
+def test_a_restart_mid_queueing_renders_the_translations(
+    committed_db: Database, shop: Shop
+) -> None:
+    with committed_db.session() as session:
+        # hana comes last in customer-id order: she is queued after the crash.
+        session.execute(update(Customer).where(Customer.id == shop.ids["hana"]).values(locale="es"))
+    svc = service(committed_db, batch_size=2)
+    info, _ = svc.create(_request(translations={"es": SPANISH}))
+
+    def crash(_n: int) -> None:
+        raise RuntimeError("process killed")
+
+    with pytest.raises(RuntimeError):
+        svc.queue(info.id, progress=crash)
+    assert shop.ids["hana"] not in {r.customer_id for r in _rows(committed_db, info.id)}
+
+    service(committed_db, batch_size=2).queue(info.id)
+    bodies = _bodies(committed_db, info.id, shop)
+    assert "Hola Hana" in bodies["hana"]
+    assert "Hola Beatriz" in bodies["bea"]
+    assert "Hi Ada" in bodies["ada"]
+
+
+def test_other_translations_are_another_broadcast(
+    svc: BroadcastService, committed_db: Database, shop: Shop
+) -> None:
+    first, _ = svc.create(_request(translations={"es": SPANISH}))
+    again, created = svc.create(_request(translations={"es": SPANISH}))
+    assert (again.id, created) == (first.id, False)
+    other, created = svc.create(_request(translations={"es": "Hola {{ name }}."}))
+    assert created
+    assert other.id != first.id
+    svc.create(_request(idempotency_key="k-1", translations={"es": SPANISH}))
+    with pytest.raises(Conflict, match="k-1"):
+        svc.create(_request(idempotency_key="k-1", translations={"es": "Hola."}))
+    with pytest.raises(Conflict, match="k-1"):
+        svc.create(_request(idempotency_key="k-1"))
+
+
+def test_translations_are_shown_and_audited(
+    svc: BroadcastService, committed_db: Database, shop: Shop
+) -> None:
+    info, _ = svc.create(_request(translations={"es": f"  {SPANISH}\n"}))
+    assert info.to_json()["translations"] == {"es": SPANISH}
+    assert svc.get(info.id).translations == {"es": SPANISH}
+    with committed_db.read_session() as session:
+        created = session.scalars(select(AuditEntry)).one().details
+    assert created["translations"] == {"es": SPANISH}
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"translations": {"es": "Hola {{ nombre }}"}}, "translations.es", "es translation: unk"),
+        ({"translations": {"es": "Hola {{ name"}}, "translations.es", "syntax error"),
+        ({"translations": {"es": "{{ name.__class__ }}"}}, "translations.es", "unsafe"),
+        ({"translations": {"es": " "}}, "translations.es", "es translation: the text is empty"),
+        ({"translations": {"es": "x" * 1001}}, "translations.es", "longer than"),
+        ({"translations": {"fr": "Salut"}}, "translations", "en, es .*not 'fr'"),
+        ({"translations": {"es-MX": "Hola"}}, "translations", "'es-MX'"),
+        ({"translations": {"es": "Hola"}, "text": None}, "text", "give the text too"),
+        (
+            {"translations": {"es": "Hola"}, "text": None, "template": "eta_changed"},
+            "translations",
+            "template",
+        ),
+    ],
+)
+def test_bad_translations_are_refused_before_anything_is_written(
+    svc: BroadcastService,
+    committed_db: Database,
+    shop: Shop,
+    changes: dict[str, object],
+    field: str,
+    message: str,
+) -> None:
+    request = _request(**changes)
+    with pytest.raises(ContentError, match=message) as caught:
+        svc.submit(request)
+    assert caught.value.field == field
+    with pytest.raises(ContentError):
+        svc.preview(request)
+    assert _count(committed_db, Broadcast) == 0
+    assert _count(committed_db, OutboxMessage) == 0
 
 
 # ---- queueing ----

@@ -5,6 +5,9 @@ fields as hidden inputs, so what is confirmed is exactly what was previewed. The
 also carries an idempotency key made when the preview was shown; the broadcast service turns
 a second submit of that form (a double click, a reload) into the first broadcast.
 
+Each supported language besides the default has an optional text of its own
+(``translations.es``: the name is the service's error field, so its errors land next to it).
+
 ``send_at`` is typed as a local time (``<input type="datetime-local">``) in the shop's zone,
 ``DEFAULT_TIMEZONE``; empty sends at once. The service refuses a time in the past.
 """
@@ -16,14 +19,23 @@ import secrets
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+from babel import Locale
 from starlette.datastructures import FormData
 
 from messaging.broadcast_content import PLACEHOLDERS, usable_templates
 from messaging.broadcasts import BroadcastRequest
+from messaging.render import DEFAULT_LOCALE
 from store.audience import AudienceFilter
+from store.customers import SUPPORTED_LOCALES
 from store.errors import InvalidInput
 from store.models import Channel, LineStatus
 
+# Form field -> locale, for the optional texts in other languages.
+TRANSLATIONS = {
+    f"translations.{locale}": locale for locale in SUPPORTED_LOCALES if locale != DEFAULT_LOCALE
+}
+# Texts keep their line breaks and inner spaces.
+_TEXTS = ("text", *TRANSLATIONS)
 FIELDS = (
     "sku",
     "supplier",
@@ -35,6 +47,7 @@ FIELDS = (
     "channel",
     "template",
     "text",
+    *TRANSLATIONS,
     "send_at",
 )
 _KEY_CHARS = 22
@@ -67,6 +80,11 @@ def choices() -> dict[str, object]:
         "statuses": [s.value for s in LineStatus],
         "channels": [c.value for c in Channel],
         "placeholders": PLACEHOLDERS,
+        # The dashboard is in English: "Spanish", not "español".
+        "translations": {
+            name: Locale("en").languages.get(locale, locale)
+            for name, locale in TRANSLATIONS.items()
+        },
     }
 
 
@@ -86,15 +104,21 @@ def read(
     values = blank()
     for name in FIELDS:
         raw = form.get(name)
-        values[name] = raw.strip() if isinstance(raw, str) and name != "text" else ""
-    raw_text = form.get("text")
-    values["text"] = raw_text.replace("\r\n", "\n").strip() if isinstance(raw_text, str) else ""
+        if not isinstance(raw, str):
+            values[name] = ""
+        elif name in _TEXTS:
+            values[name] = raw.replace("\r\n", "\n").strip()
+        else:
+            values[name] = raw.strip()
     composed = Composed(values)
     errors = composed.errors
     filters = _filters(values, errors)
     send_at = _send_at(values["send_at"], timezone, errors)
     template = values["template"] or None
     text = None if template else values["text"] or None
+    translations = {
+        locale: values[name] for name, locale in TRANSLATIONS.items() if text and values[name]
+    }
     if template is None and text is None:
         errors["text"] = "write a text, or pick a template"
     if errors or filters is None:
@@ -103,6 +127,7 @@ def read(
         filters=filters,
         template=template,
         text=text,
+        translations=translations,
         send_at=send_at,
         idempotency_key=f"dashboard:{created_by}:{key}" if key else None,
         created_by=created_by,

@@ -53,6 +53,13 @@ class BroadcastIn(BaseModel):
         description="the agent's text; placeholders: {{ name }}, {{ first_name }}, "
         "{{ order_number }}, {{ product }}, {{ sku }}, {{ eta }}, {{ coupon }}, {{ shop_name }}",
     )
+    translations: dict[
+        Annotated[str, Field(max_length=16)], Annotated[str, Field(max_length=1000)]
+    ] = Field(
+        default_factory=dict,
+        description='the text in other languages, by locale (e.g. {"es": "Hola ..."}): '
+        "customers of that language get it instead of text; same placeholders",
+    )
     dry_run: bool = False
     send_at: AwareDatetime | None = None
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=100)
@@ -68,6 +75,7 @@ class BroadcastIn(BaseModel):
             filters=AudienceFilter(**self.filters.model_dump()),
             template=self.template,
             text=self.text,
+            translations=self.translations,
             send_at=self.send_at,
             idempotency_key=self.idempotency_key or key,
             created_by=ACTOR,

@@ -119,7 +119,8 @@ def refusals(field: Loc | None = None) -> Iterator[None]:
     try:
         yield
     except ContentError as exc:
-        unprocessable(["body", exc.field], str(exc))
+        # "translations.es" is the path ["body", "translations", "es"], as pydantic writes it.
+        unprocessable(["body", *exc.field.split(".")], str(exc))
     except NotFound as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from None
     except Conflict as exc:

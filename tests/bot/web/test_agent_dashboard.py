@@ -13,7 +13,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from fastapi import FastAPI
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot.settings import Settings
 from bot.web import agent, create_app
@@ -25,6 +25,7 @@ from store.models import (
     AuditEntry,
     Broadcast,
     BroadcastStatus,
+    Customer,
     DomainEvent,
     EtaChange,
     Offer,
@@ -385,6 +386,49 @@ async def test_confirming_twice_creates_one_broadcast(
             select(func.count()).where(OutboxMessage.broadcast_id == broadcast.id)
         )
     assert queued == 3
+
+
+SPANISH = "Hola {{ first_name }}, {{ product }} llega el {{ eta }}."
+
+
+async def test_a_spanish_text_goes_from_the_composer_to_spanish_speakers(
+    signed_in: httpx.AsyncClient, shop: Database
+) -> None:
+    composer = (await signed_in.get("/agent/broadcasts/new")).text
+    assert "Spanish text (optional; Spanish-speaking customers get this instead)" in composer
+    assert '<textarea name="translations.es"' in composer
+    with shop.session() as session:
+        session.execute(update(Customer).where(Customer.name == "Grace Hopper").values(locale="es"))
+    page = await preview(signed_in, **{"translations.es": SPANISH})
+    assert page.status_code == 200
+    assert "Hola Grace, Product OVEN llega el" in page.text
+    form = confirm_form(page.text)
+    assert form["translations.es"] == SPANISH
+    assert (await signed_in.post("/agent/broadcasts", data=form)).status_code == 303
+    with shop.read_session() as session:
+        assert session.scalars(select(Broadcast.translations)).one() == {"es": SPANISH}
+        bodies = dict(
+            session.execute(
+                select(Customer.name, OutboxMessage.body)
+                .join(Customer, Customer.id == OutboxMessage.customer_id)
+                .where(OutboxMessage.broadcast_id.is_not(None))
+            ).all()
+        )
+    assert "Hola Grace" in bodies["Grace Hopper"]
+    assert "Hi Alan" in bodies["Alan Turing"]
+
+
+async def test_a_bad_spanish_text_is_shown_next_to_its_box(
+    signed_in: httpx.AsyncClient, shop: Database
+) -> None:
+    response = await preview(signed_in, **{"translations.es": "Hola {{ nombre }}"})
+    assert response.status_code == 422
+    assert re.search(
+        r'name="translations.es"[^>]*>Hola \{\{ nombre \}\}</textarea>'
+        r'<span class="field-error" role="alert">the es translation: unknown placeholder',
+        response.text,
+    )
+    assert count(shop, Broadcast) == 0
 
 
 async def test_a_confirm_without_a_preview_key_is_sent_back(

@@ -332,6 +332,19 @@ async def test_an_idempotency_key_header_is_honoured(api: httpx.AsyncClient) -> 
         ),
         ({"filters": {}, "text": "x", "send_at": "2026-12-01T09:00:00"}, ["body", "send_at"]),
         ({"filters": {}, "text": "x", "send_at": "2020-12-01T09:00:00Z"}, ["body", "send_at"]),
+        (
+            {"filters": {}, "text": "x", "translations": {"es": "Hola {{ nombre }}"}},
+            ["body", "translations", "es"],
+        ),
+        (
+            {"filters": {}, "text": "x", "translations": {"es": "x" * 1001}},
+            ["body", "translations", "es"],
+        ),
+        ({"filters": {}, "text": "x", "translations": {"fr": "Salut"}}, ["body", "translations"]),
+        (
+            {"filters": {}, "template": "eta_changed", "translations": {"es": "Hola"}},
+            ["body", "translations"],
+        ),
     ],
 )
 async def test_bad_broadcasts_are_422_with_the_field(
@@ -341,6 +354,39 @@ async def test_bad_broadcasts_are_422_with_the_field(
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == loc
     assert _count(committed_db, Broadcast) == 0
+
+
+@pytest.mark.asyncio
+async def test_each_customer_gets_the_text_in_their_language(
+    api: httpx.AsyncClient, committed_db: Database
+) -> None:
+    await _shop(api)  # Ada speaks es-MX
+    english = {
+        **ORDER,
+        "number": "A-1002",
+        "customer": {"name": "Grace Hopper", "phone": "+14155550102", "locale": "en"},
+    }
+    assert (await api.post("/api/orders", json=english)).status_code == 201
+    body = {
+        "filters": {"sku": "OVEN-5"},
+        "text": "Hi {{ first_name }}: {{ eta }}",
+        "translations": {"es": "Hola {{ first_name }}: {{ eta }}"},
+    }
+    response = await api.post("/api/broadcasts", json=body)
+    assert response.status_code == 202
+    assert response.json()["translations"] == body["translations"]
+    with committed_db.read_session() as session:
+        bodies = dict(session.execute(select(OutboxMessage.locale, OutboxMessage.body)).all())
+    assert bodies["es-MX"].startswith("Our shop: Hola Ada: ")
+    assert bodies["en"].startswith("Our shop: Hi Grace: ")
+
+
+@pytest.mark.asyncio
+async def test_openapi_documents_the_translations(api: httpx.AsyncClient) -> None:
+    schema = (await api.get("/openapi.json")).json()
+    field = schema["components"]["schemas"]["BroadcastIn"]["properties"]["translations"]
+    assert field["type"] == "object"
+    assert "instead of text" in field["description"]
 
 
 @pytest.mark.asyncio
