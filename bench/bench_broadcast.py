@@ -225,6 +225,8 @@ def peak_rss_mb() -> float:
 
 
 def _run_phase(url: str, name: str) -> dict[str, float]:
+    # A phase of a 1M run takes minutes: say which one is running (stderr, not the table).
+    print(f"  running {name} ...", file=sys.stderr, flush=True)
     out = subprocess.run(
         [sys.executable, __file__, "--phase", name, "--url", url],
         check=False,
