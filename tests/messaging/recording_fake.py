@@ -31,9 +31,16 @@ from pathlib import Path
 
 from aiohttp import web
 
-from tests.messaging.fake_providers import Chaos, FakeProviders
+from tests.messaging.fake_providers import (
+    TELEGRAM_TOKEN,
+    TWILIO_ACCOUNT_SID,
+    TWILIO_AUTH_TOKEN,
+    Chaos,
+    FakeProviders,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
+SENDER = "+15005550006"  # the shop's Twilio number in the children's settings
 # Prefixes of every setting that could point a child at a real provider or change its pace.
 SCRUBBED = ("TELEGRAM_", "TWILIO_", "SMS_", "QUIET_HOURS_", "DISPATCH_", "DATABASE_URL")
 
@@ -43,6 +50,29 @@ def env_without_settings() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(SCRUBBED)}
     env["PYTHONPATH"] = str(ROOT)
     return env
+
+
+def dispatcher_env(database_url: str, fake_url: str, **extra: str) -> dict[str, str]:
+    """Settings for a dispatcher process: both real channels pointed at the fake at
+    ``fake_url``, no quiet hours, limits far above what the tests send; ``extra`` overrides.
+    TWILIO_REGION/EDGE are scrubbed with the rest."""
+    return env_without_settings() | {
+        "DATABASE_URL": database_url,
+        "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
+        "TELEGRAM_API_BASE_URL": f"{fake_url}/bot",
+        "TWILIO_ACCOUNT_SID": TWILIO_ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": TWILIO_AUTH_TOKEN,
+        "TWILIO_FROM_NUMBER": SENDER,
+        "TWILIO_API_BASE_URL": fake_url,
+        "PUBLIC_BASE_URL": "https://shop.example.com",
+        "QUIET_HOURS_START": "00:00",
+        "QUIET_HOURS_END": "00:00",
+        "TELEGRAM_RATE_PER_SECOND": "100000",
+        "TELEGRAM_PER_CHAT_PER_SECOND": "100000",
+        "SMS_RATE_PER_SECOND": "100000",
+        "DISPATCH_WORKERS": "1",
+        **extra,
+    }
 
 
 @contextlib.contextmanager

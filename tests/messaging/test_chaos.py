@@ -90,11 +90,9 @@ from store.models import (
     utcnow,
 )
 from tests import factories
-from tests.messaging import fake_providers
-from tests.messaging.recording_fake import env_without_settings, running
+from tests.messaging.recording_fake import dispatcher_env, running
 
 CLI = Path(sys.executable).with_name("backorder-bot")
-SENDER = "+15005550006"
 SKU = "CHAOS-KETTLE"
 TEXT = "Good news about your Chaos Kettle: it ships on 12 December. Thank you for waiting!"
 
@@ -270,26 +268,6 @@ def chaos_fake(tmp_path: Path, seed: int) -> Iterator[ChaosFake]:
         yield ChaosFake(url, control)
 
 
-def dispatcher_env(db: Database, fake: ChaosFake) -> dict[str, str]:
-    """Both real channels pointed at the fake, no quiet hours, limits raised for 2 workers."""
-    return env_without_settings() | {
-        "DATABASE_URL": db.url,
-        "TELEGRAM_BOT_TOKEN": fake_providers.TELEGRAM_TOKEN,
-        "TELEGRAM_API_BASE_URL": f"{fake.url}/bot",
-        "TWILIO_ACCOUNT_SID": fake_providers.TWILIO_ACCOUNT_SID,
-        "TWILIO_AUTH_TOKEN": fake_providers.TWILIO_AUTH_TOKEN,
-        "TWILIO_FROM_NUMBER": SENDER,
-        "TWILIO_API_BASE_URL": fake.url,
-        "PUBLIC_BASE_URL": "https://shop.example.com",
-        "QUIET_HOURS_START": "00:00",
-        "QUIET_HOURS_END": "00:00",
-        "TELEGRAM_RATE_PER_SECOND": "100000",
-        "TELEGRAM_PER_CHAT_PER_SECOND": "100000",
-        "SMS_RATE_PER_SECOND": "100000",
-        "DISPATCH_WORKERS": "2",
-    }
-
-
 @dataclass
 class Kill:
     at: float
@@ -438,7 +416,7 @@ def run_chaos(db: Database, tmp_path: Path, customers: int, label: str) -> dict[
     timeout = 120 + customers / 15
     started = time.monotonic()
     with chaos_fake(tmp_path, SEED) as fake:
-        env = dispatcher_env(db, fake)
+        env = dispatcher_env(db.url, fake.url, DISPATCH_WORKERS="2")
         fleet = Fleet(db, env, tmp_path, SEED + 1)
         try:
             fleet.start()

@@ -29,11 +29,9 @@ from sqlalchemy import delete, func, insert, select
 from messaging import outbox
 from store.db import Database
 from store.models import Channel, Customer, DeliveryAttempt, OutboxMessage, OutboxStatus, utcnow
-from tests.messaging import fake_providers
-from tests.messaging.recording_fake import env_without_settings, running
+from tests.messaging.recording_fake import dispatcher_env, running
 
 CLI = Path(sys.executable).with_name("backorder-bot")
-SENDER = "+15005550006"
 
 
 @dataclass(frozen=True)
@@ -71,28 +69,6 @@ def child(command: list[str], env: dict[str, str], log: Path) -> Iterator[subpro
         if process.poll() is None:
             process.kill()
         process.wait(timeout=10)
-
-
-def dispatcher_env(db: Database, fake: Fake, **extra: str) -> dict[str, str]:
-    """Settings for a dispatcher: both real channels pointed at the fake, no quiet hours,
-    limits far above what the tests send. TWILIO_REGION/EDGE are scrubbed with the rest."""
-    return env_without_settings() | {
-        "DATABASE_URL": db.url,
-        "TELEGRAM_BOT_TOKEN": fake_providers.TELEGRAM_TOKEN,
-        "TELEGRAM_API_BASE_URL": f"{fake.url}/bot",
-        "TWILIO_ACCOUNT_SID": fake_providers.TWILIO_ACCOUNT_SID,
-        "TWILIO_AUTH_TOKEN": fake_providers.TWILIO_AUTH_TOKEN,
-        "TWILIO_FROM_NUMBER": SENDER,
-        "TWILIO_API_BASE_URL": fake.url,
-        "PUBLIC_BASE_URL": "https://shop.example.com",
-        "QUIET_HOURS_START": "00:00",
-        "QUIET_HOURS_END": "00:00",
-        "TELEGRAM_RATE_PER_SECOND": "100000",
-        "TELEGRAM_PER_CHAT_PER_SECOND": "100000",
-        "SMS_RATE_PER_SECOND": "100000",
-        "DISPATCH_WORKERS": "1",
-        **extra,
-    }
 
 
 def worker_command(*args: str) -> list[str]:
@@ -211,7 +187,7 @@ def test_killed_worker_loses_no_row_and_sends_none_twice(
     concurrency = 20
     queue(committed_db, customers=40, sms=40)
     with recording_fake(tmp_path, latency_ms=2000) as fake:
-        env = dispatcher_env(committed_db, fake)
+        env = dispatcher_env(committed_db.url, fake.url)
         first = worker_command("--lease-seconds", "3", "--concurrency", str(concurrency))
         with child(first, env, tmp_path / "killed.log") as victim:
             # The fake holds every answer 2 s: these requests are in flight, and the other
@@ -243,7 +219,7 @@ def test_sigterm_finishes_sends_in_flight_and_hands_back_the_rest(
 ) -> None:
     queue(committed_db, customers=250, sms=20)
     with recording_fake(tmp_path, latency_ms=1000) as fake:
-        env = dispatcher_env(committed_db, fake)
+        env = dispatcher_env(committed_db.url, fake.url)
         with child([str(CLI), "dispatch"], env, tmp_path / "dispatch.log") as worker:
             wait_for(lambda: sum(fake.texts().values()) > 0, "requests in flight")
             time.sleep(0.2)
@@ -277,7 +253,7 @@ def test_two_worker_processes_drain_ten_thousand_rows_once_each(
 ) -> None:
     queue(committed_db, customers=1000, per_customer=10)
     with recording_fake(tmp_path) as fake:
-        env = dispatcher_env(committed_db, fake, DISPATCH_WORKERS="2")
+        env = dispatcher_env(committed_db.url, fake.url, DISPATCH_WORKERS="2")
         command = [str(CLI), "dispatch", "--once"]
         started = time.perf_counter()
         with (
@@ -319,7 +295,7 @@ def test_worker_whose_lease_expired_does_not_send_rows_another_worker_took(
         session.execute(delete(OutboxMessage).where(OutboxMessage.channel == Channel.TELEGRAM))
     with recording_fake(tmp_path) as fake:
         # 4 SMS/s and a 6 s lease: a batch of 4 x 6 / 4 = 6 rows, sent over about a second.
-        env = dispatcher_env(committed_db, fake, SMS_RATE_PER_SECOND="4")
+        env = dispatcher_env(committed_db.url, fake.url, SMS_RATE_PER_SECOND="4")
         command = worker_command("--lease-seconds", "6", "--once")
         with child(command, env, tmp_path / "frozen.log") as frozen:
             wait_for(lambda: sum(fake.texts().values()) > 0, "the first send")
@@ -346,7 +322,7 @@ def test_sigterm_does_not_wait_for_rate_limited_claims(
     with committed_db.session() as session:
         session.execute(delete(OutboxMessage).where(OutboxMessage.channel == Channel.TELEGRAM))
     with recording_fake(tmp_path) as fake:
-        env = dispatcher_env(committed_db, fake, SMS_RATE_PER_SECOND="1")
+        env = dispatcher_env(committed_db.url, fake.url, SMS_RATE_PER_SECOND="1")
         with child([str(CLI), "dispatch"], env, tmp_path / "dispatch.log") as worker:
             wait_for(lambda: sum(fake.texts().values()) > 0, "the first send")
             worker.send_signal(signal.SIGTERM)
