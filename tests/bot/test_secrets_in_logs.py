@@ -11,13 +11,7 @@ import pytest
 from bot.logging_setup import REDACTED, RedactSecrets, configure_logging, secrets_of
 from bot.settings import Settings
 from store.db import Database
-from tests.bot.web.test_telegram_webhook import (
-    SECRET,
-    linked,  # noqa: F401 - a fixture
-    message,
-    running_bot,
-    settings_for,
-)
+from tests.bot.web.telegram_harness import SECRET, link_ada, message, running_bot, settings_for
 from tests.messaging.fake_providers import TELEGRAM_TOKEN, FakeProviders
 
 TWILIO_TOKEN = "twilio-auth-token-0123456789"
@@ -75,7 +69,6 @@ def test_the_secrets_of_the_settings_include_the_database_password() -> None:
 @pytest.mark.parametrize("mode", ["webhook", "polling"])
 async def test_a_telegram_conversation_at_debug_level_logs_no_token_or_secret(
     committed_db: Database,
-    linked: None,  # noqa: F811 - the fixture imported above
     restored_logging: None,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
@@ -83,6 +76,7 @@ async def test_a_telegram_conversation_at_debug_level_logs_no_token_or_secret(
     mode: str,
 ) -> None:
     monkeypatch.chdir(tmp_path)
+    link_ada(committed_db)
     async with FakeProviders() as fake:
         configure_logging(settings_for(fake), level=logging.DEBUG)
         # An operator chasing a problem turns everything up. Polling goes through PTB's httpx

@@ -22,6 +22,7 @@ from bot.web import create_app
 from store.db import Database
 from store.models import Channel, Customer, OutboxMessage, OutboxStatus
 from tests import twilio_signing
+from tests.messaging.fake_providers import FakeProviders
 
 TOKEN = "test-token"
 PUBLIC_BASE_URL = "https://shop.example"
@@ -129,3 +130,22 @@ def status_of(committed_db: Database) -> StatusOf:
             return row.status, row.last_error
 
     return read
+
+
+# --- the Telegram tests' fixtures (the harness is tests/bot/web/telegram_harness.py) ----------
+
+
+@pytest_asyncio.fixture
+async def fake() -> AsyncIterator[FakeProviders]:
+    """The fake Telegram Bot API and Twilio on 127.0.0.1, recording what they get."""
+    async with FakeProviders() as providers:
+        yield providers
+
+
+@pytest.fixture
+def linked(committed_db: Database) -> None:
+    """Ada, her Telegram chat linked, waiting for MUG in order A1001 (placed now)."""
+    # Imported here: the harness imports this module (client_for).
+    from tests.bot.web.telegram_harness import link_ada
+
+    link_ada(committed_db)

@@ -15,7 +15,7 @@ from store.agents import add_agent
 from store.db import Database
 from store.models import AuditEntry, Broadcast, OutboxMessage, Product, utcnow
 from tests import factories as f
-from tests.bot.web.test_telegram_webhook import (
+from tests.bot.web.telegram_harness import (
     CHAT,
     STRANGER,
     Bot,
@@ -43,12 +43,6 @@ def shop(committed_db: Database) -> None:
         for number in ("A1", "A2", "A3"):
             f.order(session, number, [("OVEN", 1)])
     return
-
-
-@pytest_asyncio.fixture
-async def fake() -> AsyncIterator[FakeProviders]:
-    async with FakeProviders() as providers:
-        yield providers
 
 
 @pytest_asyncio.fixture

@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from bot.web.telegram_webhook import MAX_BODY_BYTES
 from store.db import Database
 from tests import twilio_signing
-from tests.bot.web.test_telegram_webhook import Bot, running_bot
+from tests.bot.web.telegram_harness import Bot, running_bot
 from tests.messaging.fake_providers import FakeProviders
 
 pytestmark = pytest.mark.asyncio
