@@ -141,23 +141,17 @@ class _Pages:
         return Response(self.css, media_type="text/css", headers=security_headers())
 
     async def show(self, request: Request, token: str) -> Response:
-        refused = self._limit(request, token)
-        if refused is not None:
-            return refused
-        found = await asyncio.to_thread(self._load, token)
-        if found is None:
-            return self._not_found(request)
+        found = await self._page_or_refusal(request, token)
+        if isinstance(found, Response):
+            return found
         notice = request.query_params.get("done")
         self.metrics.webhook(ROUTE, "shown")
         return self._page(request, token, found, notice=notice if notice in _NOTICES else None)
 
     async def confirm(self, request: Request, token: str) -> Response:
-        refused = self._limit(request, token)
-        if refused is not None:
-            return refused
-        found = await asyncio.to_thread(self._load, token)
-        if found is None:
-            return self._not_found(request)
+        found = await self._page_or_refusal(request, token)
+        if isinstance(found, Response):
+            return found
         choice = _choice(request.query_params.get("choice"))
         offer = found.open_offer(_int(request.query_params.get("offer")))
         if choice is None or offer is None or not _offers(offer, choice):
@@ -228,6 +222,14 @@ class _Pages:
             return outcome.refusal.value
 
     # --- responses ----------------------------------------------------------------------------
+
+    async def _page_or_refusal(self, request: Request, token: str) -> OrderPage | Response:
+        """The token's order page, or the answer instead: rate limited (429) or unknown (404)."""
+        refused = self._limit(request, token)
+        if refused is not None:
+            return refused
+        found = await asyncio.to_thread(self._load, token)
+        return found if found is not None else self._not_found(request)
 
     def _limit(self, request: Request, token: str) -> Response | None:
         address = request.client.host if request.client is not None else "unknown"
