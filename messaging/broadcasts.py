@@ -515,17 +515,14 @@ class BroadcastService:
         new_cursor = chunk[-1].customer_id
         with self._db.session() as session:
             enqueue(session, messages, now)
-            moved = session.execute(
-                update(Broadcast)
-                .where(
-                    Broadcast.id == info.id,
-                    Broadcast.status == BroadcastStatus.QUEUEING,
-                    Broadcast.cursor_customer_id == cursor,
-                )
-                .values(cursor_customer_id=new_cursor, counts=batch.to_json(), updated_at=now)
-                .execution_options(synchronize_session=False)
-            ).rowcount  # type: ignore[attr-defined]
-            if moved != 1:
+            if not _move_queueing(
+                session,
+                info.id,
+                cursor,
+                cursor_customer_id=new_cursor,
+                counts=batch.to_json(),
+                updated_at=now,
+            ):
                 raise _Preempted
         tally.matched, tally.quiet_hours_deferred = batch.matched, batch.quiet_hours_deferred
         tally.by_channel, tally.by_locale, tally.skipped = (
@@ -542,17 +539,16 @@ class BroadcastService:
         with self._db.session() as session:
             queued = _row_count(session, info.id)
             counts = {**tally.to_json(), "queued": queued}
-            moved = session.execute(
-                update(Broadcast)
-                .where(
-                    Broadcast.id == info.id,
-                    Broadcast.status == BroadcastStatus.QUEUEING,
-                    Broadcast.cursor_customer_id == cursor,
-                )
-                .values(status=status, counts=counts, queued_at=now, updated_at=now)
-                .execution_options(synchronize_session=False)
-            ).rowcount  # type: ignore[attr-defined]
-            if moved == 1:
+            moved = _move_queueing(
+                session,
+                info.id,
+                cursor,
+                status=status,
+                counts=counts,
+                queued_at=now,
+                updated_at=now,
+            )
+            if moved:
                 audit.record(
                     session,
                     info.created_by,
@@ -733,6 +729,22 @@ def _check_send_at(send_at: dt.datetime | None, now: dt.datetime) -> dt.datetime
     if send_at < now - dt.timedelta(minutes=1):
         raise ContentError("send_at", "send_at is in the past")
     return send_at.astimezone(dt.UTC) if send_at > now else None
+
+
+def _move_queueing(session: Session, broadcast_id: int, cursor: int, **values: Any) -> bool:
+    """Update a queueing broadcast still at ``cursor``; False when another run got there first
+    (the compare-and-set that lets a resumed queueing and a stale one never both write)."""
+    moved = session.execute(
+        update(Broadcast)
+        .where(
+            Broadcast.id == broadcast_id,
+            Broadcast.status == BroadcastStatus.QUEUEING,
+            Broadcast.cursor_customer_id == cursor,
+        )
+        .values(values)
+        .execution_options(synchronize_session=False)
+    ).rowcount  # type: ignore[attr-defined]
+    return bool(moved == 1)
 
 
 def _content_hash(request: BroadcastRequest, content: Content, send_at: dt.datetime | None) -> str:
