@@ -33,6 +33,7 @@ from fastapi.responses import Response  # noqa: E402
 
 from bot.settings import Settings  # noqa: E402
 from bot.web.app import create_app  # noqa: E402
+from bot.web.threaded import started_port  # noqa: E402
 from store.db import Database  # noqa: E402
 from tests.messaging import fake_providers as fake  # noqa: E402
 
@@ -80,9 +81,7 @@ def bare_app() -> FastAPI:
 
 
 async def _serve(app: FastAPI, access_log: bool, db: Database | None) -> None:
-    # Port 0: the kernel picks a free one. uvicorn binds it itself, exactly as ``serve`` does (a
-    # socket made here and passed in would lack TCP_NODELAY on its connections: asyncio sets it
-    # only for sockets whose ``proto`` says TCP, and every answer would wait out a delayed ACK).
+    # Port 0: the kernel picks a free one; uvicorn binds it itself, exactly as ``serve`` does.
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
@@ -94,12 +93,7 @@ async def _serve(app: FastAPI, access_log: bool, db: Database | None) -> None:
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-            raise SystemExit("uvicorn stopped before it started")
-        await asyncio.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
+    port = await started_port(server, task)
     print(json.dumps({"port": port, "http": _http_impl(), "loop": _loop_impl()}), flush=True)
     try:
         await task

@@ -151,12 +151,13 @@ def server_settings(database_url: str, fake_url: str, rate: float) -> Any:
 async def _serve(database_url: str, fake_url: str, rate: float) -> None:
     from bot import wiring
     from bot.web import create_app
+    from bot.web.threaded import started_port
 
     settings = server_settings(database_url, fake_url, rate)
     db = Database(database_url)
 
     app = create_app(settings, db, lifespan_hooks=[wiring.dispatcher_lifespan(settings, db)])
-    # Port 0 bound by uvicorn itself: its sockets get TCP_NODELAY (see bench/webhook_app.py).
+    # Port 0 bound by uvicorn itself (see bot.web.threaded.started_port).
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
@@ -169,12 +170,7 @@ async def _serve(database_url: str, fake_url: str, rate: float) -> None:
     server = _Server(config)
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, server.stop)
     task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-            raise SystemExit("uvicorn stopped before it started")
-        await asyncio.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
+    port = await started_port(server, task)
     print(json.dumps({"port": port}), flush=True)
     try:
         await task
