@@ -55,6 +55,19 @@ def _rows(db: Database, broadcast_id: int) -> list[OutboxMessage]:
         )
 
 
+def _assert_refused(
+    svc: BroadcastService, db: Database, request: BroadcastRequest, field: str, message: str
+) -> None:
+    """Submit and preview both refuse ``request`` naming ``field``; nothing is written."""
+    with pytest.raises(ContentError, match=message) as caught:
+        svc.submit(request)
+    assert caught.value.field == field
+    with pytest.raises(ContentError):
+        svc.preview(request)
+    assert _count(db, Broadcast) == 0
+    assert _count(db, OutboxMessage) == 0
+
+
 def _count(db: Database, model: type) -> int:
     with db.read_session() as session:
         return session.scalar(select(func.count()).select_from(model)) or 0
@@ -149,13 +162,7 @@ def test_bad_content_is_refused_before_anything_is_written(
     message: str,
 ) -> None:
     request = _request(template=template, text=text)
-    with pytest.raises(ContentError, match=message) as caught:
-        svc.submit(request)
-    assert caught.value.field == field
-    with pytest.raises(ContentError):
-        svc.preview(request)
-    assert _count(committed_db, Broadcast) == 0
-    assert _count(committed_db, OutboxMessage) == 0
+    _assert_refused(svc, committed_db, request, field, message)
 
 
 def test_coupon_placeholder_skips_customers_without_one(svc: BroadcastService, shop: Shop) -> None:
@@ -281,13 +288,7 @@ def test_bad_translations_are_refused_before_anything_is_written(
     message: str,
 ) -> None:
     request = _request(**changes)
-    with pytest.raises(ContentError, match=message) as caught:
-        svc.submit(request)
-    assert caught.value.field == field
-    with pytest.raises(ContentError):
-        svc.preview(request)
-    assert _count(committed_db, Broadcast) == 0
-    assert _count(committed_db, OutboxMessage) == 0
+    _assert_refused(svc, committed_db, request, field, message)
 
 
 # ---- queueing ----
