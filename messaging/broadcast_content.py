@@ -80,9 +80,10 @@ class ContentError(InvalidInput):
     """The broadcast cannot be sent as asked (content, send time); ``field`` names the input
     at fault, so interfaces can show the error next to it."""
 
+    field: str
+
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+        super().__init__(message, field=field)
 
 
 @dataclass(frozen=True, slots=True)

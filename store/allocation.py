@@ -4,6 +4,12 @@
 (``... WHERE stock_on_hand >= :take``), so two transactions racing for the last units can never
 both succeed: on PostgreSQL the second re-checks the condition after the first commits; on SQLite
 writers are serialised by ``BEGIN IMMEDIATE``. A CHECK constraint backs it up.
+
+The stock model: ``Product.stock_on_hand`` holds the units *free to promise*. Units given to a
+line (``allocated_quantity`` of a line not yet shipped) are *reserved*: still on the shelf, no
+longer free. The shop's own count (the API's and the catalog's ``stock_on_hand``) is the units on
+its shelf, free plus reserved, so setting it twice to the same number changes nothing the second
+time (``set_shop_count``). Receipts add free units; allocation takes only free units.
 """
 
 from __future__ import annotations
@@ -11,10 +17,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, contains_eager
 
 from store import events
+from store.errors import InvalidInput
 from store.models import (
     EventKind,
     LineStatus,
@@ -47,6 +54,42 @@ def take_stock(session: Session, product_id: int, wanted: int) -> int:
             _refresh_stock(session, product_id)
             return take
         # Someone took units between our read and our update: read again and retry.
+
+
+# Lines whose allocated units are still on the shop's shelf.
+RESERVING_STATUSES = (LineStatus.ALLOCATED, LineStatus.BACKORDERED)
+
+
+def reserved_units(session: Session, product_id: int) -> int:
+    """Units of a product allocated to lines that have not shipped."""
+    total = session.scalar(
+        select(func.coalesce(func.sum(OrderLine.allocated_quantity), 0)).where(
+            OrderLine.product_id == product_id, OrderLine.status.in_(RESERVING_STATUSES)
+        )
+    )
+    return int(total or 0)
+
+
+def set_shop_count(session: Session, product: Product, count: int, now: dt.datetime) -> None:
+    """The shop says ``count`` units are on its shelf: free becomes ``count`` minus reserved.
+
+    The caller holds the product's row lock (taken before any line's, the documented lock
+    order), so no allocation can slip between reading the reserved units and writing the free
+    ones. A count below the reserved units would mean units promised to customers are gone:
+    that is refused, not silently "fixed", so a person decides which orders lose them.
+    """
+    reserved = reserved_units(session, product.id) if product.id is not None else 0
+    if count < reserved:
+        raise InvalidInput(
+            f"stock_on_hand {count} for {product.sku} is below what is already promised:"
+            f" {reserved} units are reserved for orders not yet shipped;"
+            " ship or cancel those lines first, or check the count",
+            field="stock_on_hand",
+        )
+    product.stock_on_hand = count - reserved
+    session.flush()
+    if product.stock_on_hand > 0:
+        allocate_waiting(session, product.id, now)
 
 
 def add_stock(session: Session, product_id: int, quantity: int) -> None:

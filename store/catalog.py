@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from store.allocation import allocate_waiting
+from store.allocation import set_shop_count
 from store.errors import InvalidInput, NotFound
 from store.eta import EtaResult, set_eta
 from store.models import (
@@ -53,7 +53,11 @@ def find_product(session: Session, sku: str) -> Product:
 
 
 def upsert_product(session: Session, data: ProductData, now: dt.datetime) -> Product:
-    """Create or update a product. More stock than before goes to waiting lines at once."""
+    """Create or update a product; ``stock_on_hand`` is the shop's count (see ``set_shop_count``).
+
+    Idempotent: the same data twice leaves the same state. Units that became free go to
+    waiting lines at once, oldest order first.
+    """
     if data.stock_on_hand < 0:
         raise InvalidInput("stock_on_hand cannot be negative")
     if data.price_cents < 0:
@@ -68,13 +72,11 @@ def upsert_product(session: Session, data: ProductData, now: dt.datetime) -> Pro
     product.price_cents = data.price_cents
     product.currency = data.currency
     product.category = data.category
-    product.stock_on_hand = data.stock_on_hand
     product.discount_percent = data.discount_percent
     product.supplier = get_or_create_supplier(session, data.supplier) if data.supplier else None
     session.flush()
     set_alternatives(session, product, data.alternatives)
-    if product.stock_on_hand > 0:
-        allocate_waiting(session, product.id, now)
+    set_shop_count(session, product, data.stock_on_hand, now)
     return product
 
 

@@ -14,4 +14,8 @@ class Conflict(StoreError):
 
 
 class InvalidInput(StoreError):
-    pass
+    """A value the caller gave is refused; ``field`` names it when the store knows which."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field

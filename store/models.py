@@ -325,6 +325,9 @@ class OrderLine(Base):
     delay_notice_eta: Mapped[dt.date | None] = mapped_column(Date)
     delay_notices: Mapped[int] = mapped_column(default=0)
     replaced_by_line_id: Mapped[int | None] = mapped_column(ForeignKey("order_lines.id"))
+    # The one wait coupon this line ever gets: minted on its first "wait", shown again on later
+    # rounds of choices (slips, delay notices). Unique, so two lines never share a code either.
+    coupon_code: Mapped[str | None] = mapped_column(String(32), unique=True)
     replaces_line_id: Mapped[int | None] = mapped_column(ForeignKey("order_lines.id"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
@@ -369,7 +372,8 @@ class Offer(Base):
     expires_at: Mapped[dt.datetime]
     default_choice: Mapped[OfferChoice] = mapped_column(_enum(OfferChoice, "default_choice"))
     choice: Mapped[OfferChoice | None] = mapped_column(_enum(OfferChoice, "choice"))
-    coupon_code: Mapped[str | None] = mapped_column(String(32), unique=True)
+    # A copy of the line's one coupon (``OrderLine.coupon_code``) when this offer chose to wait.
+    coupon_code: Mapped[str | None] = mapped_column(String(32), index=True)
     decided_at: Mapped[dt.datetime | None]
     decided_via: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

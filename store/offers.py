@@ -195,7 +195,10 @@ def _apply(
 ) -> tuple[Refusal | None, OrderLine | None]:
     line = offer.line
     if choice == OfferChoice.WAIT:
-        offer.coupon_code = _new_coupon_code(session)
+        # One coupon per line, ever: a later round of choices shows the code it already has.
+        if line.coupon_code is None:
+            line.coupon_code = _new_coupon_code(session)
+        offer.coupon_code = line.coupon_code
         return None, None
     if choice == OfferChoice.CANCEL:
         _cancel_line(session, line, now)
@@ -263,5 +266,10 @@ def _new_line(offer: Offer) -> OrderLine | None:
 def _new_coupon_code(session: Session) -> str:
     while True:
         code = "WAIT-" + "".join(secrets.choice(_COUPON_ALPHABET) for _ in range(8))
-        if session.scalar(select(Offer.id).where(Offer.coupon_code == code)) is None:
+        taken = (
+            select(Offer.id)
+            .where(Offer.coupon_code == code)
+            .union_all(select(OrderLine.id).where(OrderLine.coupon_code == code))
+        )
+        if session.scalar(taken.limit(1)) is None:
             return code

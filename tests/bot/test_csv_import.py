@@ -171,3 +171,23 @@ def test_bad_date_in_purchase_orders_is_reported(session: Session) -> None:
     assert _errors(session, ImportKind.PURCHASE_ORDERS, data) == [
         "line 2: expected_date must be a date like 2026-12-31, got '24/12/2026'"
     ]
+
+
+def test_reimporting_the_catalog_does_not_hand_out_the_units_again(session: Session) -> None:
+    f.product(session, "MUG", stock=0)
+    waiting = [f.order(session, f"W{i}", [("MUG", 1)]) for i in range(6)]
+    counted = CATALOG.replace(b"kitchen,0,", b"kitchen,3,")
+    _import(session, ImportKind.CATALOG, counted)
+    _import(session, ImportKind.CATALOG, counted)
+    allocated = [o for o in waiting if o.lines[0].status == LineStatus.ALLOCATED]
+    assert len(allocated) == 3
+
+
+def test_a_catalog_count_below_the_reserved_units_is_reported_on_its_line(
+    session: Session,
+) -> None:
+    f.product(session, "MUG2", stock=8)
+    f.order(session, "A", [("MUG2", 6)])
+    errors = _errors(session, ImportKind.CATALOG, CATALOG)
+    assert len(errors) == 1
+    assert errors[0].startswith("line 3: stock_on_hand 5")

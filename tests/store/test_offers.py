@@ -3,6 +3,7 @@ import datetime as dt
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from store.errors import NotFound
@@ -195,3 +196,26 @@ def test_unknown_offer_is_not_found(session: Session) -> None:
         accept_offer(
             session, 999_999, OfferChoice.WAIT, via="sms", now=LATER, policy=DEFAULT_POLICY
         )
+
+
+def test_a_line_that_waits_again_keeps_its_one_coupon(session: Session) -> None:
+    line = _waiting_line(session)
+    first = _accept(session, line, OfferChoice.WAIT)
+    codes = [first.coupon_code]
+    for round_ in range(5):  # slips and delay notices open new rounds; expiry applies "wait"
+        make_offer(session, line, DEFAULT_POLICY, LATER)
+        later = LATER + dt.timedelta(days=10 * (round_ + 1))
+        expire_offers(session, later + DEFAULT_POLICY.offer_ttl, DEFAULT_POLICY)
+        codes.append(line.offers[-1].coupon_code)
+    assert len(set(codes)) == 1
+    assert codes[0] is not None
+    assert line.coupon_code == codes[0]
+
+
+def test_the_schema_refuses_a_second_line_with_the_same_coupon(session: Session) -> None:
+    line = _waiting_line(session)
+    code = _accept(session, line, OfferChoice.WAIT).coupon_code
+    other = f.order(session, "A2", [("MUG", 1)]).lines[0]
+    other.coupon_code = code
+    with pytest.raises(IntegrityError):
+        session.flush()

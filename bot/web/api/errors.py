@@ -126,6 +126,6 @@ def refusals(field: Loc | None = None) -> Iterator[None]:
     except Conflict as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from None
     except InvalidInput as exc:
-        unprocessable(field or ["body"], str(exc))
+        unprocessable(["body", exc.field] if exc.field else field or ["body"], str(exc))
     except StoreError as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from None

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from bot.settings import Settings
 from bot.web.api.errors import MAX_INT, ApiRoute, refusals
+from store.allocation import reserved_units
 from store.catalog import ProductData, upsert_product
 from store.db import Database
 from store.eta import set_eta
@@ -41,7 +42,9 @@ class EtaIn(BaseModel):
     reason: str | None = Field(default=None, max_length=500)
 
 
-def product_view(product: Product) -> dict[str, Any]:
+def product_view(product: Product, reserved: int) -> dict[str, Any]:
+    """``stock_on_hand`` is the shop's count (on the shelf), as it was PUT; ``reserved`` of
+    those units are promised to orders not yet shipped, ``available`` are free to promise."""
     return {
         "sku": product.sku,
         "name": product.name,
@@ -49,7 +52,9 @@ def product_view(product: Product) -> dict[str, Any]:
         "price_cents": product.price_cents,
         "currency": product.currency,
         "category": product.category,
-        "stock_on_hand": product.stock_on_hand,
+        "stock_on_hand": product.stock_on_hand + reserved,
+        "reserved": reserved,
+        "available": product.stock_on_hand,
         "supplier": product.supplier.name if product.supplier else None,
         "alternatives": [a.alternative.sku for a in product.alternatives],
         "discount_percent": product.discount_percent,
@@ -62,7 +67,10 @@ def router(settings: Settings, db: Database) -> APIRouter:
 
     @routes.put("/products/{sku}")
     async def put_product(sku: Sku, body: ProductIn) -> dict[str, Any]:
-        """Create or update a product (stock, alternatives); added stock fills waiting lines."""
+        """Create or update a product. ``stock_on_hand`` is the units on the shop's shelf,
+        including those reserved for orders not yet shipped; the same PUT twice changes
+        nothing the second time. Units that become free fill waiting lines, oldest first.
+        A count below the reserved units is refused (422)."""
         data = ProductData(
             sku=sku,
             name=body.name,
@@ -77,7 +85,8 @@ def router(settings: Settings, db: Database) -> APIRouter:
 
         def write() -> dict[str, Any]:
             with db.session() as session:
-                return product_view(upsert_product(session, data, utcnow()))
+                product = upsert_product(session, data, utcnow())
+                return product_view(product, reserved_units(session, product.id))
 
         with refusals(["body", "alternatives"]):
             return await asyncio.to_thread(write)

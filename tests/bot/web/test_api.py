@@ -399,3 +399,39 @@ async def test_cancel_a_broadcast(api: httpx.AsyncClient) -> None:
     assert response.json()["progress"]["skipped"] == 1
     assert (await api.post("/api/broadcasts/999/cancel")).status_code == 404
     assert (await api.get("/api/broadcasts/999")).status_code == 404
+
+
+# ---- the stock model: the shop's count, idempotent ----
+
+
+@pytest.mark.asyncio
+async def test_a_retried_put_does_not_hand_the_same_units_out_twice(
+    api: httpx.AsyncClient,
+) -> None:
+    await api.put("/api/products/OVEN-5", json={**PRODUCT, "stock_on_hand": 0})
+    for i in range(6):
+        order = {**ORDER, "number": f"A-{i}", "lines": [{"sku": "OVEN-5", "quantity": 1}]}
+        assert (await api.post("/api/orders", json=order)).status_code == 201
+    first = await api.put("/api/products/OVEN-5", json={**PRODUCT, "stock_on_hand": 3})
+    again = await api.put("/api/products/OVEN-5", json={**PRODUCT, "stock_on_hand": 3})
+    assert first.json() == again.json()
+    assert (again.json()["stock_on_hand"], again.json()["reserved"]) == (3, 3)
+    statuses = [
+        (await api.get(f"/api/orders/A-{i}")).json()["lines"][0]["status"] for i in range(6)
+    ]
+    assert statuses.count("allocated") == 3
+
+
+@pytest.mark.asyncio
+async def test_a_count_below_the_reserved_units_is_422_and_changes_nothing(
+    api: httpx.AsyncClient,
+) -> None:
+    await api.put("/api/products/OVEN-5", json={**PRODUCT, "stock_on_hand": 3})
+    assert (await api.post("/api/orders", json=ORDER)).status_code == 201
+    response = await api.put("/api/products/OVEN-5", json={**PRODUCT, "stock_on_hand": 1})
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", "stock_on_hand"]
+    assert "3 units are reserved" in error["msg"]
+    line = (await api.get("/api/orders/A-1001")).json()["lines"][0]
+    assert line["status"] == "allocated"
