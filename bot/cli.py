@@ -162,6 +162,8 @@ def import_file(
                 policy=c.settings.policy(),
                 now=utcnow(),
                 default_region=c.settings.default_phone_region,
+                default_locale=c.settings.default_locale,
+                default_timezone=c.settings.default_timezone,
                 progress=lambda n: bar.advance(task, n),
             )
             if dry_run:

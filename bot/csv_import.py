@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -235,17 +236,20 @@ def _parse_product(v: dict[str, str]) -> ProductData:
 
 
 def _customer_parser(default_region: str) -> Callable[[dict[str, str]], CustomerData]:
+    """Empty or absent optional columns parse to ``None``: the stored value (or default) stays."""
+
     def parse(v: dict[str, str]) -> CustomerData:
-        channel = (v.get("preferred_channel") or "sms").lower()
-        if channel not in {c.value for c in Channel}:
+        channel = v.get("preferred_channel", "").lower()
+        if channel and channel not in {c.value for c in Channel}:
             raise ValueError(f"preferred_channel must be sms or telegram, got {channel!r}")
+        locale, timezone = v.get("locale", ""), v.get("timezone", "")
         return CustomerData(
             name=_required(v, "name"),
             phone=_store_value(lambda: normalize_phone(_required(v, "phone"), default_region)),
             email=v.get("email") or None,
-            locale=_store_value(lambda: normalize_locale(v.get("locale", ""))),
-            timezone=_store_value(lambda: check_timezone(v.get("timezone", ""))),
-            preferred_channel=Channel(channel),
+            locale=_store_value(lambda: normalize_locale(locale)) if locale else None,
+            timezone=_store_value(lambda: check_timezone(timezone)) if timezone else None,
+            preferred_channel=Channel(channel) if channel else None,
             external_ref=v.get("external_id") or None,
         )
 
@@ -305,10 +309,13 @@ def import_csv(
     policy: Policy,
     now: dt.datetime,
     default_region: str = "US",
+    default_locale: str = "en",
+    default_timezone: str = "UTC",
     progress: Progress | None = None,
 ) -> ImportReport:
     """Check and apply one file in the caller's transaction; raise ``ImportFailed`` if refused.
 
+    New customers without a locale or time zone get ``default_locale`` / ``default_timezone``.
     The caller must roll back on ``ImportFailed`` (``Database.session()`` does).
     """
     rows, warnings = read_rows(data, kind)
@@ -322,13 +329,14 @@ def import_csv(
     if errors:
         raise ImportFailed(errors)
     tick = progress or (lambda _n: None)
-    apply = {
+    defaults = {"default_locale": default_locale, "default_timezone": default_timezone}
+    appliers: dict[ImportKind, Callable[..., dict[str, int]]] = {
         ImportKind.CATALOG: _apply_catalog,
-        ImportKind.CUSTOMERS: _apply_customers,
-        ImportKind.ORDERS: _apply_orders,
+        ImportKind.CUSTOMERS: partial(_apply_customers, defaults=defaults),
+        ImportKind.ORDERS: partial(_apply_orders, defaults=defaults),
         ImportKind.PURCHASE_ORDERS: _apply_purchases,
-    }[kind]
-    written = apply(session, parsed, policy, now, tick)
+    }
+    written = appliers[kind](session, parsed, policy, now, tick)
     return ImportReport(kind, len(parsed), written, warnings)
 
 
@@ -389,6 +397,8 @@ def _apply_customers(
     policy: Policy,
     now: dt.datetime,
     tick: Progress,
+    *,
+    defaults: dict[str, str],
 ) -> dict[str, int]:
     phones = Counter(data.phone for _, data in parsed)
     errors = [
@@ -400,7 +410,7 @@ def _apply_customers(
         raise ImportFailed(errors)
     for line, data in parsed:
         with _at_line(line):
-            upsert_customer(session, data)
+            upsert_customer(session, data, **defaults)
         tick(1)
     session.flush()
     return {"customers": len(parsed)}
@@ -412,6 +422,8 @@ def _apply_orders(
     policy: Policy,
     now: dt.datetime,
     tick: Progress,
+    *,
+    defaults: dict[str, str],
 ) -> dict[str, int]:
     grouped = _group_orders(parsed)
     known = _known_skus(session, {row.sku for _, row in parsed})
@@ -424,7 +436,8 @@ def _apply_orders(
             continue
         found = find_by_phone(session, row.phone)
         if found is None and row.customer_name:
-            found = upsert_customer(session, CustomerData(name=row.customer_name, phone=row.phone))
+            data = CustomerData(name=row.customer_name, phone=row.phone)
+            found = upsert_customer(session, data, **defaults)
         if found is None:
             errors.append(
                 RowError(

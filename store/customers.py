@@ -55,17 +55,30 @@ def check_timezone(raw: str, default: str = "UTC") -> str:
 
 @dataclass(frozen=True, slots=True)
 class CustomerData:
+    """What we know of a customer. ``None`` keeps the stored value (a new customer gets the
+    caller's default locale and time zone, SMS and no email)."""
+
     name: str
     phone: str | None = None  # already E.164
     email: str | None = None
-    locale: str = "en"
-    timezone: str = "UTC"
-    preferred_channel: Channel = Channel.SMS
+    locale: str | None = None
+    timezone: str | None = None
+    preferred_channel: Channel | None = None
     external_ref: str | None = None
 
 
-def upsert_customer(session: Session, data: CustomerData) -> Customer:
-    """Find the customer by external reference, else by phone; create or update them."""
+def upsert_customer(
+    session: Session,
+    data: CustomerData,
+    *,
+    default_locale: str = "en",
+    default_timezone: str = "UTC",
+) -> Customer:
+    """Find the customer by external reference, else by phone; create or update them.
+
+    An update changes only what ``data`` has; ``default_locale`` and ``default_timezone`` are
+    for a new customer whose ``data`` has none.
+    """
     customer = None
     if data.external_ref is not None:
         customer = session.scalars(
@@ -74,14 +87,20 @@ def upsert_customer(session: Session, data: CustomerData) -> Customer:
     if customer is None and data.phone is not None:
         customer = session.scalars(select(Customer).where(Customer.phone == data.phone)).first()
     if customer is None:
-        customer = Customer()
+        customer = Customer(
+            locale=default_locale, timezone=default_timezone, preferred_channel=Channel.SMS
+        )
         session.add(customer)
     customer.name = data.name
     customer.phone = data.phone
-    customer.email = data.email
-    customer.locale = data.locale
-    customer.timezone = data.timezone
-    customer.preferred_channel = data.preferred_channel
+    if data.email is not None:
+        customer.email = data.email
+    if data.locale is not None:
+        customer.locale = data.locale
+    if data.timezone is not None:
+        customer.timezone = data.timezone
+    if data.preferred_channel is not None:
+        customer.preferred_channel = data.preferred_channel
     if data.external_ref is not None:
         customer.external_ref = data.external_ref
     return customer

@@ -62,3 +62,17 @@ def test_link_token_refuses_unknown_or_bad_numbers(
     with cli_env.read_session() as session:
         assert session.scalars(select(TelegramLinkToken)).all() == []
         assert session.scalars(select(Customer.telegram_chat_id)).one() is None
+
+
+def test_import_customers_gives_new_customers_the_settings_default_timezone(
+    cli_env: Database, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DEFAULT_TIMEZONE", "America/New_York")
+    monkeypatch.setenv("DEFAULT_LOCALE", "es")
+    csv = tmp_path / "customers.csv"
+    csv.write_bytes(b"name,phone\nBea,+14155550145\n")
+    result = runner.invoke(app, ["import", "customers", str(csv)])
+    assert result.exit_code == 0, result.output
+    with cli_env.session() as session:
+        bea = session.scalars(select(Customer).where(Customer.phone == "+14155550145")).one()
+        assert (bea.locale, bea.timezone) == ("es", "America/New_York")

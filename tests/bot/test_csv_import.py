@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.csv_import import ImportFailed, ImportKind, import_csv
-from store.models import Customer, LineStatus, Order, Product, PurchaseOrder
+from store.models import Channel, Customer, LineStatus, Order, Product, PurchaseOrder
 from store.policy import DEFAULT_POLICY
 from tests import factories as f
 from tests.factories import NOW
@@ -191,3 +191,97 @@ def test_a_catalog_count_below_the_reserved_units_is_reported_on_its_line(
     errors = _errors(session, ImportKind.CATALOG, CATALOG)
     assert len(errors) == 1
     assert errors[0].startswith("line 3: stock_on_hand 5")
+
+
+# ---- defaults for new customers; re-imports change only the columns given ----
+
+NEW_YORK = {"default_timezone": "America/New_York", "default_locale": "es"}
+SPANISH_CUSTOMER = (
+    b"name,phone,email,locale,timezone,preferred_channel\n"
+    b"Ada,+14155550100,ada@example.com,es-MX,Europe/Madrid,telegram\n"
+)
+
+
+def _import_in_new_york(session: Session, kind: ImportKind, data: bytes):
+    return import_csv(
+        session, kind, data, policy=DEFAULT_POLICY, now=NOW, default_region="US", **NEW_YORK
+    )
+
+
+def _only_customer(session: Session) -> Customer:
+    return session.scalars(select(Customer)).one()
+
+
+def test_imported_customer_without_timezone_gets_the_default_timezone(session: Session) -> None:
+    _import_in_new_york(session, ImportKind.CUSTOMERS, b"name,phone\nAda,+14155550100\n")
+    assert _only_customer(session).timezone == "America/New_York"
+
+
+def test_imported_customer_without_locale_gets_the_default_locale(session: Session) -> None:
+    _import_in_new_york(session, ImportKind.CUSTOMERS, b"name,phone\nAda,+14155550100\n")
+    assert _only_customer(session).locale == "es"
+
+
+def test_imported_customer_with_empty_timezone_and_locale_gets_the_defaults(
+    session: Session,
+) -> None:
+    data = b"name,phone,locale,timezone\nAda,+14155550100,,\n"
+    _import_in_new_york(session, ImportKind.CUSTOMERS, data)
+    customer = _only_customer(session)
+    assert (customer.locale, customer.timezone) == ("es", "America/New_York")
+
+
+def test_reimport_without_timezone_keeps_the_stored_timezone(session: Session) -> None:
+    _import(session, ImportKind.CUSTOMERS, SPANISH_CUSTOMER)
+    _import_in_new_york(session, ImportKind.CUSTOMERS, b"name,phone\nAda,+14155550100\n")
+    assert _only_customer(session).timezone == "Europe/Madrid"
+
+
+def test_reimport_without_locale_keeps_the_stored_locale(session: Session) -> None:
+    _import(session, ImportKind.CUSTOMERS, SPANISH_CUSTOMER)
+    _import(session, ImportKind.CUSTOMERS, b"name,phone,locale\nAda,+14155550100,\n")
+    assert _only_customer(session).locale == "es-MX"
+
+
+def test_reimport_keeps_channel(session: Session) -> None:
+    _import(session, ImportKind.CUSTOMERS, SPANISH_CUSTOMER)
+    _import(session, ImportKind.CUSTOMERS, b"name,phone\nAda,+14155550100\n")
+    assert _only_customer(session).preferred_channel == Channel.TELEGRAM
+
+
+def test_reimport_keeps_email(session: Session) -> None:
+    _import(session, ImportKind.CUSTOMERS, SPANISH_CUSTOMER)
+    _import(session, ImportKind.CUSTOMERS, b"name,phone,email\nAda,+14155550100,\n")
+    assert _only_customer(session).email == "ada@example.com"
+
+
+def test_reimport_updates_the_columns_it_has(session: Session) -> None:
+    _import(session, ImportKind.CUSTOMERS, SPANISH_CUSTOMER)
+    data = b"name,phone,timezone,preferred_channel\nAda L,+14155550100,Asia/Tokyo,sms\n"
+    _import(session, ImportKind.CUSTOMERS, data)
+    customer = _only_customer(session)
+    assert (customer.name, customer.timezone, customer.preferred_channel) == (
+        "Ada L",
+        "Asia/Tokyo",
+        Channel.SMS,
+    )
+    assert customer.locale == "es-MX"
+
+
+def test_invalid_timezone_and_locale_are_reported_with_their_lines(session: Session) -> None:
+    data = b"name,phone,locale,timezone\nAda,+14155550100,fr,\nBob,+14155550101,,Mars/Base\n"
+    assert _errors(session, ImportKind.CUSTOMERS, data) == [
+        "line 2: locale 'fr' is not supported (use one of ('en', 'es'))",
+        "line 3: time zone 'Mars/Base' is not an IANA time zone name",
+    ]
+    assert _count(session, Customer) == 0
+
+
+def test_order_import_creates_its_customer_with_the_default_timezone_and_locale(
+    session: Session,
+) -> None:
+    f.product(session, "MUG", stock=5)
+    data = b"number,phone,sku,quantity,customer_name\nA1,+14155550100,MUG,1,Ada\n"
+    _import_in_new_york(session, ImportKind.ORDERS, data)
+    customer = _only_customer(session)
+    assert (customer.locale, customer.timezone) == ("es", "America/New_York")
