@@ -1,12 +1,26 @@
-"""Racing workers must never allocate more than there is (both databases)."""
+"""Racing workers must never allocate more than there is (both databases).
 
+The two thread tests race order placement inside one process. On SQLite they prove little:
+``Database.session()`` makes the threads of one process take turns, so even a racy
+read-modify-write ``take_stock`` passes them. ``test_separate_processes_...`` is the real proof:
+separate OS processes, each with its own engine, on the same database file (or PostgreSQL
+database), mixing order placement, stock receipts and offer choices on one SKU.
+"""
+
+import json
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 from sqlalchemy import func, select
 
 from store.db import Database
-from store.models import OrderLine, Product
+from store.models import LineStatus, OrderLine, Product, StockReceipt
 from tests import factories as f
+from tests.messaging.recording_fake import env_without_settings
+from tests.store.allocation_race_worker import ALTERNATIVE, SKU
 
 
 def _race(db: Database, workers: int, quantity: int) -> list[BaseException]:
@@ -59,3 +73,96 @@ def test_racing_multi_unit_orders_never_oversell(committed_db: Database) -> None
     with committed_db.read_session() as session:
         waiting = session.scalar(select(func.sum(OrderLine.backordered_quantity)))
     assert waiting == 8 * 2 - 5
+
+
+PROCESSES = 4
+OPS_PER_PROCESS = 60
+RACE_STOCK = 10
+ALTERNATIVE_STOCK = 15
+
+
+def _stock_and_allocated(db: Database, sku: str) -> tuple[int, int, int, list[OrderLine]]:
+    """(free stock, units allocated to the SKU's lines, units received, its lines)."""
+    with db.read_session() as session:
+        product = session.scalars(select(Product).where(Product.sku == sku)).one()
+        lines = list(session.scalars(select(OrderLine).where(OrderLine.product_id == product.id)))
+        received = session.scalar(
+            select(func.coalesce(func.sum(StockReceipt.quantity), 0)).where(
+                StockReceipt.product_id == product.id
+            )
+        )
+        allocated = sum(line.allocated_quantity for line in lines)
+        return product.stock_on_hand, allocated, int(received or 0), lines
+
+
+def test_separate_processes_placing_receiving_and_choosing_never_oversell(
+    committed_db: Database, tmp_path: Path
+) -> None:
+    # What this catches, measured by swapping take_stock's conditional UPDATE for a racy
+    # read / sleep 1 ms / write-back (no WHERE): on PostgreSQL the racing processes lose
+    # updates and the stock sum is off. On SQLite that in-transaction racy version cannot
+    # fail: BEGIN IMMEDIATE serialises every writing transaction across processes, so a read
+    # inside the writer is never stale. A racy variant that reads the stock on a separate,
+    # earlier (committed-snapshot) connection does fail here on SQLite too.
+    with committed_db.session() as session:
+        f.product(session, SKU, stock=RACE_STOCK, alternatives=(), category="race")
+        f.product(session, ALTERNATIVE, stock=ALTERNATIVE_STOCK, category="race")
+    barrier = tmp_path / "start"
+    env = env_without_settings()
+    logs = [tmp_path / f"worker-{i}.log" for i in range(PROCESSES)]
+    processes = []
+    for i, log in enumerate(logs):
+        command = [
+            sys.executable, "-m", "tests.store.allocation_race_worker",
+            "--url", committed_db.url, "--worker", str(i),
+            "--ops", str(OPS_PER_PROCESS), "--barrier", str(barrier),
+        ]  # fmt: skip
+        with log.open("w") as out:
+            processes.append(
+                subprocess.Popen(command, cwd=tmp_path, env=env, stdout=out, stderr=out)
+            )
+    try:
+        deadline = time.monotonic() + 30
+        while not all(barrier.with_name(f"start.ready.{i}").exists() for i in range(PROCESSES)):
+            assert all(p.poll() is None for p in processes), [x.read_text() for x in logs]
+            assert time.monotonic() < deadline, "the workers never got ready"
+            time.sleep(0.01)
+        started = time.perf_counter()
+        barrier.with_name("start.go").touch()  # every worker is connected and polling for this
+        codes = [p.wait(timeout=60) for p in processes]
+        wall = time.perf_counter() - started
+    finally:
+        for p in processes:
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=10)
+    assert codes == [0] * PROCESSES, [log.read_text() for log in logs]
+    reports = [json.loads(log.read_text().splitlines()[-1]) for log in logs]
+
+    unexpected = [tb for r in reports for tb in r["unexpected"]]
+    assert unexpected == [], unexpected[0]
+    totals: dict[str, int] = {}
+    for r in reports:
+        for outcome, count in r["outcomes"].items():
+            totals[outcome] = totals.get(outcome, 0) + count
+    assert sum(totals.values()) == PROCESSES * OPS_PER_PROCESS
+    # The race was contended: orders met both free stock and a queue, receipts filled lines.
+    assert totals.get("placed_allocated", 0) > 0
+    assert totals.get("placed_backordered", 0) > 0
+    assert totals.get("received_and_allocated", 0) > 0
+
+    for sku, initial in ((SKU, RACE_STOCK), (ALTERNATIVE, ALTERNATIVE_STOCK)):
+        stock, allocated, received, lines = _stock_and_allocated(committed_db, sku)
+        assert stock >= 0
+        assert (sku, allocated + stock) == (sku, initial + received), totals
+        for line in lines:
+            assert 0 <= line.allocated_quantity <= line.quantity
+            if line.status in (LineStatus.ALLOCATED, LineStatus.BACKORDERED):
+                assert line.allocated_quantity + line.backordered_quantity == line.quantity
+            else:
+                assert line.allocated_quantity == line.backordered_quantity == 0
+        if sku == SKU:
+            # Nobody waits while units sit free: receipts and releases go to the queue first.
+            waiting = sum(line.backordered_quantity for line in lines)
+            assert stock == 0 or waiting == 0
+    print(f"\n{PROCESSES} processes, {sum(totals.values())} operations: {wall:.1f} s, {totals}")
