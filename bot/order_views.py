@@ -17,6 +17,7 @@ from typing import Any
 
 from store.models import Offer, Order, OrderLine
 from store.queries import open_offer
+from store.refunds import cancel_scope, refund_preview
 
 __all__ = ["line_eta", "offer_context", "offer_record", "offer_view", "order_record", "order_view"]
 
@@ -45,12 +46,15 @@ def offer_view(offer: Offer) -> dict[str, Any]:
         "discount_percent": offer.discount_percent,
         "alternative_name": alternative.name if alternative is not None else None,
         "alternative_price_cents": alternative.price_cents if alternative is not None else None,
-        "currency": line.product.currency,
+        "currency": line.currency or line.product.currency,
         "expires_at": offer.expires_at,
         "coupon_code": offer.coupon_code,
         "applied_choice": offer.choice.value if offer.choice is not None else None,
         "order_number": line.order.number,
         "product_name": line.product.name,
+        # What "cancel" does: the late item, or the order when nothing else is left in it.
+        "cancels_order": cancel_scope(line).whole_order,
+        "refund_cents": refund_preview(line),
     }
 
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from messaging.outbox import QueuedMessage, enqueue
@@ -37,6 +37,7 @@ from store.models import (
     ReachState,
 )
 from store.order_links import page_url, subkey, tokens_for_orders
+from store.refunds import GONE_STATUSES
 
 # Which message an event becomes; None: recorded for agents and reports, not sent.
 MESSAGES: dict[str, str | None] = {
@@ -152,6 +153,10 @@ _EVENT_ROWS = (
         OrderLine.quantity,
         OrderLine.backordered_quantity,
         OrderLine.eta.label("line_eta"),
+        OrderLine.status.label("line_status"),
+        OrderLine.replaced_by_line_id,
+        OrderLine.unit_price_cents,
+        OrderLine.currency.label("line_currency"),
         Product.name.label("product_name"),
         Product.sku,
         Product.currency,
@@ -193,6 +198,7 @@ def notify_pending(
         return NotifyResult(0, 0, 0, 0)
     event_ids = [row.event_id for row in rows]
     urls = _order_urls(session, rows, voice.order_links, now)
+    remaining = remaining_lines(session, {row.order_id for row in rows if row.order_id})
     queued: list[QueuedMessage] = []
     silent = unreachable = 0
     for row in rows:
@@ -215,7 +221,7 @@ def notify_pending(
             continue
         channel, address = route
         rendered = render_with_link(
-            message, channel, row.locale, _context(row, voice), urls.get(row.order_id)
+            message, channel, row.locale, _context(row, voice, remaining), urls.get(row.order_id)
         )
         queued.append(
             QueuedMessage(
@@ -277,7 +283,40 @@ def _message_for(kind: str, payload: dict[str, Any]) -> str | None:
     return MESSAGES.get(kind)
 
 
-def _context(row: Any, voice: ShopVoice) -> dict[str, Any]:
+def remaining_lines(session: Session, order_ids: set[int]) -> dict[int, int]:
+    """How many lines of each order still count (not cancelled, not switched away)."""
+    if not order_ids:
+        return {}
+    counts = session.execute(
+        select(OrderLine.order_id, func.count())
+        .where(OrderLine.order_id.in_(order_ids), OrderLine.status.not_in(GONE_STATUSES))
+        .group_by(OrderLine.order_id)
+    )
+    return {order_id: count for order_id, count in counts}
+
+
+def _cancel_terms(row: Any, remaining: dict[int, int]) -> dict[str, Any]:
+    """What choosing "cancel" does to this row's order and what it refunds (``store.refunds``).
+
+    A confirmation says what happened (the event's payload); an offer, what would happen now.
+    """
+    payload = row.payload or {}
+    if "order_cancelled" in payload:
+        return {
+            "cancels_order": bool(payload["order_cancelled"]),
+            "refund_cents": payload.get("refund_cents"),
+        }
+    # The line itself, or the line that replaced it after a switch, is not "the rest".
+    itself = row.line_status not in GONE_STATUSES or row.replaced_by_line_id is not None
+    others = remaining.get(row.order_id, 0) - (1 if itself else 0)
+    unit = row.unit_price_cents
+    return {
+        "cancels_order": others <= 0,
+        "refund_cents": unit * row.quantity if unit is not None else None,
+    }
+
+
+def _context(row: Any, voice: ShopVoice, remaining: dict[int, int]) -> dict[str, Any]:
     payload = row.payload
     context: dict[str, Any] = {
         "shop_name": voice.shop_name,
@@ -300,10 +339,11 @@ def _context(row: Any, voice: ShopVoice) -> dict[str, Any]:
             "discount_percent": row.discount_percent,
             "alternative_name": row.alternative_name,
             "alternative_price_cents": row.alternative_price_cents,
-            "currency": row.currency or "USD",
+            "currency": row.line_currency or row.currency or "USD",
             "expires_at": row.expires_at,
             "coupon_code": row.coupon_code,
             "applied_choice": payload.get("choice"),
+            **_cancel_terms(row, remaining),
         }
     return context
 

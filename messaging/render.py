@@ -40,7 +40,8 @@ Per message, in addition:
 - ``delay_notice``: ``order``, ``line``, ``eta``;
 - ``offer_expired``, ``wait_confirmed``, ``switch_confirmed``: ``order``, ``line``, ``eta``,
   ``offer``;
-- ``cancel_confirmed``, ``ready_to_ship``: ``order``, ``line``;
+- ``cancel_confirmed``: ``order``, ``line``, ``offer``;
+- ``ready_to_ship``: ``order``, ``line``;
 - ``status_reply``: ``orders``;
 - ``broadcast``: ``text``;
 - ``help``, ``opted_out``, ``opted_in``, ``unknown_command``: nothing more.
@@ -52,7 +53,10 @@ where
 - ``eta``, ``old_eta``: a ``date`` or ``None`` (``None`` renders as the locale's "no date yet");
 - ``offer``: ``.id``, ``.discount_percent`` (int), ``.alternative_name`` (str or None),
   ``.alternative_price_cents`` (int or None, minor units of ``.currency``), ``.currency``
-  (ISO 4217), ``.expires_at`` (aware datetime), ``.coupon_code`` (str or None), and for
+  (ISO 4217), ``.expires_at`` (aware datetime), ``.coupon_code`` (str or None),
+  ``.cancels_order`` (bool: choosing "cancel" cancels the whole order, as nothing else is left in
+  it; else it cancels only the late item), ``.refund_cents`` (int or None: what cancelling
+  refunds, or refunded, in minor units of ``.currency``; ``store.refunds``), and for
   ``offer_expired`` ``.applied_choice`` (``"wait"``, ``"switch"`` or ``"cancel"``);
 - ``orders``: a list of objects with ``.number``, ``.lines`` (each ``.product_name``,
   ``.quantity``, ``.status`` in allocated|backordered|switched|cancelled|shipped, ``.eta``)

@@ -329,6 +329,11 @@ class OrderLine(Base):
     # rounds of choices (slips, delay notices). Unique, so two lines never share a code either.
     coupon_code: Mapped[str | None] = mapped_column(String(32), unique=True)
     replaces_line_id: Mapped[int | None] = mapped_column(ForeignKey("order_lines.id"))
+    # The price of one unit when the order was placed, in the currency's minor units: what a
+    # cancellation refunds, whatever the catalog says later. None only on lines placed before
+    # prices were kept (the product's price at the time of the migration was copied in).
+    unit_price_cents: Mapped[int | None]
+    currency: Mapped[str | None] = mapped_column(String(3))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     order: Mapped[Order] = relationship(back_populates="lines")
@@ -635,6 +640,32 @@ class AuditEntry(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+class Refund(Base):
+    """Money the shop owes a customer for a cancelled line: the customer has been told the amount.
+
+    One row per cancelled line (unique), written in the transaction that cancels it. ``settled_at``
+    is set when the shop has paid it back (``backorder-bot refunds settle``, the API); until then
+    it is listed as due, so a promised refund cannot be forgotten.
+    """
+
+    __tablename__ = "refunds"
+    __table_args__ = (CheckConstraint("amount_cents >= 0", name="amount_not_negative"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id"), unique=True)
+    quantity: Mapped[int]
+    amount_cents: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str] = mapped_column(String(32))  # "customer_choice", "no_answer", "agent"
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    settled_at: Mapped[dt.datetime | None]
+    settled_by: Mapped[str | None] = mapped_column(String(100))
+    reference: Mapped[str | None] = mapped_column(String(200))  # the payment provider's id
+
+    line: Mapped[OrderLine] = relationship()
+
+
 class OrderPageLink(Base):
     """The key to an order's personal page, ``/o/<token>`` (see ``store.order_links``).
 
@@ -683,6 +714,7 @@ __all__ = [
     "PurchaseOrderLine",
     "PurchaseOrderStatus",
     "ReachState",
+    "Refund",
     "StockReceipt",
     "Supplier",
     "TelegramLinkToken",

@@ -28,8 +28,10 @@ from store.models import (
     OrderLine,
     OrderStatus,
     Product,
+    Refund,
 )
 from store.policy import Policy
+from store.refunds import cancel_scope, record_refund
 
 # No 0/O, 1/I/L: customers read these codes aloud to support.
 _COUPON_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -136,7 +138,7 @@ def accept_offer(
     if offer.status == OfferStatus.EXPIRED:
         return OfferOutcome(offer, choice, accepted=False, refusal=Refusal.EXPIRED)
 
-    refusal, new_line = _apply(session, offer, choice, now, policy)
+    refusal, new_line = _apply(session, offer, choice, now, policy, reason="customer_choice")
     if refusal is not None:
         return OfferOutcome(offer, choice, accepted=False, refusal=refusal)
     offer.status = OfferStatus.ACCEPTED
@@ -152,6 +154,7 @@ def accept_offer(
         coupon_code=offer.coupon_code,
         new_line_id=new_line.id if new_line is not None else None,
         via=via,  # the confirmation goes back where the customer chose, when it can
+        **_cancellation(session, offer, choice),
     )
     return OfferOutcome(offer, choice, accepted=True, new_line=new_line)
 
@@ -171,11 +174,11 @@ def expire_offers(session: Session, now: dt.datetime, policy: Policy) -> list[Of
 
 def _expire(session: Session, offer: Offer, now: dt.datetime, policy: Policy) -> None:
     applied = offer.default_choice
-    refusal, _ = _apply(session, offer, applied, now, policy)
+    refusal, _ = _apply(session, offer, applied, now, policy, reason="no_answer")
     if refusal is not None:
         # The default could not be applied (say the alternative sold out): keep waiting.
         applied = OfferChoice.WAIT
-        _apply(session, offer, applied, now, policy)
+        _apply(session, offer, applied, now, policy, reason="no_answer")
     offer.status = OfferStatus.EXPIRED
     offer.choice = applied
     offer.decided_at = now
@@ -187,11 +190,33 @@ def _expire(session: Session, offer: Offer, now: dt.datetime, policy: Policy) ->
         offer=offer,
         choice=applied.value,
         coupon_code=offer.coupon_code,
+        **_cancellation(session, offer, applied),
     )
 
 
+def _cancellation(session: Session, offer: Offer, choice: OfferChoice) -> dict[str, object]:
+    """What a cancel confirmation must say: what was cancelled, and the money refunded."""
+    if choice != OfferChoice.CANCEL:
+        return {}
+    refund = session.scalars(select(Refund).where(Refund.line_id == offer.line_id)).first()
+    scope = cancel_scope(offer.line)
+    return {
+        "order_cancelled": scope.whole_order,
+        "other_lines": scope.other_lines,
+        "cancelled_quantity": offer.line.quantity,
+        "refund_cents": refund.amount_cents if refund is not None else None,
+        "refund_currency": refund.currency if refund is not None else None,
+    }
+
+
 def _apply(
-    session: Session, offer: Offer, choice: OfferChoice, now: dt.datetime, policy: Policy
+    session: Session,
+    offer: Offer,
+    choice: OfferChoice,
+    now: dt.datetime,
+    policy: Policy,
+    *,
+    reason: str,
 ) -> tuple[Refusal | None, OrderLine | None]:
     line = offer.line
     if choice == OfferChoice.WAIT:
@@ -201,7 +226,7 @@ def _apply(
         offer.coupon_code = line.coupon_code
         return None, None
     if choice == OfferChoice.CANCEL:
-        _cancel_line(session, line, now)
+        cancel_line(session, line, now, reason=reason)
         return None, None
     if offer.alternative_product_id is None:
         return Refusal.NO_ALTERNATIVE, None
@@ -211,14 +236,19 @@ def _apply(
     return None, new_line
 
 
-def _cancel_line(session: Session, line: OrderLine, now: dt.datetime) -> None:
+def cancel_line(session: Session, line: OrderLine, now: dt.datetime, *, reason: str) -> None:
+    """Cancel one line: its units go to the next waiting customers and its refund is owed.
+
+    The order is cancelled only when no other line of it remains (see ``store.refunds``).
+    """
     released = line.allocated_quantity
     line.status = LineStatus.CANCELLED
     line.allocated_quantity = 0
     line.backordered_quantity = 0
     session.flush()
+    record_refund(session, line, quantity=line.quantity, reason=reason, now=now)
     _release(session, line.product_id, released, now)
-    if all(other.status == LineStatus.CANCELLED for other in line.order.lines):
+    if cancel_scope(line).whole_order:
         line.order.status = OrderStatus.CANCELLED
 
 

@@ -71,6 +71,9 @@ def place_order(
             allocated_quantity=taken,
             backordered_quantity=quantity - taken,
             status=LineStatus.ALLOCATED if taken == quantity else LineStatus.BACKORDERED,
+            # What the customer paid per unit: a later cancellation refunds this, not today's price.
+            unit_price_cents=product.price_cents,
+            currency=product.currency,
         )
         if taken < quantity:
             line.eta = line.first_eta = product.eta

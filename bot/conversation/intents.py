@@ -8,7 +8,9 @@ Order of precedence, first match wins:
    so neither do we: the two opt-out lists must never disagree);
 2. Telegram commands (``/status [number]``, ``/help``, ``/stop``, ``/start [payload]``);
 3. an offer reply, again the whole message: ``1``/``WAIT``/``ESPERAR``, ``2``/``SWITCH``/
-   ``CAMBIAR``, ``3``/``CANCEL ORDER``/``CANCELAR PEDIDO``, optionally followed by an order number
+   ``CAMBIAR``, ``3``/``CANCEL ITEM``/``CANCEL ORDER``/``CANCELAR PRODUCTO``/``CANCELAR PEDIDO``
+   (both cancel the late item; the order goes only when nothing else is left in it, and the
+   confirmation says which), optionally followed by an order number
    ("2 A1001") to say which order's choice is meant. A message that merely starts with a choice
    ("1 please", "2 of them arrived") is NOT a reply: choices change orders, so only an
    unmistakable message applies one;
@@ -94,7 +96,11 @@ _WAIT = frozenset({"wait", "esperar", "espero", "espera"})
 _SWITCH = frozenset({"switch", "cambiar", "cambio"})
 _CANCEL_VERBS = frozenset({"cancel", "cancelar", "cancela"})
 _ORDER_NOUNS = frozenset({"order", "pedido"})
-_FILLERS = frozenset({"my", "the", "mi", "el"})  # "cancel my order", "cancelar el pedido"
+# What the "cancel" choice names: the late item ("3/CANCEL ITEM"), or the order when it is all.
+_CANCEL_OBJECTS = _ORDER_NOUNS | {"item", "producto", "articulo"}
+_FILLERS = frozenset(
+    {"my", "the", "this", "mi", "el", "este"}
+)  # "cancel my order", "cancelar el pedido"
 _DIGITS = {"1": OfferChoice.WAIT, "2": OfferChoice.SWITCH, "3": OfferChoice.CANCEL}
 
 _STATUS_WORDS = frozenset(
@@ -124,7 +130,7 @@ _SPANISH = frozenset(
         *("estado", "rastrear", "seguimiento", "donde", "cuando", "paquete", "compra", "envio"),
         *("entrega", "llega", "llegara", "llegan", "llegaran", "llegar", "llego", "viene"),
         *("vienen", "enviado", "enviaran", "envian", "recibo", "recibire", "esta"),
-        *("estan", "ayuda"),
+        *("estan", "ayuda", "producto", "articulo", "este"),
     }
 )
 # Words typos are corrected towards. Never the carrier keywords: "stpo" must stay unknown.
@@ -209,7 +215,7 @@ def _choice(words: list[str]) -> OfferChoice | None:
     elif (
         len(rest) in (2, 3)
         and rest[0] in _CANCEL_VERBS
-        and rest[-1] in _ORDER_NOUNS
+        and rest[-1] in _CANCEL_OBJECTS
         and all(w in _FILLERS for w in rest[1:-1])
     ):
         named = OfferChoice.CANCEL

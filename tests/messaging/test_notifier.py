@@ -155,3 +155,38 @@ def test_partial_allocation_sends_nothing_and_ready_to_ship_does(session: Sessio
     receive_stock(session, "MUG", 1, now=NOW)
     notify_pending(session, VOICE, NOW)
     assert [r.message for r in _outbox(session)] == ["backorder_notice", "ready_to_ship"]
+
+
+def test_cancelling_one_late_item_is_offered_and_confirmed_as_that_item_with_its_refund(
+    session: Session,
+) -> None:
+    """Issue 12 item 2: not "order A1 is cancelled, full refund" when other lines stay."""
+    f.product(session, "MUG", price_cents=1_250)
+    f.product(session, "TEA", stock=5, price_cents=800)
+    line = f.order(session, "A1", [("MUG", 2), ("TEA", 1)]).lines[0]
+    notify_pending(session, VOICE, NOW)
+    (notice,) = [r for r in _outbox(session) if r.message == "backorder_notice"]
+    assert "3/CANCEL ITEM" in notice.body
+    assert "CANCEL ORDER" not in notice.body
+    accept_offer(
+        session, line.offers[0].id, OfferChoice.CANCEL, via="sms", now=NOW, policy=DEFAULT_POLICY
+    )
+    notify_pending(session, VOICE, NOW)
+    (confirmation,) = [r for r in _outbox(session) if r.message == "cancel_confirmed"]
+    assert "2 x Product MUG is cancelled from order A1" in confirmation.body
+    assert "rest of the order is unchanged" in confirmation.body
+    assert "$25.00" in confirmation.body
+
+
+def test_cancelling_the_only_item_is_offered_and_confirmed_as_the_order(session: Session) -> None:
+    f.product(session, "MUG", price_cents=1_250)
+    line = f.order(session, "A1", [("MUG", 1)]).lines[0]
+    notify_pending(session, VOICE, NOW)
+    assert "3/CANCEL ORDER" in _outbox(session)[0].body
+    accept_offer(
+        session, line.offers[0].id, OfferChoice.CANCEL, via="sms", now=NOW, policy=DEFAULT_POLICY
+    )
+    notify_pending(session, VOICE, NOW)
+    (confirmation,) = [r for r in _outbox(session) if r.message == "cancel_confirmed"]
+    assert "order A1 is cancelled" in confirmation.body
+    assert "$12.50" in confirmation.body

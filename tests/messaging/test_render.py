@@ -70,6 +70,8 @@ def long_context(message: str, locale: str, **overrides: Any) -> dict[str, Any]:
         expires_at=datetime(2026, 6, 3, 23, 59, tzinfo=UTC),
         coupon_code="WAIT15-8F3K2Q7Z",
         applied_choice="wait",
+        cancels_order=False,
+        refund_cents=12345678,
     )
     line = SimpleNamespace(
         product_name=values["product"], sku="TENT-UL4S-FG-3P", quantity=2, backordered_quantity=2
@@ -118,14 +120,17 @@ def variants(message: str, locale: str) -> list[dict[str, Any]]:
     """Every branch of ``message`` worth checking against the budget."""
     base = long_context(message, locale)
     values = LONG.get(locale.split("-")[0], LONG["en"])
-    if message == "offer_expired":
+    if message in ("offer_expired", "cancel_confirmed"):
         return [
             long_context(
                 message,
                 locale,
-                offer=SimpleNamespace(**{**vars(base["offer"]), "applied_choice": c}),
+                offer=SimpleNamespace(
+                    **{**vars(base["offer"]), "applied_choice": c, "cancels_order": whole}
+                ),
             )
             for c in ("wait", "switch", "cancel")
+            for whole in (False, True)
         ]
     if message == "offer_refused":
         refusals = [r.value for r in Refusal]
@@ -134,13 +139,19 @@ def variants(message: str, locale: str) -> list[dict[str, Any]]:
                 message,
                 locale,
                 refusal=r,
-                offer=SimpleNamespace(**{**vars(base["offer"]), "applied_choice": c}),
+                offer=SimpleNamespace(
+                    **{**vars(base["offer"]), "applied_choice": c, "cancels_order": whole}
+                ),
             )
             for r in refusals
             for c in ("wait", "switch", "cancel")
+            for whole in (False, True)
         ]
     if message == "offer_which":
         return [base, long_context(message, locale, order_number=ORDER_NUMBER)]
+    if message in ("backorder_notice", "offer_reminder"):
+        whole = SimpleNamespace(**{**vars(base["offer"]), "cancels_order": True})
+        return [base, long_context(message, locale, offer=whole)]
     if message == "not_linked":
         return [base, long_context(message, locale, group_chat=True)]
     if message == "status_reply":
@@ -254,15 +265,15 @@ def test_english_sms_renders_are_gsm7(message: str) -> None:
 def test_sms_never_asks_for_bare_cancel(message: str, locale: str) -> None:
     for context in variants(message, locale):
         text = render_message(message, SMS, locale, **context).text
-        assert not re.search(r"\bCANCEL\b(?! ORDER)", text)
-        assert not re.search(r"\bCANCELAR\b(?! PEDIDO)", text)
+        assert not re.search(r"\bCANCEL\b(?! (ORDER|ITEM))", text)
+        assert not re.search(r"\bCANCELAR\b(?! (PEDIDO|PRODUCTO))", text)
 
 
 @pytest.mark.parametrize(
     ("locale", "choices"),
     [
-        ("en", ["1/WAIT", "2/SWITCH", "3/CANCEL ORDER"]),
-        ("es", ["1/ESPERAR", "2/CAMBIAR", "3/CANCELAR PEDIDO"]),
+        ("en", ["1/WAIT", "2/SWITCH", "3/CANCEL ITEM"]),
+        ("es", ["1/ESPERAR", "2/CAMBIAR", "3/CANCELAR PRODUCTO"]),
     ],
 )
 def test_sms_offer_lists_the_three_reply_words(locale: str, choices: list[str]) -> None:
@@ -270,11 +281,24 @@ def test_sms_offer_lists_the_three_reply_words(locale: str, choices: list[str]) 
     assert all(choice in text for choice in choices)
 
 
+@pytest.mark.parametrize(
+    ("locale", "word"), [("en", "3/CANCEL ORDER"), ("es", "3/CANCELAR PEDIDO")]
+)
+def test_sms_offer_says_order_only_when_cancelling_cancels_the_order(
+    locale: str, word: str
+) -> None:
+    """Issue 12 item 2: cancelling one late item of a bigger order is not "CANCEL ORDER"."""
+    alone = long_context("backorder_notice", locale)["offer"]
+    whole = SimpleNamespace(**{**vars(alone), "cancels_order": True})
+    assert word in sms("backorder_notice", locale, offer=whole)
+    assert word not in sms("backorder_notice", locale)
+
+
 def test_sms_offer_without_alternative_offers_only_wait_and_cancel() -> None:
     text = sms("backorder_notice", offer=no_alternative())
     assert "1/WAIT" in text
     assert "SWITCH" not in text
-    assert "3/CANCEL ORDER" in text
+    assert "3/CANCEL ITEM" in text
 
 
 def test_sms_help_mentions_rates_and_stop() -> None:
@@ -344,7 +368,7 @@ def test_telegram_offer_has_three_buttons() -> None:
     assert telegram("backorder_notice").buttons == (
         Button("Wait (15% off)", f"offer:{OFFER_ID}:wait"),
         Button(f"Switch to {LONG['en']['alternative']}", f"offer:{OFFER_ID}:switch"),
-        Button("Cancel order", f"offer:{OFFER_ID}:cancel"),
+        Button("Cancel item", f"offer:{OFFER_ID}:cancel"),
     )
 
 
@@ -356,7 +380,7 @@ def test_telegram_offer_without_alternative_has_no_switch_button() -> None:
 def test_telegram_buttons_are_in_the_customer_language() -> None:
     labels = [b.label for b in telegram("offer_reminder", "es").buttons]
     assert labels[0] == "Esperar (-15%)"
-    assert labels[-1] == "Cancelar pedido"
+    assert labels[-1] == "Cancelar producto"
 
 
 @pytest.mark.parametrize("locale", LOCALES)
@@ -499,8 +523,25 @@ def test_channel_may_be_given_as_text() -> None:
 
 
 def test_dict_values_work_like_objects() -> None:
-    text = sms("cancel_confirmed", order={"number": "A-1"}, customer={"name": "Ann"})
+    offer = {**vars(long_context("cancel_confirmed", "en")["offer"]), "cancels_order": True}
+    text = sms("cancel_confirmed", order={"number": "A-1"}, customer={"name": "Ann"}, offer=offer)
     assert "order A-1 is cancelled" in text
+
+
+@pytest.mark.parametrize("channel", [SMS, TELEGRAM])
+def test_a_cancel_confirmation_says_what_is_cancelled_and_the_money(channel: ChannelKind) -> None:
+    """Issue 12 item 2: never "order cancelled, full refund" when one item of it was cancelled."""
+    item = long_context("cancel_confirmed", "en")
+    text = render_message("cancel_confirmed", channel, "en", **item).text
+    assert "is cancelled from order" in text
+    assert "rest of the order is unchanged" in text
+    assert "$123,456.78" in text
+    assert "order BO" not in text.split("is cancelled")[0].lower()
+    whole = SimpleNamespace(**{**vars(item["offer"]), "cancels_order": True})
+    text = render_message("cancel_confirmed", channel, "es", **{**item, "offer": whole}).text
+    assert "pedido" in text
+    assert "123.456,78" in text
+    assert "sigue igual" not in text
 
 
 def as_dicts(value: Any) -> Any:

@@ -230,6 +230,18 @@ def test_cancel_order_reply_cancels_the_waiting_line(session: Session) -> None:
     assert order.lines[0].status == LineStatus.CANCELLED
 
 
+def test_cancelling_one_late_item_says_so_and_the_refund_in_money(session: Session) -> None:
+    """Issue 12 item 2: the confirmation never says the order is cancelled when it is not."""
+    who = f.customer(session)
+    f.product(session, "MUG", stock=0, price_cents=1_250)
+    f.product(session, "TEA", stock=5, price_cents=800)
+    order = f.order(session, "A2", [("MUG", 2), ("TEA", 1)], who=who)
+    assert "3/CANCEL ITEM" in (say(session, who, "STATUS").text or "")
+    reply = say(session, who, "3/CANCEL ITEM")
+    assert reply.message == "cancel_confirmed"
+    assert [line.status for line in order.lines] == [LineStatus.CANCELLED, LineStatus.ALLOCATED]
+
+
 def test_spanish_reply_confirms_in_spanish(session: Session) -> None:
     who = spanish(session)
     backordered(session, who=who)

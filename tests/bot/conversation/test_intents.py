@@ -138,6 +138,13 @@ def test_help_words_ask_for_help(text: str) -> None:
         ("Cancelar mi pedido", CANCEL),
         ("cancelar el pedido", CANCEL),
         ("3/CANCELAR PEDIDO", CANCEL),
+        # The late item of an order with other lines (issue 12 item 2).
+        ("3/CANCEL ITEM", CANCEL),
+        ("cancel item", CANCEL),
+        ("cancel this item", CANCEL),
+        ("3/CANCELAR PRODUCTO", CANCEL),
+        ("cancelar este producto", CANCEL),
+        ("cancelar artículo", CANCEL),
     ],
 )
 def test_offer_replies(text: str, choice: OfferChoice) -> None:
