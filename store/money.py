@@ -56,7 +56,7 @@ def minor_digits(currency: str) -> int:
     return int(get_currency_precision(currency))
 
 
-def parse_amount(value: str | Decimal, currency: str) -> int:
+def parse_amount(value: str | Decimal, currency: str, *, field: str = "price") -> int:
     """A non-negative decimal amount in ``currency``'s units, as minor units of it.
 
     Refuses (``InvalidInput``) text that is not a number, negative or non-finite amounts, and
@@ -65,13 +65,15 @@ def parse_amount(value: str | Decimal, currency: str) -> int:
     try:
         amount = value if isinstance(value, Decimal) else Decimal(str(value).strip())
     except InvalidOperation:
-        raise InvalidInput(f"price must be a number like 12.50, got {value!r}") from None
+        raise InvalidInput(
+            f"{field} must be a number like 12.50, got {value!r}", field=field
+        ) from None
     if not amount.is_finite() or amount < 0:
-        raise InvalidInput(f"price must be a positive amount, got {value!r}")
+        raise InvalidInput(f"{field} must be a positive amount, got {value!r}", field=field)
     digits = minor_digits(currency)
     minor = amount.scaleb(digits)
     if minor != minor.to_integral_value():
-        raise InvalidInput(_too_many_decimals(currency, digits, amount))
+        raise InvalidInput(_too_many_decimals(currency, digits, amount), field=field)
     return int(minor)
 
 

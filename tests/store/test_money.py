@@ -93,5 +93,3 @@ def test_an_explicit_alternative_that_changed_currency_is_not_offered(session: S
 def test_product_currency_must_be_a_real_iso_code(session: Session) -> None:
     with pytest.raises(InvalidInput, match="unknown currency 'ABC'"):
         f.product(session, "MUG", currency="ABC")
-
-
