@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from store.models import Offer, Order, OrderLine
+from store.money import line_discount
 from store.queries import open_offer
 
 __all__ = ["line_eta", "offer_context", "offer_record", "offer_view", "order_record", "order_view"]
@@ -40,11 +41,16 @@ def offer_context(offer: Offer) -> dict[str, Any]:
 def offer_view(offer: Offer) -> dict[str, Any]:
     line = offer.line
     alternative = offer.alternative
+    # Another currency's amount would be shown under this one's symbol: leave it out.
+    priced = alternative is not None and alternative.currency == line.product.currency
     return {
         "id": offer.id,
         "discount_percent": offer.discount_percent,
+        "discount_minor": line_discount(
+            line.product.price_cents, line.quantity, offer.discount_percent
+        ),
         "alternative_name": alternative.name if alternative is not None else None,
-        "alternative_price_cents": alternative.price_cents if alternative is not None else None,
+        "alternative_price_cents": alternative.price_cents if priced and alternative else None,
         "currency": line.product.currency,
         "expires_at": offer.expires_at,
         "coupon_code": offer.coupon_code,

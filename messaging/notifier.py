@@ -36,6 +36,7 @@ from store.models import (
     Product,
     ReachState,
 )
+from store.money import line_discount
 from store.order_links import page_url, subkey, tokens_for_orders
 
 # Which message an event becomes; None: recorded for agents and reports, not sent.
@@ -155,12 +156,14 @@ _EVENT_ROWS = (
         Product.name.label("product_name"),
         Product.sku,
         Product.currency,
+        Product.price_cents.label("price_minor"),
         Offer.id.label("offer_id"),
         Offer.discount_percent,
         Offer.expires_at,
         Offer.coupon_code,
         _ALTERNATIVE.name.label("alternative_name"),
         _ALTERNATIVE.price_cents.label("alternative_price_cents"),
+        _ALTERNATIVE.currency.label("alternative_currency"),
     )
     .select_from(DomainEvent)
     .outerjoin(Customer, Customer.id == DomainEvent.customer_id)
@@ -295,12 +298,18 @@ def _context(row: Any, voice: ShopVoice) -> dict[str, Any]:
         context["eta"] = _date(payload.get("eta", row.line_eta))
         context["old_eta"] = _date(payload.get("old_eta"))
     if row.offer_id is not None:
+        currency = row.currency or "USD"
+        # Another currency's amount would be shown under this one's symbol: leave it out.
+        same_currency = row.alternative_currency in (None, currency)
         context["offer"] = {
             "id": row.offer_id,
             "discount_percent": row.discount_percent,
+            "discount_minor": line_discount(
+                row.price_minor or 0, row.quantity or 0, row.discount_percent
+            ),
             "alternative_name": row.alternative_name,
-            "alternative_price_cents": row.alternative_price_cents,
-            "currency": row.currency or "USD",
+            "alternative_price_cents": row.alternative_price_cents if same_currency else None,
+            "currency": currency,
             "expires_at": row.expires_at,
             "coupon_code": row.coupon_code,
             "applied_choice": payload.get("choice"),

@@ -72,7 +72,6 @@ import html
 import re
 from collections.abc import Mapping, MutableMapping
 from datetime import UTC, date, datetime, tzinfo
-from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -80,7 +79,6 @@ from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_time
-from babel.numbers import format_currency, get_currency_precision
 from jinja2 import (
     Environment,
     FileSystemLoader,
@@ -94,6 +92,7 @@ from jinja2.runtime import Context
 
 from messaging.segments import count_segments, fold_accents, is_gsm7, replace_typography
 from messaging.types import Button, ChannelKind, Rendered
+from store.money import format_money
 
 __all__ = [
     "CALLBACK_DATA_MAX_BYTES",
@@ -270,7 +269,8 @@ def _time_filter(ctx: Context, value: datetime, pattern: str = "short") -> str:
 
 @pass_context
 def _money_filter(ctx: Context, minor_units: int, currency: str) -> str:
-    """An amount given in minor units (cents) of ``currency``, formatted for the locale."""
+    """An amount in minor units of ``currency`` (its own ISO 4217 digits: JPY 0, KWD 3),
+    formatted for the locale by :func:`store.money.format_money`."""
     return _format_money(minor_units, currency, str(ctx["locale"]))
 
 
@@ -311,10 +311,10 @@ def _format_time(value: datetime, zone: tzinfo, pattern: str, locale: str) -> st
     return format_time(value, pattern, tzinfo=zone, locale=_babel_locale(locale))
 
 
-@lru_cache(maxsize=4096)
 def _format_money(minor_units: int, currency: str, locale: str) -> str:
-    amount = Decimal(minor_units).scaleb(-get_currency_precision(currency))
-    return format_currency(amount, currency, locale=_babel_locale(locale))
+    # One rule for money everywhere (store/money.py, cached there); the locale is resolved
+    # along the same fallback chain as dates.
+    return format_money(minor_units, currency, str(_babel_locale(locale)))
 
 
 def _customer_zone(ctx: Context) -> tzinfo:

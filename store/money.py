@@ -16,7 +16,8 @@ This module is the only place that turns a decimal amount into minor units and b
 - :func:`format_money` formats minor units for a locale (Babel, the currency's own digits): the
   ``money`` filter of the message templates and what the cancel wording calls.
 - :func:`percent_of` is the one rounding rule for discounts: a percentage of an amount, rounded
-  half-up to the currency's minor unit, never below zero nor above the amount.
+  half-up to the currency's minor unit, never below zero nor above the amount;
+  :func:`line_discount` applies it to a line (the wait coupon is a percentage of the line).
 
 The digits are Babel's (CLDR's ``currencyData``, which follows ISO 4217 for the currencies a
 shop prices in): JPY 0, KWD 3, USD 2.
@@ -38,6 +39,7 @@ __all__ = [
     "format_money",
     "minor_digits",
     "parse_amount",
+    "line_discount",
     "percent_of",
 ]
 
@@ -118,3 +120,9 @@ def percent_of(minor: int, percent: int) -> int:
     if minor <= 0 or percent <= 0:
         return 0
     return min(minor, (minor * percent + 50) // 100)
+
+
+def line_discount(unit_minor: int, quantity: int, percent: int | None) -> int:
+    """The wait coupon's worth: ``percent``% of the whole line (unit price x quantity), rounded
+    once, half-up, on the line total (not per unit, which would add up rounding errors)."""
+    return percent_of(unit_minor * quantity, percent or 0)
