@@ -7,11 +7,14 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+from sqlalchemy import select
 
-from bot.settings import Settings
 from bot.web import create_app
+from messaging.notifier import ShopVoice, notify_pending
 from store.db import Database
+from store.models import OutboxMessage
 from tests.bot.web.conftest import client_for, twilio_settings
+from tests.factories import NOW
 
 API_TOKEN = "agent-token-for-tests-0123456789"
 
@@ -86,3 +89,28 @@ async def test_an_alternative_in_another_currency_is_422(api: httpx.AsyncClient)
     [problem] = response.json()["detail"]
     assert problem["loc"] == ["body", "alternatives"]
     assert problem["msg"] == "alternative MUG is priced in USD, not JPY"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("currency", "price", "shown"), [("JPY", "1500", "(¥1,500)"), ("KWD", "12.5", "(KWD12.500)")]
+)
+async def test_a_price_put_through_the_api_is_texted_as_put(
+    api: httpx.AsyncClient, committed_db: Database, currency: str, price: str, shown: str
+) -> None:
+    assert (await api.put("/api/products/ALT", json=_product(price, currency))).status_code == 200
+    waiting = _product(price, currency, stock_on_hand=0, alternatives=["ALT"])
+    assert (await api.put("/api/products/TEA", json=waiting)).status_code == 200
+    order = {
+        "number": "A-1",
+        "placed_at": "2026-11-01T10:00:00+00:00",
+        "customer": {"name": "Ada Lovelace", "phone": "+14155550101", "locale": "en"},
+        "lines": [{"sku": "TEA", "quantity": 1}],
+    }
+    assert (await api.post("/api/orders", json=order)).status_code == 201
+    with committed_db.session() as session:
+        notify_pending(session, ShopVoice("Casa Test", "help@casa.test"), NOW)
+        body = session.scalars(
+            select(OutboxMessage.body).where(OutboxMessage.message == "backorder_notice")
+        ).one()
+    assert shown in body
