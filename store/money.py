@@ -37,9 +37,9 @@ __all__ = [
     "amount_text",
     "check_currency",
     "format_money",
+    "line_discount",
     "minor_digits",
     "parse_amount",
-    "line_discount",
     "percent_of",
 ]
 

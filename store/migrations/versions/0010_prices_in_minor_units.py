@@ -33,18 +33,18 @@ def _currencies() -> dict[str, int]:
     return {code: d for code, d in digits.items() if d != 2}
 
 
+_PRODUCTS = sa.table(
+    "products", sa.column("price_cents", sa.Integer), sa.column("currency", sa.String)
+)
+
+
 def _rescale(code: str, shift: int) -> None:
     """Multiply prices in ``code`` by 10**shift; a negative shift divides, rounding half-up."""
-    if shift > 0:
-        expression = f"price_cents * {10**shift}"
-    else:
-        # Integer division on both databases: the operands are integers.
-        divisor = 10**-shift
-        expression = f"(price_cents + {divisor // 2}) / {divisor}"
-    op.get_bind().execute(
-        sa.text(f"UPDATE products SET price_cents = {expression} WHERE currency = :code"),
-        {"code": code},
-    )
+    price = _PRODUCTS.c.price_cents
+    divisor = 10**-shift
+    # Prices are non-negative integers, so (p + d/2) // d is half-up on both databases.
+    value = price * 10**shift if shift > 0 else (price + divisor // 2) // divisor
+    op.execute(_PRODUCTS.update().where(_PRODUCTS.c.currency == code).values(price_cents=value))
 
 
 def upgrade() -> None:
