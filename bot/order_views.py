@@ -46,6 +46,7 @@ def offer_view(offer: Offer) -> dict[str, Any]:
     return {
         "id": offer.id,
         "discount_percent": offer.discount_percent,
+        "price_minor": line.product.price_cents,
         "discount_minor": line_discount(
             line.product.price_cents, line.quantity, offer.discount_percent
         ),

@@ -304,6 +304,7 @@ def _context(row: Any, voice: ShopVoice) -> dict[str, Any]:
         context["offer"] = {
             "id": row.offer_id,
             "discount_percent": row.discount_percent,
+            "price_minor": row.price_minor,
             "discount_minor": line_discount(
                 row.price_minor or 0, row.quantity or 0, row.discount_percent
             ),

@@ -5,6 +5,8 @@ currency, and discounts round half-up to one minor unit."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -93,3 +95,18 @@ def test_an_explicit_alternative_that_changed_currency_is_not_offered(session: S
 def test_product_currency_must_be_a_real_iso_code(session: Session) -> None:
     with pytest.raises(InvalidInput, match="unknown currency 'ABC'"):
         f.product(session, "MUG", currency="ABC")
+
+
+@given(
+    minor=st.integers(min_value=0, max_value=10**12),
+    currency=st.sampled_from(["JPY", "KWD", "USD", "CLF", "EUR"]),
+)
+def test_what_the_api_writes_back_parses_to_the_same_minor_units(minor: int, currency: str) -> None:
+    assert parse_amount(amount_text(minor, currency), currency) == minor
+
+
+@given(minor=st.integers(min_value=0, max_value=10**9), percent=st.integers(0, 100))
+def test_a_discount_is_never_negative_nor_more_than_the_amount(minor: int, percent: int) -> None:
+    off = percent_of(minor, percent)
+    assert 0 <= off <= minor
+    assert abs(off * 100 - minor * percent) <= 50  # within half a minor unit
