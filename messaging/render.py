@@ -55,7 +55,8 @@ where
   alternative is priced in another currency), ``.price_minor`` (the line's unit price) and
   ``.discount_minor`` (the wait discount on the whole line, ``store.money.line_discount``), in
   minor units of ``.currency`` (ISO 4217), ``.expires_at`` (aware datetime), ``.coupon_code``
-  (str or None), and for ``offer_expired`` ``.applied_choice`` (``"wait"``, ``"switch"`` or ``"cancel"``);
+  (str or None), and for ``offer_expired`` ``.applied_choice`` (``"wait"``, ``"switch"`` or
+  ``"cancel"``);
 - ``orders``: a list of objects with ``.number``, ``.lines`` (each ``.product_name``,
   ``.quantity``, ``.status`` in allocated|backordered|switched|cancelled|shipped, ``.eta``)
   and ``.offer`` (the open offer, as above, or None);
