@@ -15,7 +15,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from functools import partial
 from typing import Any
@@ -34,6 +33,7 @@ from store.customers import (
 )
 from store.errors import InvalidInput, StoreError
 from store.models import Channel, Customer, Product
+from store.money import check_currency, parse_amount
 from store.orders import LineRequest, place_order
 from store.policy import Policy
 
@@ -159,16 +159,6 @@ def _whole(value: str, column: str, *, minimum: int) -> int:
     return number
 
 
-def _money_cents(value: str, column: str) -> int:
-    try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        raise ValueError(f"{column} must be a number like 12.50, got {value!r}") from None
-    if not amount.is_finite() or amount < 0 or amount != amount.quantize(Decimal("0.01")):
-        raise ValueError(f"{column} must be a positive amount with at most 2 decimals")
-    return int(amount * 100)
-
-
 def _date(value: str, column: str) -> dt.date:
     try:
         return dt.date.fromisoformat(value)
@@ -222,16 +212,19 @@ def _parse_product(v: dict[str, str]) -> ProductData:
         sku.strip() for sku in v.get("alternatives", "").replace("|", ";").split(";") if sku.strip()
     )
     discount = v.get("discount_percent", "")
+    # Prices are in the row's currency units (1500 JPY, 12.500 KWD): see store/money.py.
+    currency = _store_value(lambda: check_currency(v.get("currency") or "USD"))
+    price = _required(v, "price")
     return ProductData(
         sku=_required(v, "sku"),
         name=_required(v, "name"),
-        price_cents=_money_cents(_required(v, "price"), "price"),
+        price_cents=_store_value(lambda: parse_amount(price, currency)),
         category=_required(v, "category"),
         stock_on_hand=_whole(_required(v, "stock_on_hand"), "stock_on_hand", minimum=0),
         supplier=v.get("supplier") or None,
         alternatives=alternatives,
         discount_percent=_whole(discount, "discount_percent", minimum=0) if discount else None,
-        currency=(v.get("currency") or "USD").upper(),
+        currency=currency,
     )
 
 
@@ -344,6 +337,11 @@ def _known_skus(session: Session, skus: set[str]) -> set[str]:
     return set(session.scalars(select(Product.sku).where(Product.sku.in_(skus))))
 
 
+def _currencies(session: Session, skus: set[str]) -> dict[str, str]:
+    rows = session.execute(select(Product.sku, Product.currency).where(Product.sku.in_(skus)))
+    return {sku: currency for sku, currency in rows}
+
+
 def _apply_catalog(
     session: Session,
     parsed: list[tuple[int, Any]],
@@ -358,12 +356,19 @@ def _apply_catalog(
         if file_skus[data.sku] > 1
     ]
     referenced = {alt for _, data in parsed for alt in data.alternatives}
-    known = _known_skus(session, referenced) | set(file_skus)
+    # The currency each sku will have once the file is applied: the file's, else the stored one.
+    currencies = _currencies(session, referenced) | {data.sku: data.currency for _, data in parsed}
     errors += [
         RowError(line, f"unknown alternative sku {alt!r}")
         for line, data in parsed
         for alt in data.alternatives
-        if alt not in known
+        if alt not in currencies
+    ]
+    errors += [
+        RowError(line, f"alternative {alt} is priced in {currencies[alt]}, not {data.currency}")
+        for line, data in parsed
+        for alt in data.alternatives
+        if currencies.get(alt, data.currency) != data.currency
     ]
     if errors:
         raise ImportFailed(errors)

@@ -16,8 +16,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from store.models import Offer, Order, OrderLine
+from store.money import line_discount
 from store.queries import open_offer
-from store.refunds import cancel_scope, refund_preview
+from store.refunds import cancel_scope, refund_preview, unit_price
 
 __all__ = ["line_eta", "offer_context", "offer_record", "offer_view", "order_record", "order_view"]
 
@@ -41,12 +42,17 @@ def offer_context(offer: Offer) -> dict[str, Any]:
 def offer_view(offer: Offer) -> dict[str, Any]:
     line = offer.line
     alternative = offer.alternative
+    # Another currency's amount would be shown under this one's symbol: leave it out.
+    currency = line.currency or line.product.currency
+    priced = alternative is not None and alternative.currency == currency
     return {
         "id": offer.id,
         "discount_percent": offer.discount_percent,
+        "price_minor": unit_price(line),
+        "discount_minor": line_discount(unit_price(line), line.quantity, offer.discount_percent),
         "alternative_name": alternative.name if alternative is not None else None,
-        "alternative_price_cents": alternative.price_cents if alternative is not None else None,
-        "currency": line.currency or line.product.currency,
+        "alternative_price_cents": alternative.price_cents if priced and alternative else None,
+        "currency": currency,
         "expires_at": offer.expires_at,
         "coupon_code": offer.coupon_code,
         "applied_choice": offer.choice.value if offer.choice is not None else None,

@@ -36,6 +36,7 @@ from store.models import (
     Product,
     ReachState,
 )
+from store.money import line_discount
 from store.order_links import page_url, subkey, tokens_for_orders
 from store.refunds import GONE_STATUSES
 
@@ -155,7 +156,8 @@ _EVENT_ROWS = (
         OrderLine.eta.label("line_eta"),
         OrderLine.status.label("line_status"),
         OrderLine.replaced_by_line_id,
-        OrderLine.unit_price_cents,
+        # What the line was sold at; the product's price for lines kept from before that.
+        func.coalesce(OrderLine.unit_price_cents, Product.price_cents).label("price_minor"),
         OrderLine.currency.label("line_currency"),
         Product.name.label("product_name"),
         Product.sku,
@@ -166,6 +168,7 @@ _EVENT_ROWS = (
         Offer.coupon_code,
         _ALTERNATIVE.name.label("alternative_name"),
         _ALTERNATIVE.price_cents.label("alternative_price_cents"),
+        _ALTERNATIVE.currency.label("alternative_currency"),
     )
     .select_from(DomainEvent)
     .outerjoin(Customer, Customer.id == DomainEvent.customer_id)
@@ -309,7 +312,7 @@ def _cancel_terms(row: Any, remaining: dict[int, int]) -> dict[str, Any]:
     # The line itself, or the line that replaced it after a switch, is not "the rest".
     itself = row.line_status not in GONE_STATUSES or row.replaced_by_line_id is not None
     others = remaining.get(row.order_id, 0) - (1 if itself else 0)
-    unit = row.unit_price_cents
+    unit = row.price_minor
     return {
         "cancels_order": others <= 0,
         "refund_cents": unit * row.quantity if unit is not None else None,
@@ -334,12 +337,19 @@ def _context(row: Any, voice: ShopVoice, remaining: dict[int, int]) -> dict[str,
         context["eta"] = _date(payload.get("eta", row.line_eta))
         context["old_eta"] = _date(payload.get("old_eta"))
     if row.offer_id is not None:
+        currency = row.line_currency or row.currency or "USD"
+        # Another currency's amount would be shown under this one's symbol: leave it out.
+        same_currency = row.alternative_currency in (None, currency)
         context["offer"] = {
             "id": row.offer_id,
             "discount_percent": row.discount_percent,
+            "price_minor": row.price_minor,
+            "discount_minor": line_discount(
+                row.price_minor or 0, row.quantity or 0, row.discount_percent
+            ),
             "alternative_name": row.alternative_name,
-            "alternative_price_cents": row.alternative_price_cents,
-            "currency": row.line_currency or row.currency or "USD",
+            "alternative_price_cents": row.alternative_price_cents if same_currency else None,
+            "currency": currency,
             "expires_at": row.expires_at,
             "coupon_code": row.coupon_code,
             "applied_choice": payload.get("choice"),

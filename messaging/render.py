@@ -52,12 +52,15 @@ where
 - ``line``: ``.product_name``, ``.sku``, ``.quantity``, ``.backordered_quantity``;
 - ``eta``, ``old_eta``: a ``date`` or ``None`` (``None`` renders as the locale's "no date yet");
 - ``offer``: ``.id``, ``.discount_percent`` (int), ``.alternative_name`` (str or None),
-  ``.alternative_price_cents`` (int or None, minor units of ``.currency``), ``.currency``
-  (ISO 4217), ``.expires_at`` (aware datetime), ``.coupon_code`` (str or None),
-  ``.cancels_order`` (bool: choosing "cancel" cancels the whole order, as nothing else is left in
-  it; else it cancels only the late item), ``.refund_cents`` (int or None: what cancelling
-  refunds, or refunded, in minor units of ``.currency``; ``store.refunds``), and for
-  ``offer_expired`` ``.applied_choice`` (``"wait"``, ``"switch"`` or ``"cancel"``);
+  ``.alternative_price_cents`` (int or None, minor units of ``.currency``; None when the
+  alternative is priced in another currency), ``.price_minor`` (the line's unit price) and
+  ``.discount_minor`` (the wait discount on the whole line, ``store.money.line_discount``), in
+  minor units of ``.currency`` (ISO 4217), ``.expires_at`` (aware datetime), ``.coupon_code``
+  (str or None), ``.cancels_order`` (bool: choosing "cancel" cancels the whole order, as
+  nothing else is left in it; else only the late item), ``.refund_cents`` (int or None: what
+  cancelling refunds, or refunded, in minor units of ``.currency``; ``store.refunds``), and for
+  ``offer_expired`` ``.applied_choice`` (``"wait"``, ``"switch"`` or
+  ``"cancel"``);
 - ``orders``: a list of objects with ``.number``, ``.lines`` (each ``.product_name``,
   ``.quantity``, ``.status`` in allocated|backordered|switched|cancelled|shipped, ``.eta``)
   and ``.offer`` (the open offer, as above, or None);
@@ -76,7 +79,6 @@ import html
 import re
 from collections.abc import Mapping, MutableMapping
 from datetime import UTC, date, datetime, tzinfo
-from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -84,7 +86,6 @@ from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_time
-from babel.numbers import format_currency, get_currency_precision
 from jinja2 import (
     Environment,
     FileSystemLoader,
@@ -98,6 +99,7 @@ from jinja2.runtime import Context
 
 from messaging.segments import count_segments, fold_accents, is_gsm7, replace_typography
 from messaging.types import Button, ChannelKind, Rendered
+from store.money import format_money
 
 __all__ = [
     "CALLBACK_DATA_MAX_BYTES",
@@ -274,7 +276,8 @@ def _time_filter(ctx: Context, value: datetime, pattern: str = "short") -> str:
 
 @pass_context
 def _money_filter(ctx: Context, minor_units: int, currency: str) -> str:
-    """An amount given in minor units (cents) of ``currency``, formatted for the locale."""
+    """An amount in minor units of ``currency`` (its own ISO 4217 digits: JPY 0, KWD 3),
+    formatted for the locale by :func:`store.money.format_money`."""
     return _format_money(minor_units, currency, str(ctx["locale"]))
 
 
@@ -315,10 +318,10 @@ def _format_time(value: datetime, zone: tzinfo, pattern: str, locale: str) -> st
     return format_time(value, pattern, tzinfo=zone, locale=_babel_locale(locale))
 
 
-@lru_cache(maxsize=4096)
 def _format_money(minor_units: int, currency: str, locale: str) -> str:
-    amount = Decimal(minor_units).scaleb(-get_currency_precision(currency))
-    return format_currency(amount, currency, locale=_babel_locale(locale))
+    # One rule for money everywhere (store/money.py, cached there); the locale is resolved
+    # along the same fallback chain as dates.
+    return format_money(minor_units, currency, str(_babel_locale(locale)))
 
 
 def _customer_zone(ctx: Context) -> tzinfo:

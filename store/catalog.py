@@ -20,6 +20,7 @@ from store.models import (
     PurchaseOrderStatus,
     Supplier,
 )
+from store.money import check_currency
 from store.policy import Policy
 
 
@@ -62,6 +63,7 @@ def upsert_product(session: Session, data: ProductData, now: dt.datetime) -> Pro
         raise InvalidInput("stock_on_hand cannot be negative")
     if data.price_cents < 0:
         raise InvalidInput("price cannot be negative")
+    currency = check_currency(data.currency)
     product = session.scalars(
         select(Product).where(Product.sku == data.sku).with_for_update()
     ).first()
@@ -70,7 +72,7 @@ def upsert_product(session: Session, data: ProductData, now: dt.datetime) -> Pro
         session.add(product)
     product.name = data.name
     product.price_cents = data.price_cents
-    product.currency = data.currency
+    product.currency = currency
     product.category = data.category
     product.discount_percent = data.discount_percent
     product.supplier = get_or_create_supplier(session, data.supplier) if data.supplier else None
@@ -87,6 +89,17 @@ def set_alternatives(session: Session, product: Product, skus: Sequence[str]) ->
     missing = [sku for sku in skus if sku not in found]
     if missing:
         raise NotFound(f"unknown alternative sku: {', '.join(missing)}")
+    # A switch offer shows the alternative's price in the line's currency: another currency's
+    # amount would be mislabelled, and the price band cannot compare them.
+    foreign = [p for p in (found[sku] for sku in skus) if p.currency != product.currency]
+    if foreign:
+        raise InvalidInput(
+            "; ".join(
+                f"alternative {p.sku} is priced in {p.currency}, not {product.currency}"
+                for p in foreign
+            ),
+            field="alternatives",
+        )
     product.alternatives = [
         ProductAlternative(alternative=found[sku], position=i) for i, sku in enumerate(skus)
     ]

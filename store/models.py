@@ -1,8 +1,9 @@
 """The shop's tables, SQLAlchemy 2 typed ORM.
 
 Conventions: timestamps are stored as naive UTC and handed back timezone-aware (``UTCDateTime``),
-so SQLite and PostgreSQL behave alike; money is integer cents (SQLite has no decimal type);
-status columns are non-native enums, stored as their string values on both databases.
+so SQLite and PostgreSQL behave alike; money is integer minor units of the row's currency
+(SQLite has no decimal type; see store/money.py); status columns are non-native enums, stored
+as their string values on both databases.
 """
 
 from __future__ import annotations
@@ -151,7 +152,7 @@ class Product(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     sku: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
-    price_cents: Mapped[int]
+    price_cents: Mapped[int]  # minor units of ``currency`` (JPY: yen, KWD: fils): store/money.py
     currency: Mapped[str] = mapped_column(String(3), default="USD")
     category: Mapped[str] = mapped_column(String(100), index=True)
     stock_on_hand: Mapped[int] = mapped_column(default=0)

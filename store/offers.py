@@ -77,14 +77,17 @@ def find_alternative(
     price within the configured band.
     """
     for explicit in product.alternatives:
-        if explicit.alternative.stock_on_hand >= quantity:
-            return explicit.alternative
+        candidate = explicit.alternative
+        # Refused when set, but either product's currency may have changed since.
+        if candidate.currency == product.currency and candidate.stock_on_hand >= quantity:
+            return candidate
     band = product.price_cents * policy.alternative_price_band_percent // 100
     return session.scalars(
         select(Product)
         .where(
             Product.category == product.category,
             Product.id != product.id,
+            Product.currency == product.currency,
             Product.stock_on_hand >= quantity,
             Product.price_cents.between(product.price_cents - band, product.price_cents + band),
         )

@@ -47,10 +47,14 @@ def cancel_scope(line: OrderLine) -> CancelScope:
     return CancelScope(whole_order=not others, other_lines=len(others))
 
 
+def unit_price(line: OrderLine) -> int:
+    """The price one unit of ``line`` was sold at, in minor units of its currency."""
+    return line.unit_price_cents if line.unit_price_cents is not None else line.product.price_cents
+
+
 def refund_preview(line: OrderLine) -> int:
     """What cancelling ``line`` now would refund, in minor units of its currency."""
-    unit = line.unit_price_cents if line.unit_price_cents is not None else line.product.price_cents
-    return unit * line.quantity
+    return unit_price(line) * line.quantity
 
 
 def record_refund(
@@ -60,12 +64,11 @@ def record_refund(
     existing = session.scalars(select(Refund).where(Refund.line_id == line.id)).first()
     if existing is not None:
         return existing
-    unit = line.unit_price_cents if line.unit_price_cents is not None else line.product.price_cents
     refund = Refund(
         order_id=line.order_id,
         line_id=line.id,
         quantity=quantity,
-        amount_cents=unit * quantity,
+        amount_cents=unit_price(line) * quantity,
         currency=line.currency or line.product.currency,
         reason=reason,
         created_at=now,

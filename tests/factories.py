@@ -30,6 +30,7 @@ def product(
     alternatives: tuple[str, ...] = (),
     discount_percent: int | None = None,
     supplier: str | None = "Acme Supply",
+    currency: str = "USD",
 ) -> Product:
     p = upsert_product(
         session,
@@ -42,6 +43,7 @@ def product(
             supplier=supplier,
             alternatives=alternatives,
             discount_percent=discount_percent,
+            currency=currency,
         ),
         NOW,
     )

@@ -122,7 +122,7 @@ def _choices(offer: Offer) -> dict[str, Any]:
     """The open offer as in messages, plus what switching costs or saves for the whole line."""
     view = offer_view(offer)
     difference = None
-    if offer.alternative is not None:
+    if view["alternative_price_cents"] is not None and offer.alternative is not None:
         per_unit = offer.alternative.price_cents - offer.line.product.price_cents
         difference = per_unit * offer.line.quantity
     return {**view, "eta": line_eta(offer.line), "price_difference_cents": difference}

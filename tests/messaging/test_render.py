@@ -66,6 +66,7 @@ def long_context(message: str, locale: str, **overrides: Any) -> dict[str, Any]:
         discount_percent=15,
         alternative_name=values["alternative"],
         alternative_price_cents=123456,
+        discount_minor=37037,  # 15% of two at 1,234.56
         currency=values["currency"],
         expires_at=datetime(2026, 6, 3, 23, 59, tzinfo=UTC),
         coupon_code="WAIT15-8F3K2Q7Z",

@@ -292,8 +292,8 @@ def _check_line(line: OrderLine) -> None:
     assert coupons <= ({line.coupon_code} if line.coupon_code else set())
 
 
-def test_the_rules_hold_over_random_sequences_of_operations(db: Database) -> None:
-    StoreModel.db = db
+def test_the_rules_hold_over_random_sequences_of_operations(committed_db: Database) -> None:
+    StoreModel.db = committed_db  # real commits, one per operation; emptied afterwards
     run_state_machine_as_test(
         StoreModel,
         settings=settings(

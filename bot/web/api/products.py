@@ -20,13 +20,19 @@ from store.catalog import ProductData, upsert_product
 from store.db import Database
 from store.eta import set_eta
 from store.models import Product, utcnow
+from store.money import amount_text, check_currency, parse_amount
 
 Sku = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 class ProductIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
-    price: Decimal = Field(ge=0, max_digits=12, decimal_places=2, description="e.g. 14.90")
+    price: Decimal = Field(
+        ge=0,
+        max_digits=12,
+        description='in the currency\'s units, with at most its decimals: "14.90" USD, "1500" JPY,'
+        ' "12.500" KWD',
+    )
     category: str = Field(min_length=1, max_length=100)
     stock_on_hand: int = Field(ge=0, le=MAX_INT)
     supplier: str | None = Field(default=None, max_length=200)
@@ -43,13 +49,15 @@ class EtaIn(BaseModel):
 
 
 def product_view(product: Product, reserved: int) -> dict[str, Any]:
-    """``stock_on_hand`` is the shop's count (on the shelf), as it was PUT; ``reserved`` of
+    """``price`` is a decimal string in the currency's units ("1500" JPY, "12.500" KWD) and
+    ``price_minor`` the integer stored (minor units of ``currency``; see ``store/money.py``).
+    ``stock_on_hand`` is the shop's count (on the shelf), as it was PUT; ``reserved`` of
     those units are promised to orders not yet shipped, ``available`` are free to promise."""
     return {
         "sku": product.sku,
         "name": product.name,
-        "price": str(Decimal(product.price_cents).scaleb(-2)),
-        "price_cents": product.price_cents,
+        "price": amount_text(product.price_cents, product.currency),
+        "price_minor": product.price_cents,
         "currency": product.currency,
         "category": product.category,
         "stock_on_hand": product.stock_on_hand + reserved,
@@ -71,16 +79,19 @@ def router(settings: Settings, db: Database) -> APIRouter:
         including those reserved for orders not yet shipped; the same PUT twice changes
         nothing the second time. Units that become free fill waiting lines, oldest first.
         A count below the reserved units is refused (422)."""
+        with refusals():
+            currency = check_currency(body.currency)
+            price = parse_amount(body.price, currency)
         data = ProductData(
             sku=sku,
             name=body.name,
-            price_cents=int(body.price * 100),
+            price_cents=price,
             category=body.category,
             stock_on_hand=body.stock_on_hand,
             supplier=body.supplier,
             alternatives=tuple(body.alternatives),
             discount_percent=body.discount_percent,
-            currency=body.currency,
+            currency=currency,
         )
 
         def write() -> dict[str, Any]:

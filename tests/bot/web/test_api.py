@@ -117,7 +117,7 @@ async def test_openapi_lists_the_api_and_not_the_webhooks(api: httpx.AsyncClient
 async def test_put_product_creates_then_updates(api: httpx.AsyncClient) -> None:
     created = await api.put("/api/products/OVEN-5", json=PRODUCT)
     assert created.status_code == 200
-    assert created.json()["price_cents"] == 11_900
+    assert created.json()["price_minor"] == 11_900
     await api.put("/api/products/LID-1", json={**PRODUCT, "name": "Lid"})
     updated = await api.put(
         "/api/products/OVEN-5", json={**PRODUCT, "stock_on_hand": 7, "alternatives": ["LID-1"]}

@@ -70,6 +70,8 @@ OPERATIONS = [
     "GET /api/orders/{number}",
     "POST /api/stock/receipts",
     "GET /api/backorders",
+    "GET /api/refunds",
+    "POST /api/refunds/{refund_id}/settle",
     "POST /api/broadcasts",
     "GET /api/broadcasts/{broadcast_id}",
     "POST /api/broadcasts/{broadcast_id}/cancel",

@@ -1,7 +1,7 @@
 """refunds and the price each line was sold at
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-03 10:00:00
 
 A cancelled line's refund is written down (``refunds``) with the amount the customer is told;
@@ -16,8 +16,8 @@ from alembic import op
 
 import store.models
 
-revision: str = "0010"
-down_revision: str | None = "0009"
+revision: str = "0011"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
