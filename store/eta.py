@@ -5,15 +5,48 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from store import events
-from store.errors import NotFound
+from store.errors import InvalidInput, NotFound
 from store.models import EtaChange, EventKind, LineStatus, Order, OrderLine, Product
 from store.offers import make_offer
 from store.policy import Policy
+
+
+# A supplier date further out than this is a typo (2062 for 2026) far more often than a plan;
+# two years covers the longest lead times a shop quotes to customers.
+MAX_DAYS_AHEAD = 730
+
+
+def shop_today(now: dt.datetime, policy: Policy) -> dt.date:
+    """The shop's date at ``now``: a New York shop's 1 Nov lasts until 05:00 UTC on 2 Nov."""
+    return now.astimezone(ZoneInfo(policy.timezone)).date()
+
+
+def check_new_date(date: dt.date | None, today: dt.date, *, field: str = "eta") -> None:
+    """Refuse a supplier date that customers could not be told: in the past, or absurdly far.
+
+    Every writer of supplier dates calls this before writing anything (``set_eta``,
+    ``record_purchase_order``); ``None`` ("no date any more") is always allowed.
+    """
+    if date is None:
+        return
+    if date < today:
+        raise InvalidInput(
+            f"{field} {date.isoformat()} is in the past (today is {today.isoformat()} "
+            "in the shop's time zone); give today or a later date",
+            field=field,
+        )
+    if date > today + dt.timedelta(days=MAX_DAYS_AHEAD):
+        raise InvalidInput(
+            f"{field} {date.isoformat()} is more than 2 years ahead "
+            f"({MAX_DAYS_AHEAD} days after {today.isoformat()}); check the year",
+            field=field,
+        )
 
 
 @dataclass(slots=True)
@@ -42,6 +75,7 @@ def set_eta(
     already past the delay threshold or already noticed, a ``delay_notice`` with a fresh cancel
     option instead, so the customer hears about one slip once).
     """
+    check_new_date(eta, shop_today(now, policy))
     product = session.scalars(select(Product).where(Product.sku == sku).with_for_update()).first()
     if product is None:
         raise NotFound(f"unknown sku {sku!r}")
