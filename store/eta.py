@@ -16,7 +16,6 @@ from store.models import EtaChange, EventKind, LineStatus, Order, OrderLine, Pro
 from store.offers import make_offer
 from store.policy import Policy
 
-
 # A supplier date further out than this is a typo (2062 for 2026) far more often than a plan;
 # two years covers the longest lead times a shop quotes to customers.
 MAX_DAYS_AHEAD = 730

@@ -68,7 +68,7 @@ def test_set_eta_accepts_the_shops_today_before_utc_midnight_moves_it(session: S
     early = dt.datetime(2026, 11, 3, 2, 0, tzinfo=dt.UTC)
     set_eta(session, "MUG", dt.date(2026, 11, 2), source="agent", policy=NEW_YORK, now=early)
     with pytest.raises(InvalidInput):
-        set_eta(session, "MUG", dt.date(2026, 11, 2), source="agent", policy=DEFAULT_POLICY, now=early)
+        set_eta(session, "MUG", dt.date(2026, 11, 2), source="x", policy=DEFAULT_POLICY, now=early)
 
 
 def test_purchase_order_with_a_past_date_is_refused_whole(session: Session) -> None:
