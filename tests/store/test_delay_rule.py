@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from store.delays import check_delays
 from store.eta import set_eta
 from store.models import DomainEvent, EventKind, LineStatus, OfferChoice, OfferStatus, OrderLine
-from store.offers import expire_offers
+from store.offers import accept_offer, expire_offers
 from store.policy import DEFAULT_POLICY
 from tests import factories as f
 from tests.factories import NOW
@@ -101,8 +101,6 @@ def test_renewed_notice_silence_cancels_the_late_line(session: Session) -> None:
 
 
 def test_renewed_notice_answered_wait_keeps_the_line(session: Session) -> None:
-    from store.offers import accept_offer
-
     promised = (NOW + 40 * DAY).date()
     line = _waiting_line(session, promised)
     day_30 = NOW + 30 * DAY
