@@ -294,6 +294,10 @@ def _context(row: Any, voice: ShopVoice) -> dict[str, Any]:
         }
         context["eta"] = _date(payload.get("eta", row.line_eta))
         context["old_eta"] = _date(payload.get("old_eta"))
+        if row.kind == EventKind.DELAY_NOTICE:
+            # Which rule applies (store.delay_terms); notices recorded before it was kept
+            # were first notices whose silence meant waiting.
+            context["notice"] = payload.get("notice", "first")
     if row.offer_id is not None:
         context["offer"] = {
             "id": row.offer_id,
