@@ -32,6 +32,7 @@ from store.customers import (
     upsert_customer,
 )
 from store.errors import InvalidInput, StoreError
+from store.eta import check_new_date, shop_today
 from store.models import Channel, Customer, Product
 from store.money import check_currency, parse_amount
 from store.orders import LineRequest, place_order
@@ -503,6 +504,7 @@ def _apply_purchases(
         for line, row in parsed
         if row.line.sku not in known
     ]
+    errors += _date_errors(parsed, shop_today(now, policy))
     if errors:
         raise ImportFailed(errors)
     by_reference: dict[str, tuple[int, str, list[PurchaseLineData]]] = {}
@@ -515,6 +517,18 @@ def _apply_purchases(
             )
         tick(len(lines))
     return {"purchase_orders": len(by_reference)}
+
+
+def _date_errors(parsed: list[tuple[int, Any]], today: dt.date) -> list[RowError]:
+    """Each past or absurd expected_date on its own line (the store would name only the first
+    line of its purchase order)."""
+    errors = []
+    for line, row in parsed:
+        try:
+            check_new_date(row.line.expected_date, today, field="expected_date")
+        except InvalidInput as exc:
+            errors.append(RowError(line, str(exc)))
+    return errors
 
 
 @contextmanager

@@ -217,6 +217,7 @@ class Settings(BaseSettings):
             offer_default_choice=self.offer_default_choice,
             alternative_price_band_percent=self.alternative_price_band_percent,
             delay_notice_days=self.delay_notice_days,
+            timezone=self.default_timezone,
         )
 
 

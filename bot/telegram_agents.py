@@ -191,6 +191,8 @@ class AgentCommands:
                 old, told = result.old_eta, len(result.changed_line_ids)
         except NotFound:
             return _render("unknown_sku.html", sku=sku)
+        except InvalidInput as exc:  # a date in the past or years away; nothing was written
+            return _render("eta_refused.html", reason=str(exc))
         return _render("eta_set.html", sku=sku, old=old, eta=eta, told=told)
 
     def _preview(self, agent: _Agent, args: str) -> tuple[str, InlineKeyboardMarkup | None]:

@@ -336,6 +336,10 @@ def _context(row: Any, voice: ShopVoice, remaining: dict[int, int]) -> dict[str,
         }
         context["eta"] = _date(payload.get("eta", row.line_eta))
         context["old_eta"] = _date(payload.get("old_eta"))
+        if row.kind == EventKind.DELAY_NOTICE:
+            # Which rule applies (store.delay_terms); notices recorded before it was kept
+            # were first notices whose silence meant waiting.
+            context["notice"] = payload.get("notice", "first")
     if row.offer_id is not None:
         currency = row.line_currency or row.currency or "USD"
         # Another currency's amount would be shown under this one's symbol: leave it out.

@@ -37,7 +37,9 @@ Per message, in addition:
 
 - ``backorder_notice``, ``offer_reminder``: ``order``, ``line``, ``eta``, ``offer``;
 - ``eta_changed``: ``order``, ``line``, ``eta``, ``old_eta``;
-- ``delay_notice``: ``order``, ``line``, ``eta``;
+- ``delay_notice``: ``order``, ``line``, ``eta`` (never a passed date; ``None``: the shop cannot
+  tell), and from the notifier ``offer`` and ``notice`` (``first``, ``first_late``,
+  ``first_unknown`` or ``renewed``: ``store.delay_terms``); an agent's broadcast has neither;
 - ``offer_expired``, ``wait_confirmed``, ``switch_confirmed``: ``order``, ``line``, ``eta``,
   ``offer``;
 - ``cancel_confirmed``: ``order``, ``line``, ``offer``;

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from store.allocation import set_shop_count
 from store.errors import InvalidInput, NotFound
-from store.eta import EtaResult, set_eta
+from store.eta import EtaResult, check_new_date, set_eta, shop_today
 from store.models import (
     Product,
     ProductAlternative,
@@ -122,7 +122,14 @@ def record_purchase_order(
     policy: Policy,
     now: dt.datetime,
 ) -> list[EtaResult]:
-    """Create or update a purchase order; each product's ETA becomes its earliest open date."""
+    """Create or update a purchase order; each product's ETA becomes its earliest open date.
+
+    Every line's date is checked before anything is written: one past date refuses the order.
+    An open line whose date has since passed is a stale promise and no longer sets the ETA.
+    """
+    today = shop_today(now, policy)
+    for data in lines:
+        check_new_date(data.expected_date, today, field="expected_date")
     po = session.scalars(select(PurchaseOrder).where(PurchaseOrder.reference == reference)).first()
     if po is None:
         po = PurchaseOrder(reference=reference, supplier=get_or_create_supplier(session, supplier))
@@ -147,7 +154,7 @@ def record_purchase_order(
         set_eta(
             session,
             product.sku,
-            _earliest_open_date(session, product.id),
+            _earliest_open_date(session, product.id, today),
             source="purchase_order",
             reason=f"purchase order {reference}",
             purchase_order_line_id=po_line.id,
@@ -158,7 +165,7 @@ def record_purchase_order(
     ]
 
 
-def _earliest_open_date(session: Session, product_id: int) -> dt.date | None:
+def _earliest_open_date(session: Session, product_id: int, today: dt.date) -> dt.date | None:
     dates = session.scalars(
         select(PurchaseOrderLine.expected_date)
         .join(PurchaseOrder)
@@ -166,7 +173,7 @@ def _earliest_open_date(session: Session, product_id: int) -> dt.date | None:
             PurchaseOrderLine.product_id == product_id,
             PurchaseOrder.status == PurchaseOrderStatus.OPEN,
             PurchaseOrderLine.received_quantity < PurchaseOrderLine.quantity,
-            PurchaseOrderLine.expected_date.is_not(None),
+            PurchaseOrderLine.expected_date >= today,
         )
     ).all()
     return min((d for d in dates if d is not None), default=None)

@@ -13,14 +13,14 @@ import datetime as dt
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, contains_eager
 
-from store.eta import is_past_delay_threshold, record_delay_notice
+from store.eta import is_past_delay_threshold, record_delay_notice, shop_today
 from store.models import LineStatus, Order, OrderLine
 from store.policy import Policy
 
 
 def check_delays(session: Session, now: dt.datetime, policy: Policy) -> list[OrderLine]:
     """Record the delay notices that are due; return the lines noticed."""
-    today = now.date()
+    today = shop_today(now, policy)  # a date has passed when the shop's day is over
     oldest_placed = now - dt.timedelta(days=policy.delay_notice_days)
     candidates = session.scalars(
         select(OrderLine)
@@ -40,7 +40,7 @@ def check_delays(session: Session, now: dt.datetime, policy: Policy) -> list[Ord
 
 
 def _notice_due(line: OrderLine, now: dt.datetime, policy: Policy) -> bool:
-    today = now.date()
+    today = shop_today(now, policy)
     promised_passed = line.eta is not None and line.eta < today
     if line.delay_notice_at is None:
         return promised_passed or is_past_delay_threshold(line, now, policy)

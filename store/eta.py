@@ -5,15 +5,48 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from store import events
-from store.errors import NotFound
+from store.delay_terms import delay_terms
+from store.errors import InvalidInput, NotFound
 from store.models import EtaChange, EventKind, LineStatus, Order, OrderLine, Product
 from store.offers import make_offer
 from store.policy import Policy
+
+# A supplier date further out than this is a typo (2062 for 2026) far more often than a plan;
+# two years covers the longest lead times a shop quotes to customers.
+MAX_DAYS_AHEAD = 730
+
+
+def shop_today(now: dt.datetime, policy: Policy) -> dt.date:
+    """The shop's date at ``now``: a New York shop's 1 Nov lasts until 05:00 UTC on 2 Nov."""
+    return now.astimezone(ZoneInfo(policy.timezone)).date()
+
+
+def check_new_date(date: dt.date | None, today: dt.date, *, field: str = "eta") -> None:
+    """Refuse a supplier date that customers could not be told: in the past, or absurdly far.
+
+    Every writer of supplier dates calls this before writing anything (``set_eta``,
+    ``record_purchase_order``); ``None`` ("no date any more") is always allowed.
+    """
+    if date is None:
+        return
+    if date < today:
+        raise InvalidInput(
+            f"{field} {date.isoformat()} is in the past (today is {today.isoformat()} "
+            "in the shop's time zone); give today or a later date",
+            field=field,
+        )
+    if date > today + dt.timedelta(days=MAX_DAYS_AHEAD):
+        raise InvalidInput(
+            f"{field} {date.isoformat()} is more than 2 years ahead "
+            f"({MAX_DAYS_AHEAD} days after {today.isoformat()}); check the year",
+            field=field,
+        )
 
 
 @dataclass(slots=True)
@@ -42,6 +75,7 @@ def set_eta(
     already past the delay threshold or already noticed, a ``delay_notice`` with a fresh cancel
     option instead, so the customer hears about one slip once).
     """
+    check_new_date(eta, shop_today(now, policy))
     product = session.scalars(select(Product).where(Product.sku == sku).with_for_update()).first()
     if product is None:
         raise NotFound(f"unknown sku {sku!r}")
@@ -61,12 +95,7 @@ def set_eta(
     waiting = _waiting_lines(session, product.id)
     moved = [row for row in waiting if _moves_enough(row.eta, eta, policy.eta_threshold_days)]
     _move_dates(session, [row.id for row in moved], eta)
-    notice_ids = [
-        row.id
-        for row in moved
-        if row.delay_notice_at is not None
-        or now - row.placed_at >= dt.timedelta(days=policy.delay_notice_days)
-    ]
+    notice_ids = [row.id for row in moved if _needs_notice(row, eta, now, policy)]
     notices = set(notice_ids)
     changed = [row for row in moved if row.id not in notices]
     # Fan-out: what may be 100,000 events in one bulk insert, no ORM object per line.
@@ -143,6 +172,15 @@ def _move_dates(session: Session, line_ids: list[int], eta: dt.date | None) -> N
         )
 
 
+def _needs_notice(row: _Waiting, eta: dt.date | None, now: dt.datetime, policy: Policy) -> bool:
+    """A delay notice (not a plain date change) for a line already noticed whose date slips
+    again or is lost, or for a line waiting past the delay threshold. An earlier date for a
+    noticed line is good news: a renewed notice would make silence cancel it."""
+    if row.delay_notice_at is not None:
+        return eta is None or (row.eta is not None and eta > row.eta)
+    return now - row.placed_at >= dt.timedelta(days=policy.delay_notice_days)
+
+
 def _moves_enough(told: dt.date | None, new: dt.date | None, threshold_days: int) -> bool:
     if told == new:
         return False
@@ -159,17 +197,27 @@ def is_past_delay_threshold(line: OrderLine, now: dt.datetime, policy: Policy) -
 def record_delay_notice(
     session: Session, line: OrderLine, now: dt.datetime, policy: Policy
 ) -> None:
-    """Tell a long-waiting customer the revised date and offer the choices again, with cancel."""
-    offer = make_offer(session, line, policy, now)
+    """Tell a late line's customer the revised date and offer the choices again, with cancel.
+
+    What the notice says and what silence does follow the mail-order rule (``delay_terms``):
+    the offer's default is what the customer's silence means for this kind of notice.
+    """
+    terms = delay_terms(line, shop_today(now, policy))
+    offer = make_offer(session, line, policy, now, default_choice=terms.silence)
+    # From now on the customer was told this date (or none): a passed one is never repeated.
+    line.eta = terms.revised
     line.delay_notice_at = now
-    line.delay_notice_eta = line.eta
+    line.delay_notice_eta = terms.revised
     line.delay_notices += 1
     events.record(
         session,
         EventKind.DELAY_NOTICE,
         line,
         offer=offer,
-        eta=line.eta,
+        eta=terms.revised,
+        notice=terms.kind.value,
+        silence=terms.silence.value,
+        original_eta=terms.original,
         placed_at=line.order.placed_at,
         notices=line.delay_notices,
     )

@@ -96,8 +96,19 @@ def find_alternative(
     ).first()
 
 
-def make_offer(session: Session, line: OrderLine, policy: Policy, now: dt.datetime) -> Offer:
-    """Open a new round of choices for a waiting line, superseding any open one."""
+def make_offer(
+    session: Session,
+    line: OrderLine,
+    policy: Policy,
+    now: dt.datetime,
+    *,
+    default_choice: OfferChoice | None = None,
+) -> Offer:
+    """Open a new round of choices for a waiting line, superseding any open one.
+
+    ``default_choice``: what silence means for this round (a delay notice's rule), else the
+    shop's ``policy.offer_default_choice``.
+    """
     supersede_open_offers(session, line, now)
     alternative = find_alternative(session, line.product, line.quantity, policy)
     offer = Offer(
@@ -107,7 +118,7 @@ def make_offer(session: Session, line: OrderLine, policy: Policy, now: dt.dateti
         discount_percent=discount_for(session, line.product, policy),
         alternative_product_id=alternative.id if alternative is not None else None,
         expires_at=now + policy.offer_ttl,
-        default_choice=policy.offer_default_choice,
+        default_choice=default_choice or policy.offer_default_choice,
     )
     offer.alternative = alternative
     session.add(offer)

@@ -21,6 +21,8 @@ class Policy:
     alternative_price_band_percent: int = 20
     # The FTC mail-order rule: a customer still waiting this long is told and may cancel.
     delay_notice_days: int = 30
+    # The shop's zone (DEFAULT_TIMEZONE): "today" for supplier dates and delay notices.
+    timezone: str = "UTC"
 
 
 DEFAULT_POLICY = Policy()

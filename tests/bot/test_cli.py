@@ -1,5 +1,6 @@
 """The command line, run in-process against the test database."""
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -9,7 +10,16 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from store.db import Database
-from store.models import Channel, Customer, OutboxMessage, OutboxStatus, Product
+from store.models import (
+    Channel,
+    Customer,
+    DomainEvent,
+    EtaChange,
+    OutboxMessage,
+    OutboxStatus,
+    Product,
+)
+from tests import factories as f
 
 runner = CliRunner()
 
@@ -147,7 +157,8 @@ def test_sample_history_is_not_sent_but_new_events_are(
     assert first.exit_code == 0
     assert "0 message(s) queued from events" in first.stderr
     group = json.loads(_run("backorders", "--json").stdout)[0]
-    assert _run("eta", "set", group["sku"], "2031-01-15").exit_code == 0
+    later = (dt.date.today() + dt.timedelta(days=400)).isoformat()  # within the 2-year bound
+    assert _run("eta", "set", group["sku"], later).exit_code == 0
     second = _run("dispatch", "--once")
     told = len(group["lines"])
     assert f"{told} message(s) queued from events; {told} sent" in second.stderr
@@ -198,3 +209,15 @@ def test_revoke_link_closes_the_order_page_and_a_second_revoke_says_so(cli_env: 
         assert order_links.find_order_id(session, token) is None
     assert "no live page link" in _run("orders", "revoke-link", number).stdout
     assert _run("orders", "revoke-link", "NOPE-1").exit_code == 1
+
+
+def test_eta_set_refuses_a_past_date_and_changes_nothing(cli_env: Database) -> None:
+    with cli_env.session() as session:
+        f.product(session, "MUG", eta=dt.date.today() + dt.timedelta(days=30))
+        f.order(session, "A1", [("MUG", 1)])
+    events, changes = _count(cli_env, DomainEvent), _count(cli_env, EtaChange)
+    for date in ("2020-01-01", "0001-01-01"):
+        result = _run("eta", "set", "MUG", date)
+        assert result.exit_code == 1
+        assert f"eta {date} is in the past" in result.stderr
+    assert (_count(cli_env, DomainEvent), _count(cli_env, EtaChange)) == (events, changes)

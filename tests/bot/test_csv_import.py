@@ -1,5 +1,7 @@
 """CSV imports: good files land whole; any bad row is reported by line and nothing is written."""
 
+import datetime as dt
+
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -285,3 +287,22 @@ def test_order_import_creates_its_customer_with_the_default_timezone_and_locale(
     _import_in_new_york(session, ImportKind.ORDERS, data)
     customer = _only_customer(session)
     assert (customer.locale, customer.timezone) == ("es", "America/New_York")
+
+
+def test_past_date_in_purchase_orders_is_a_line_error_and_writes_nothing(
+    session: Session,
+) -> None:
+    product = f.product(session, "MUG", eta=dt.date(2026, 12, 1))
+    f.product(session, "CUP")
+    f.order(session, "A1", [("MUG", 1)])
+    data = (
+        b"reference,supplier,sku,quantity,expected_date\n"
+        b"PO-9,Acme,MUG,50,2026-12-24\n"
+        b"PO-9,Acme,CUP,5,2020-01-01\n"
+    )
+    assert _errors(session, ImportKind.PURCHASE_ORDERS, data) == [
+        "line 3: expected_date 2020-01-01 is in the past (today is 2026-11-02 in the shop's "
+        "time zone); give today or a later date"
+    ]
+    assert _count(session, PurchaseOrder) == 0
+    assert product.eta == dt.date(2026, 12, 1)

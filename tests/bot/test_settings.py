@@ -85,3 +85,9 @@ def test_webhook_mode_without_a_secret_loads_for_dispatchers_but_cannot_serve() 
     with pytest.raises(SettingsError, match="TELEGRAM_WEBHOOK_SECRET is required"):
         settings.check_can_serve()
     load_settings(telegram_bot_token="123:abc-token-value").check_can_serve()  # polling: fine
+
+
+def test_the_policy_knows_the_shops_time_zone_for_today(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Supplier dates and delay notices count days in the shop's zone (issue 12, item 7).
+    monkeypatch.setenv("DEFAULT_TIMEZONE", "America/New_York")
+    assert load_settings().policy().timezone == "America/New_York"

@@ -190,3 +190,26 @@ def test_cancelling_the_only_item_is_offered_and_confirmed_as_the_order(session:
     (confirmation,) = [r for r in _outbox(session) if r.message == "cancel_confirmed"]
     assert "order A1 is cancelled" in confirmation.body
     assert "$12.50" in confirmation.body
+
+
+def test_delay_notices_tell_what_silence_does_first_then_renewed(session: Session) -> None:
+    # End to end through the store: the first notice's silence waits, the renewed one cancels.
+    from store.delays import check_delays
+
+    promised = (NOW + dt.timedelta(days=40)).date()
+    f.product(session, "MUG", eta=promised)
+    f.order(session, "A1", [("MUG", 1)])
+    notify_pending(session, VOICE, NOW)
+    day_30 = NOW + dt.timedelta(days=30)
+    check_delays(session, day_30, DEFAULT_POLICY)
+    notify_pending(session, VOICE, day_30)
+    first = _outbox(session)[-1]
+    assert first.message == "delay_notice"
+    assert "If you don't reply, you agree to wait until then" in first.body
+    later = promised + dt.timedelta(days=10)
+    set_eta(session, "MUG", later, source="agent", policy=DEFAULT_POLICY, now=day_30)
+    notify_pending(session, VOICE, day_30)
+    renewed = _outbox(session)[-1]
+    assert "is delayed again" in renewed.body
+    assert "or we cancel it and refund $100.00" in renewed.body
+    assert "keep your order" not in renewed.body

@@ -58,6 +58,9 @@ BROADCAST_TEXT = (
 )
 
 
+DELAY_NOTICE_KINDS = ("first", "first_late", "first_unknown", "renewed")
+
+
 def long_context(message: str, locale: str, **overrides: Any) -> dict[str, Any]:
     """A context for ``message`` filled with long, realistic values for ``locale``."""
     values = LONG.get(locale.split("-")[0], LONG["en"])
@@ -147,6 +150,13 @@ def variants(message: str, locale: str) -> list[dict[str, Any]]:
             for r in refusals
             for c in ("wait", "switch", "cancel")
             for whole in (False, True)
+        ]
+    if message == "delay_notice":
+        # The broadcast (no notice) and each kind of notice, with and without a date.
+        return [base] + [
+            long_context(message, locale, notice=kind, eta=eta)
+            for kind in DELAY_NOTICE_KINDS
+            for eta in (FAR_DATE, None)
         ]
     if message == "offer_which":
         return [base, long_context(message, locale, order_number=ORDER_NUMBER)]
@@ -611,3 +621,57 @@ def test_plain_text_of_a_telegram_message_drops_tags_and_decodes_entities() -> N
 
     html_text = '<b>Casa</b> &amp; co: <a href="https://x.example/o/t">See your order</a> &lt;3'
     assert as_plain_text(html_text) == "Casa & co: See your order <3"
+
+
+# --- delay notices: what each says silence does (16 CFR 435.2(b), store/delay_terms.py) --------
+
+SILENCE = {
+    ("en", "sms"): ("you agree to wait until then", "or we cancel it and refund $123,456.78"),
+    ("es", "sms"): ("aceptas esperar hasta entonces", "o lo cancelamos y te devolvemos 123.456,78"),
+    ("en", "telegram"): (
+        "you agree to wait until that date",
+        "we'll cancel it and refund $123,456.78",
+    ),
+    ("es", "telegram"): (
+        "aceptas esperar hasta esa fecha",
+        "lo cancelamos y te devolvemos 123.456,78",
+    ),
+}
+
+
+@pytest.mark.parametrize("channel", [SMS, TELEGRAM])
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("kind", DELAY_NOTICE_KINDS)
+def test_delay_notice_says_what_silence_does(kind: str, locale: str, channel: ChannelKind) -> None:
+    consent, cancels = SILENCE[(locale, channel.value)]
+    eta = None if kind == "first_unknown" else FAR_DATE
+    context = long_context("delay_notice", locale, notice=kind, eta=eta)
+    text = render_message("delay_notice", channel, locale, **context).text
+    said, unsaid = (consent, cancels) if kind == "first" else (cancels, consent)
+    assert said in text
+    assert unsaid not in text
+    assert "keep your order" not in text
+    assert "mantenemos tu pedido" not in text
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_delay_notice_without_a_date_says_the_shop_cannot_tell(locale: str) -> None:
+    context = long_context("delay_notice", locale, notice="renewed", eta=None)
+    text = render_message("delay_notice", SMS, locale, **context).text
+    assert ("can't tell when" in text) if locale == "en" else ("no sabemos cuando" in text)
+    assert "to be confirmed" not in text
+
+
+def test_delay_notice_quotes_the_revised_date_and_the_answer_deadline() -> None:
+    text = sms("delay_notice", notice="renewed")
+    assert "Sep 30, 2026" in text
+    assert "Reply WAIT by Jun 3" in text
+
+
+def test_telegram_delay_notice_offers_wait_and_cancel_buttons() -> None:
+    rendered = telegram("delay_notice", notice="renewed")
+    assert [b.data for b in rendered.buttons] == [
+        f"offer:{OFFER_ID}:wait",
+        f"offer:{OFFER_ID}:cancel",
+    ]
+    assert telegram("delay_notice").buttons == ()  # an agent's broadcast has no offer

@@ -54,16 +54,30 @@ def test_promised_date_passing_is_a_slip(session: Session) -> None:
     assert len(check_delays(session, NOW + dt.timedelta(days=6), DEFAULT_POLICY)) == 1
 
 
-def test_a_new_date_after_a_notice_is_noticed_again_and_its_passing_too(
+def test_a_later_date_after_a_notice_is_noticed_again_and_its_passing_too(
     session: Session,
 ) -> None:
     f.product(session, "MUG", eta=FAR)
     line = f.order(session, "A", [("MUG", 1)]).lines[0]
     day_30 = NOW + dt.timedelta(days=30)
     check_delays(session, day_30, DEFAULT_POLICY)
-    revised = (day_30 + dt.timedelta(days=10)).date()
+    revised = FAR + dt.timedelta(days=10)
     set_eta(session, "MUG", revised, source="agent", policy=DEFAULT_POLICY, now=day_30)
     assert len(_notices(session)) == 2
-    assert check_delays(session, day_30 + dt.timedelta(days=5), DEFAULT_POLICY) == []
-    assert check_delays(session, day_30 + dt.timedelta(days=11), DEFAULT_POLICY) == [line]
+    on_revised = dt.datetime.combine(revised, dt.time(12), dt.UTC)
+    assert check_delays(session, on_revised, DEFAULT_POLICY) == []
+    assert check_delays(session, on_revised + dt.timedelta(days=1), DEFAULT_POLICY) == [line]
     assert line.delay_notices == 3
+
+
+def test_an_earlier_date_after_a_notice_is_a_date_change_not_a_renewed_notice(
+    session: Session,
+) -> None:
+    f.product(session, "MUG", eta=FAR)
+    line = f.order(session, "A", [("MUG", 1)]).lines[0]
+    day_30 = NOW + dt.timedelta(days=30)
+    check_delays(session, day_30, DEFAULT_POLICY)
+    sooner = (day_30 + dt.timedelta(days=10)).date()
+    result = set_eta(session, "MUG", sooner, source="agent", policy=DEFAULT_POLICY, now=day_30)
+    assert result.changed_line_ids == [line.id]
+    assert len(_notices(session)) == 1

@@ -20,7 +20,7 @@ from bot import agent_views as views
 from bot.web.agent.auth import PATH, Gate, SignedIn, root_path
 from bot.web.html import PAGE_HEADERS, WEB_TEMPLATES_DIR, page
 from store.db import Database
-from store.errors import NotFound
+from store.errors import InvalidInput, NotFound
 from store.eta import set_eta
 from store.policy import Policy
 
@@ -99,6 +99,7 @@ def router(ctx: Context) -> APIRouter:
             product=found,
             notice=notice if notice in _NOTICES else None,
             error=None,
+            error_message=None,
         )
 
     @routes.post(PATH + "/sku/{sku}/eta")
@@ -110,19 +111,33 @@ def router(ctx: Context) -> APIRouter:
         try:
             eta = dt.date.fromisoformat(raw if isinstance(raw, str) else "")
         except ValueError:
-            found = await asyncio.to_thread(_sku, ctx, sku)
-            if found is None:
-                return ctx.render(request, who, "not_found.html", 404, sku=sku)
-            return ctx.render(
-                request, who, "sku.html", 422, product=found, notice=None, error="bad_date"
-            )
+            return await _form_error(request, who, sku, "bad_date")
         note = reason.strip()[:500] or None if isinstance(reason, str) else None
         try:
             await asyncio.to_thread(_set_eta, ctx, who, sku, eta, note)
         except NotFound:
             return ctx.render(request, who, "not_found.html", 404, sku=sku)
+        except InvalidInput as exc:  # past or years away: shown on the form, nothing written
+            return await _form_error(request, who, sku, "refused", str(exc))
         location = f"{root_path(request)}{PATH}/sku/{quote(sku, safe='')}?done=eta_saved"
         return RedirectResponse(location, 303, headers=PAGE_HEADERS)
+
+    async def _form_error(
+        request: Request, who: SignedIn, sku: str, error: str, message: str | None = None
+    ) -> Response:
+        found = await asyncio.to_thread(_sku, ctx, sku)
+        if found is None:
+            return ctx.render(request, who, "not_found.html", 404, sku=sku)
+        return ctx.render(
+            request,
+            who,
+            "sku.html",
+            422,
+            product=found,
+            notice=None,
+            error=error,
+            error_message=message,
+        )
 
     return routes
 

@@ -631,3 +631,18 @@ async def test_expired_offers_count_as_no_answer(
     html = (await signed_in.get("/agent")).text
     bar = html[html.index('class="bar bar-no_answer"') :].split("</g>")[0]
     assert ">1</text>" in bar
+
+
+async def test_a_past_date_is_a_form_error_and_changes_nothing(
+    signed_in: httpx.AsyncClient, shop: Database
+) -> None:
+    before = count(shop, DomainEvent)
+    response = await signed_in.post(
+        "/agent/sku/OVEN/eta", data={"csrf": await token(signed_in), "eta": "2020-01-01"}
+    )
+    assert response.status_code == 422
+    assert "eta 2020-01-01 is in the past" in response.text
+    assert 'role="alert"' in response.text
+    assert eta_of(shop, "OVEN") == dt.date(2026, 12, 1)
+    assert count(shop, DomainEvent) == before
+    assert count(shop, EtaChange) == 0

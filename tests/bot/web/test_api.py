@@ -15,6 +15,8 @@ from store.models import (
     AuditEntry,
     Broadcast,
     Customer,
+    DomainEvent,
+    EtaChange,
     Order,
     OutboxMessage,
     Product,
@@ -435,3 +437,21 @@ async def test_a_count_below_the_reserved_units_is_422_and_changes_nothing(
     assert "3 units are reserved" in error["msg"]
     line = (await api.get("/api/orders/A-1001")).json()["lines"][0]
     assert line["status"] == "allocated"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("date", ["2020-01-01", "0001-01-01", "2099-01-01"])
+async def test_post_eta_refuses_a_past_or_absurd_date_with_422(
+    api: httpx.AsyncClient, committed_db: Database, date: str
+) -> None:
+    await _shop(api)
+    with committed_db.read_session() as session:
+        before = session.scalar(select(func.count()).select_from(DomainEvent))
+    response = await api.post("/api/products/OVEN-5/eta", json={"eta": date})
+    assert response.status_code == 422
+    [problem] = response.json()["detail"]
+    assert problem["loc"] == ["body", "eta"]
+    assert date in problem["msg"]
+    with committed_db.read_session() as session:
+        assert session.scalar(select(func.count()).select_from(DomainEvent)) == before
+        assert session.scalar(select(func.count()).select_from(EtaChange)) == 0

@@ -173,3 +173,9 @@ async def test_a_broadcast_with_an_unknown_placeholder_is_refused(bot: Bot) -> N
     [sent] = await bot.sent_after(message("/broadcast OVEN Hi {{ nickname }}"))
     assert "unknown placeholder" in sent.fields["text"]
     assert "reply_markup" not in sent.fields
+
+
+async def test_eta_in_the_past_is_refused_for_an_agent(bot: Bot) -> None:
+    [sent] = await bot.sent_after(message("/eta OVEN 2020-01-01"))
+    assert "is in the past" in sent.fields["text"]
+    assert eta_of(bot.db, "OVEN") == dt.date(2026, 12, 1)
