@@ -26,9 +26,9 @@ from store.models import (
     OfferChoice,
     OfferStatus,
     OrderLine,
-    OrderStatus,
     Product,
 )
+from store.order_status import settle_order
 from store.policy import Policy
 
 # No 0/O, 1/I/L: customers read these codes aloud to support.
@@ -212,37 +212,39 @@ def _apply(
 
 
 def _cancel_line(session: Session, line: OrderLine, now: dt.datetime) -> None:
-    released = line.allocated_quantity
+    # Units already shipped are the customer's: only the unshipped ones go back on sale.
+    released = line.allocated_quantity - line.shipped_quantity
     line.status = LineStatus.CANCELLED
-    line.allocated_quantity = 0
+    line.allocated_quantity = line.shipped_quantity
     line.backordered_quantity = 0
     session.flush()
     _release(session, line.product_id, released, now)
-    if all(other.status == LineStatus.CANCELLED for other in line.order.lines):
-        line.order.status = OrderStatus.CANCELLED
+    settle_order(line.order)
 
 
 def _switch_line(
     session: Session, line: OrderLine, alternative_id: int, now: dt.datetime
 ) -> OrderLine | None:
-    taken = take_stock(session, alternative_id, line.quantity)
-    if taken < line.quantity:
+    # A line partly shipped is switched for its units still to come only.
+    wanted = line.quantity - line.shipped_quantity
+    taken = take_stock(session, alternative_id, wanted)
+    if taken < wanted:
         add_stock(session, alternative_id, taken)
         return None
     new_line = OrderLine(
         order=line.order,
         product_id=alternative_id,
-        quantity=line.quantity,
-        allocated_quantity=line.quantity,
+        quantity=wanted,
+        allocated_quantity=wanted,
         backordered_quantity=0,
         status=LineStatus.ALLOCATED,
         replaces_line_id=line.id,
     )
     session.add(new_line)
     session.flush()
-    released = line.allocated_quantity
+    released = line.allocated_quantity - line.shipped_quantity
     line.status = LineStatus.SWITCHED
-    line.allocated_quantity = 0
+    line.allocated_quantity = line.shipped_quantity
     line.backordered_quantity = 0
     line.replaced_by_line_id = new_line.id
     session.flush()
