@@ -47,6 +47,7 @@ MESSAGES: dict[str, str | None] = {
     EventKind.PARTIALLY_ALLOCATED: None,  # the customer hears when the whole line can ship
     EventKind.OFFER_EXPIRED: "offer_expired",
     EventKind.OFFER_ACCEPTED: None,  # chosen per choice below
+    EventKind.SHIPPED: "shipped",
 }
 CONFIRMATIONS = {
     OfferChoice.WAIT.value: "wait_confirmed",
@@ -294,6 +295,8 @@ def _context(row: Any, voice: ShopVoice) -> dict[str, Any]:
         }
         context["eta"] = _date(payload.get("eta", row.line_eta))
         context["old_eta"] = _date(payload.get("old_eta"))
+    if row.kind == EventKind.SHIPPED:
+        context["shipment"] = _shipment(payload)
     if row.offer_id is not None:
         context["offer"] = {
             "id": row.offer_id,
@@ -306,6 +309,17 @@ def _context(row: Any, voice: ShopVoice) -> dict[str, Any]:
             "applied_choice": payload.get("choice"),
         }
     return context
+
+
+def _shipment(payload: dict[str, Any]) -> dict[str, Any]:
+    """A ``shipped`` event's parcel: what went, with whom, and how to follow it."""
+    return {
+        "carrier": payload.get("carrier"),
+        "tracking": payload.get("tracking"),
+        "tracking_url": payload.get("tracking_url"),
+        "items": list(payload.get("items", ())),
+        "order_completed": bool(payload.get("order_completed")),
+    }
 
 
 def _date(value: Any) -> dt.date | None:
