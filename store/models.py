@@ -422,6 +422,7 @@ class Shipment(Base):
     lines: Mapped[list[ShipmentLine]] = relationship(
         back_populates="shipment", order_by="ShipmentLine.id", cascade="all, delete-orphan"
     )
+    order: Mapped[Order] = relationship(viewonly=True)
 
 
 class ShipmentLine(Base):
