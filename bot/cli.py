@@ -22,7 +22,7 @@ from alembic.script import ScriptDirectory
 from rich.table import Table
 from sqlalchemy import select
 
-from bot import cli_agents, cli_broadcast, cli_customers, demo, wiring
+from bot import cli_agents, cli_broadcast, cli_customers, cli_orders, demo, wiring
 from bot.broadcast_service import broadcast_service
 from bot.cli_support import err, out, progress_bar
 from bot.cli_support import fail as _fail
@@ -66,6 +66,7 @@ app.add_typer(outbox_app, name="outbox")
 app.add_typer(cli_agents.app, name="agents")
 app.add_typer(cli_customers.app, name="customers")
 app.command("broadcast")(cli_broadcast.broadcast)
+orders_app.command("ship")(cli_orders.ship)
 
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
