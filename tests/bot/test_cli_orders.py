@@ -35,8 +35,7 @@ def _shipments(db: Database) -> int:
 def test_ship_part_of_a_line_then_the_rest_completes_the_order(cli_env: Database) -> None:
     result = runner.invoke(
         app,
-        ["orders", "ship", "A1", "--sku", "MUG", "--quantity", "2", "--carrier", "UPS"]
-        + ["--tracking", "1Z9", "--tracking-url", "https://ups.example/t/1Z9", "--json"],
+        ["orders", "ship", "A1", "--sku", "MUG", "--quantity", "2", "--carrier", "UPS", "--tracking", "1Z9", "--tracking-url", "https://ups.example/t/1Z9", "--json"],
     )
     assert result.exit_code == 0, result.output
     shown = json.loads(result.stdout)
