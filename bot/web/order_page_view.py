@@ -143,10 +143,8 @@ def _steps(
 
 
 def _shipped_step(line: OrderLine, parcels: list[dict[str, Any]]) -> dict[str, Any]:
-    if line.status == LineStatus.SHIPPED:
-        state = "current"
-    else:
-        state = "partial" if parcels else "todo"
+    partly = "partial" if parcels else "todo"
+    state = "current" if line.status == LineStatus.SHIPPED else partly
     date = parcels[-1]["date"] if parcels else None
     return {
         "kind": "shipped",

@@ -14,6 +14,7 @@ from store.orders import find_order
 from tests import factories as f
 
 runner = CliRunner()
+SHIP_A1 = ["orders", "ship", "A1"]
 
 
 @pytest.fixture
@@ -33,10 +34,8 @@ def _shipments(db: Database) -> int:
 
 
 def test_ship_part_of_a_line_then_the_rest_completes_the_order(cli_env: Database) -> None:
-    result = runner.invoke(
-        app,
-        ["orders", "ship", "A1", "--sku", "MUG", "--quantity", "2", "--carrier", "UPS", "--tracking", "1Z9", "--tracking-url", "https://ups.example/t/1Z9", "--json"],
-    )
+    tracking = ["--carrier", "UPS", "--tracking", "1Z9", "--tracking-url", "https://ups.example/t"]
+    result = runner.invoke(app, [*SHIP_A1, "--sku", "MUG", "--quantity", "2", *tracking, "--json"])
     assert result.exit_code == 0, result.output
     shown = json.loads(result.stdout)
     assert shown["lines"] == [{"sku": "MUG", "quantity": 2}]
