@@ -264,7 +264,8 @@ def orders_show(ctx: typer.Context, number: str, as_json: JsonFlag = False) -> N
         return
     out.print(f"[bold]Order {view['number']}[/bold] ({view['status']}), placed {view['placed_at']}")
     out.print(f"Customer: {view['customer']['name']} {view['customer']['phone'] or ''}")
-    table = Table("sku", "product", "qty", "allocated", "backordered", "status", "eta", "offer")
+    columns = ("sku", "product", "qty", "allocated", "backordered", "shipped", "status", "eta")
+    table = Table(*columns, "offer")
     for line in view["lines"]:
         offer = line["open_offer"]
         table.add_row(
@@ -273,11 +274,14 @@ def orders_show(ctx: typer.Context, number: str, as_json: JsonFlag = False) -> N
             str(line["quantity"]),
             str(line["allocated"]),
             str(line["backordered"]),
+            str(line["shipped"]),
             line["status"],
             line["eta"] or "-",
             f"open until {offer['expires_at'][:10]}" if offer else "-",
         )
     out.print(table)
+    for shipment in view["shipments"]:
+        out.print(cli_orders.shipment_line(shipment), highlight=False, soft_wrap=True)
 
 
 @app.command("backorders")

@@ -72,3 +72,14 @@ def test_an_unknown_order_exits_1(cli_env: Database) -> None:
     result = runner.invoke(app, ["orders", "ship", "NOPE"])
     assert result.exit_code == 1
     assert "order NOPE does not exist" in result.stderr
+
+
+def test_orders_show_lists_shipped_units_and_shipments(cli_env: Database) -> None:
+    tracking = ["--carrier", "UPS", "--tracking-url", "https://ups.example/t/1Z9"]
+    assert runner.invoke(app, [*SHIP_A1, "--sku", "PLATE", *tracking]).exit_code == 0
+    result = runner.invoke(app, ["orders", "show", "A1"])
+    assert result.exit_code == 0, result.output
+    assert "1 x PLATE (UPS https://ups.example/t/1Z9)" in result.stdout
+    shown = runner.invoke(app, ["orders", "show", "A1", "--json"])
+    lines = {line["sku"]: line["shipped"] for line in json.loads(shown.stdout)["lines"]}
+    assert lines == {"MUG": 0, "PLATE": 1}
