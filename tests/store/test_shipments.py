@@ -166,6 +166,19 @@ def test_a_partly_shipped_line_that_is_cancelled_returns_only_unshipped_units(
     assert order.status == OrderStatus.COMPLETED
 
 
+def test_a_partly_shipped_line_switches_only_its_units_still_to_come(session: Session) -> None:
+    f.product(session, "ALT", stock=5)
+    mug = f.product(session, "MUG", stock=1, alternatives=("ALT",))
+    order = f.order(session, "A1", [("MUG", 3)])  # 1 reserved, 2 on backorder
+    ship(session, "A1", now=NOW)
+    _choose(session, order, OfferChoice.SWITCH)
+    old, new = order.lines
+    assert (old.status, old.shipped_quantity) == (LineStatus.SWITCHED, 1)
+    assert (new.product.sku, new.quantity) == ("ALT", 2)
+    session.refresh(mug)
+    assert mug.stock_on_hand == 0
+
+
 @pytest.mark.parametrize(
     "url", ["javascript:alert(1)", "ftp://example.com/x", "https://", "https://a b.example/"]
 )
@@ -214,6 +227,9 @@ def test_a_retry_with_the_same_key_ships_once(session: Session) -> None:
 
 
 def test_two_concurrent_ships_of_one_order_never_ship_a_unit_twice(committed_db: Database) -> None:
+    # The second call starts while the first holds its transaction open. On PostgreSQL this
+    # proves the row locks (without FOR UPDATE both ship); on SQLite the writer lock serialises
+    # the two anyway.
     with committed_db.session() as session:
         f.product(session, "MUG", stock=3)
         f.order(session, "A1", [("MUG", 3)])
