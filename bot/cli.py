@@ -22,7 +22,7 @@ from alembic.script import ScriptDirectory
 from rich.table import Table
 from sqlalchemy import select
 
-from bot import cli_agents, cli_broadcast, cli_customers, cli_refunds, demo, wiring
+from bot import cli_agents, cli_broadcast, cli_customers, cli_orders, cli_refunds, demo, wiring
 from bot.broadcast_service import broadcast_service
 from bot.cli_support import err, out, progress_bar
 from bot.cli_support import fail as _fail
@@ -67,6 +67,7 @@ app.add_typer(cli_agents.app, name="agents")
 app.add_typer(cli_customers.app, name="customers")
 app.add_typer(cli_refunds.app, name="refunds")
 app.command("broadcast")(cli_broadcast.broadcast)
+orders_app.command("ship")(cli_orders.ship)
 
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
@@ -264,7 +265,8 @@ def orders_show(ctx: typer.Context, number: str, as_json: JsonFlag = False) -> N
         return
     out.print(f"[bold]Order {view['number']}[/bold] ({view['status']}), placed {view['placed_at']}")
     out.print(f"Customer: {view['customer']['name']} {view['customer']['phone'] or ''}")
-    table = Table("sku", "product", "qty", "allocated", "backordered", "status", "eta", "offer")
+    columns = ("sku", "product", "qty", "allocated", "backordered", "shipped", "status", "eta")
+    table = Table(*columns, "offer")
     for line in view["lines"]:
         offer = line["open_offer"]
         table.add_row(
@@ -273,11 +275,14 @@ def orders_show(ctx: typer.Context, number: str, as_json: JsonFlag = False) -> N
             str(line["quantity"]),
             str(line["allocated"]),
             str(line["backordered"]),
+            str(line["shipped"]),
             line["status"],
             line["eta"] or "-",
             f"open until {offer['expires_at'][:10]}" if offer else "-",
         )
     out.print(table)
+    for shipment in view["shipments"]:
+        out.print(cli_orders.shipment_line(shipment), highlight=False, soft_wrap=True)
 
 
 @app.command("backorders")

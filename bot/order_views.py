@@ -15,12 +15,20 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from store.models import Offer, Order, OrderLine
+from store.models import Offer, Order, OrderLine, Shipment
 from store.money import line_discount
 from store.queries import open_offer
 from store.refunds import cancel_scope, refund_preview, unit_price
 
-__all__ = ["line_eta", "offer_context", "offer_record", "offer_view", "order_record", "order_view"]
+__all__ = [
+    "line_eta",
+    "offer_context",
+    "offer_record",
+    "offer_view",
+    "order_record",
+    "order_view",
+    "shipment_record",
+]
 
 
 def offer_context(offer: Offer) -> dict[str, Any]:
@@ -105,6 +113,21 @@ def order_record(order: Order, *, with_phone: bool = False) -> dict[str, Any]:
         "placed_at": order.placed_at.isoformat(),
         "customer": customer,
         "lines": [_line_record(line) for line in order.lines],
+        "shipments": [shipment_record(shipment) for shipment in order.shipments],
+    }
+
+
+def shipment_record(shipment: Shipment) -> dict[str, Any]:
+    """A shipment for the API and the CLI: when, with whom, how to track it, what went."""
+    return {
+        "id": shipment.id,
+        "created_at": shipment.created_at.isoformat(),
+        "carrier": shipment.carrier,
+        "tracking_number": shipment.tracking_number,
+        "tracking_url": shipment.tracking_url,
+        "lines": [
+            {"sku": item.line.product.sku, "quantity": item.quantity} for item in shipment.lines
+        ],
     }
 
 
@@ -116,6 +139,7 @@ def _line_record(line: OrderLine) -> dict[str, Any]:
         "quantity": line.quantity,
         "allocated": line.allocated_quantity,
         "backordered": line.backordered_quantity,
+        "shipped": line.shipped_quantity,
         "status": line.status.value,
         "eta": line.eta.isoformat() if line.eta else None,
         "eta_slips": line.eta_slips,

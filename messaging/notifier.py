@@ -49,6 +49,7 @@ MESSAGES: dict[str, str | None] = {
     EventKind.PARTIALLY_ALLOCATED: None,  # the customer hears when the whole line can ship
     EventKind.OFFER_EXPIRED: "offer_expired",
     EventKind.OFFER_ACCEPTED: None,  # chosen per choice below
+    EventKind.SHIPPED: "shipped",
 }
 CONFIRMATIONS = {
     OfferChoice.WAIT.value: "wait_confirmed",
@@ -340,6 +341,8 @@ def _context(row: Any, voice: ShopVoice, remaining: dict[int, int]) -> dict[str,
             # Which rule applies (store.delay_terms); notices recorded before it was kept
             # were first notices whose silence meant waiting.
             context["notice"] = payload.get("notice", "first")
+    if row.kind == EventKind.SHIPPED:
+        context["shipment"] = _shipment(payload)
     if row.offer_id is not None:
         currency = row.line_currency or row.currency or "USD"
         # Another currency's amount would be shown under this one's symbol: leave it out.
@@ -360,6 +363,17 @@ def _context(row: Any, voice: ShopVoice, remaining: dict[int, int]) -> dict[str,
             **_cancel_terms(row, remaining),
         }
     return context
+
+
+def _shipment(payload: dict[str, Any]) -> dict[str, Any]:
+    """A ``shipped`` event's parcel: what went, with whom, and how to follow it."""
+    return {
+        "carrier": payload.get("carrier"),
+        "tracking": payload.get("tracking"),
+        "tracking_url": payload.get("tracking_url"),
+        "items": list(payload.get("items", ())),
+        "order_completed": bool(payload.get("order_completed")),
+    }
 
 
 def _date(value: Any) -> dt.date | None:

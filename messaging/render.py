@@ -44,6 +44,7 @@ Per message, in addition:
   ``offer``;
 - ``cancel_confirmed``: ``order``, ``line``, ``offer``;
 - ``ready_to_ship``: ``order``, ``line``;
+- ``shipped``: ``order``, ``line`` (the shipment's first line), ``shipment``;
 - ``status_reply``: ``orders``;
 - ``broadcast``: ``text``;
 - ``help``, ``opted_out``, ``opted_in``, ``unknown_command``: nothing more.
@@ -66,6 +67,10 @@ where
 - ``orders``: a list of objects with ``.number``, ``.lines`` (each ``.product_name``,
   ``.quantity``, ``.status`` in allocated|backordered|switched|cancelled|shipped, ``.eta``)
   and ``.offer`` (the open offer, as above, or None);
+- ``shipment``: ``.carrier``, ``.tracking`` (the tracking number), ``.tracking_url`` (http(s)),
+  each str or None; ``["items"]`` (subscript: a dict's ``.items`` is its method), a list of
+  ``.sku``, ``.name``, ``.quantity``; ``.order_completed`` (bool: nothing of the order is left
+  to ship);
 - ``text``: the agent's text, placeholders already substituted.
 
 Objects or dicts both work: Jinja2 reads ``x.name`` from either. A missing variable raises

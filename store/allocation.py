@@ -10,6 +10,15 @@ line (``allocated_quantity`` of a line not yet shipped) are *reserved*: still on
 longer free. The shop's own count (the API's and the catalog's ``stock_on_hand``) is the units on
 its shelf, free plus reserved, so setting it twice to the same number changes nothing the second
 time (``set_shop_count``). Receipts add free units; allocation takes only free units.
+
+Shipping (``store.shipments``) moves reserved units off the shelf: it never touches
+``stock_on_hand`` (the free units stay free) and adds to the line's ``shipped_quantity``, which
+a CHECK keeps within its ``allocated_quantity``. A line therefore reserves
+``allocated_quantity - shipped_quantity``: a line partly shipped (or a backordered line whose
+allocated units went ahead) keeps reserving only its unshipped allocated units, and a shipped
+line reserves none. So the shop's count after a shipment is the old count minus the units
+shipped, as on its shelf. A line given up later (cancel, switch) releases only its unshipped
+units back to free stock: shipped units are the customer's.
 """
 
 from __future__ import annotations
@@ -56,14 +65,15 @@ def take_stock(session: Session, product_id: int, wanted: int) -> int:
         # Someone took units between our read and our update: read again and retry.
 
 
-# Lines whose allocated units are still on the shop's shelf.
+# Lines whose allocated units, less those shipped, are still on the shop's shelf.
 RESERVING_STATUSES = (LineStatus.ALLOCATED, LineStatus.BACKORDERED)
 
 
 def reserved_units(session: Session, product_id: int) -> int:
-    """Units of a product allocated to lines that have not shipped."""
+    """Units of a product allocated to lines and not shipped yet."""
+    unshipped = OrderLine.allocated_quantity - OrderLine.shipped_quantity
     total = session.scalar(
-        select(func.coalesce(func.sum(OrderLine.allocated_quantity), 0)).where(
+        select(func.coalesce(func.sum(unshipped), 0)).where(
             OrderLine.product_id == product_id, OrderLine.status.in_(RESERVING_STATUSES)
         )
     )

@@ -288,6 +288,7 @@ class Order(Base):
     lines: Mapped[list[OrderLine]] = relationship(
         back_populates="order", order_by="OrderLine.id", cascade="all, delete-orphan"
     )
+    shipments: Mapped[list[Shipment]] = relationship(order_by="Shipment.id", viewonly=True)
 
 
 class LineStatus(StrEnum):
@@ -307,6 +308,11 @@ class OrderLine(Base):
             " AND allocated_quantity + backordered_quantity <= quantity",
             name="quantities_consistent",
         ),
+        # Only reserved units ship: shipped units are a part of the allocated ones.
+        CheckConstraint(
+            "shipped_quantity >= 0 AND shipped_quantity <= allocated_quantity",
+            name="shipped_within_allocated",
+        ),
         Index("ix_order_lines_waiting", "product_id", "status"),
     )
 
@@ -316,6 +322,8 @@ class OrderLine(Base):
     quantity: Mapped[int]
     allocated_quantity: Mapped[int] = mapped_column(default=0)
     backordered_quantity: Mapped[int] = mapped_column(default=0)
+    # Units of ``allocated_quantity`` that have left the shelf (the sum of its shipment lines).
+    shipped_quantity: Mapped[int] = mapped_column(default=0, server_default="0")
     status: Mapped[LineStatus] = mapped_column(_enum(LineStatus, "status"))
     # The date the customer was last told; compared with new supplier dates for the threshold.
     eta: Mapped[dt.date | None] = mapped_column(Date)
@@ -396,6 +404,47 @@ class EventKind(StrEnum):
     READY_TO_SHIP = "ready_to_ship"
     OFFER_ACCEPTED = "offer_accepted"
     OFFER_EXPIRED = "offer_expired"
+    SHIPPED = "shipped"  # one per shipment, on its first line; the payload lists the rest
+
+
+class Shipment(Base):
+    """Units of one order handed to a carrier, with what the customer needs to follow them.
+
+    ``idempotency_key`` is unique: a client's retry of the same request finds this shipment
+    instead of shipping again; ``request_digest`` tells a retry from a different request.
+    """
+
+    __tablename__ = "shipments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    carrier: Mapped[str | None] = mapped_column(String(64))
+    tracking_number: Mapped[str | None] = mapped_column(String(64))
+    tracking_url: Mapped[str | None] = mapped_column(String(500))
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    request_digest: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    lines: Mapped[list[ShipmentLine]] = relationship(
+        back_populates="shipment", order_by="ShipmentLine.id", cascade="all, delete-orphan"
+    )
+    order: Mapped[Order] = relationship(viewonly=True)
+
+
+class ShipmentLine(Base):
+    __tablename__ = "shipment_lines"
+    __table_args__ = (
+        UniqueConstraint("shipment_id", "line_id"),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shipment_id: Mapped[int] = mapped_column(ForeignKey("shipments.id"), index=True)
+    line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id"), index=True)
+    quantity: Mapped[int]
+
+    shipment: Mapped[Shipment] = relationship(back_populates="lines")
+    line: Mapped[OrderLine] = relationship()
 
 
 class DomainEvent(Base):
@@ -716,6 +765,8 @@ __all__ = [
     "PurchaseOrderStatus",
     "ReachState",
     "Refund",
+    "Shipment",
+    "ShipmentLine",
     "StockReceipt",
     "Supplier",
     "TelegramLinkToken",

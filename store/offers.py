@@ -26,10 +26,10 @@ from store.models import (
     OfferChoice,
     OfferStatus,
     OrderLine,
-    OrderStatus,
     Product,
     Refund,
 )
+from store.order_status import settle_order
 from store.policy import Policy
 from store.refunds import cancel_scope, record_refund
 
@@ -217,7 +217,7 @@ def _cancellation(session: Session, offer: Offer, choice: OfferChoice) -> dict[s
     return {
         "order_cancelled": scope.whole_order,
         "other_lines": scope.other_lines,
-        "cancelled_quantity": offer.line.quantity,
+        "cancelled_quantity": refund.quantity if refund is not None else offer.line.quantity,
         "refund_cents": refund.amount_cents if refund is not None else None,
         "refund_currency": refund.currency if refund is not None else None,
     }
@@ -253,40 +253,43 @@ def _apply(
 def cancel_line(session: Session, line: OrderLine, now: dt.datetime, *, reason: str) -> None:
     """Cancel one line: its units go to the next waiting customers and its refund is owed.
 
-    The order is cancelled only when no other line of it remains (see ``store.refunds``).
+    Units already shipped are the customer's: only the unshipped ones go back on sale, and only
+    they are refunded. The order ends (``settle_order``) when nothing else of it remains.
     """
-    released = line.allocated_quantity
+    released = line.allocated_quantity - line.shipped_quantity
+    unshipped = line.quantity - line.shipped_quantity
     line.status = LineStatus.CANCELLED
-    line.allocated_quantity = 0
+    line.allocated_quantity = line.shipped_quantity
     line.backordered_quantity = 0
     session.flush()
-    record_refund(session, line, quantity=line.quantity, reason=reason, now=now)
+    record_refund(session, line, quantity=unshipped, reason=reason, now=now)
     _release(session, line.product_id, released, now)
-    if cancel_scope(line).whole_order:
-        line.order.status = OrderStatus.CANCELLED
+    settle_order(line.order)
 
 
 def _switch_line(
     session: Session, line: OrderLine, alternative_id: int, now: dt.datetime
 ) -> OrderLine | None:
-    taken = take_stock(session, alternative_id, line.quantity)
-    if taken < line.quantity:
+    # A line partly shipped is switched for its units still to come only.
+    wanted = line.quantity - line.shipped_quantity
+    taken = take_stock(session, alternative_id, wanted)
+    if taken < wanted:
         add_stock(session, alternative_id, taken)
         return None
     new_line = OrderLine(
         order=line.order,
         product_id=alternative_id,
-        quantity=line.quantity,
-        allocated_quantity=line.quantity,
+        quantity=wanted,
+        allocated_quantity=wanted,
         backordered_quantity=0,
         status=LineStatus.ALLOCATED,
         replaces_line_id=line.id,
     )
     session.add(new_line)
     session.flush()
-    released = line.allocated_quantity
+    released = line.allocated_quantity - line.shipped_quantity
     line.status = LineStatus.SWITCHED
-    line.allocated_quantity = 0
+    line.allocated_quantity = line.shipped_quantity
     line.backordered_quantity = 0
     line.replaced_by_line_id = new_line.id
     session.flush()

@@ -16,6 +16,8 @@ from store.models import (
     Order,
     OrderLine,
     Product,
+    Shipment,
+    ShipmentLine,
     Supplier,
 )
 
@@ -136,6 +138,10 @@ def order_with_lines(session: Session, number: str) -> Order | None:
             selectinload(Order.lines)
             .selectinload(OrderLine.offers)
             .selectinload(Offer.alternative),
+            selectinload(Order.shipments)
+            .selectinload(Shipment.lines)
+            .selectinload(ShipmentLine.line)
+            .selectinload(OrderLine.product),
         )
     ).first()
 

@@ -53,8 +53,8 @@ def unit_price(line: OrderLine) -> int:
 
 
 def refund_preview(line: OrderLine) -> int:
-    """What cancelling ``line`` now would refund, in minor units of its currency."""
-    return unit_price(line) * line.quantity
+    """What cancelling ``line`` now would refund (its unshipped units), in minor units."""
+    return unit_price(line) * (line.quantity - line.shipped_quantity)
 
 
 def record_refund(

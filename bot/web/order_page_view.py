@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from bot.order_views import line_eta, offer_view
 from messaging.render import ENVIRONMENT as MESSAGE_ENVIRONMENT
-from store.models import LineStatus, Offer, OfferStatus, Order, OrderLine
+from store.models import LineStatus, Offer, OfferStatus, Order, OrderLine, Shipment
 from store.queries import open_offer
 
 __all__ = ["OrderPage", "load_order_page"]
@@ -27,6 +27,7 @@ _LOADS = (
     selectinload(Order.customer),
     selectinload(Order.lines).selectinload(OrderLine.product),
     selectinload(Order.lines).selectinload(OrderLine.offers).selectinload(Offer.alternative),
+    selectinload(Order.shipments).selectinload(Shipment.lines),
 )
 _DECIDED = (OfferStatus.ACCEPTED, OfferStatus.EXPIRED)
 
@@ -62,12 +63,35 @@ def load_order_page(session: Session, order_id: int, now: dt.datetime) -> OrderP
         placed_at=order.placed_at,
         locale=customer.locale,
         customer={"name": first_name, "timezone": customer.timezone},
-        lines=[_line(line, order.placed_at, names, now) for line in order.lines],
+        lines=[
+            _line(line, order.placed_at, names, _parcels(order.shipments, line.id), now)
+            for line in order.lines
+        ],
     )
 
 
+def _parcels(shipments: list[Shipment], line_id: int) -> list[dict[str, Any]]:
+    """The shipments that carried units of one line: when, how many, with whom, the link."""
+    return [
+        {
+            "date": shipment.created_at,
+            "quantity": item.quantity,
+            "carrier": shipment.carrier,
+            "tracking": shipment.tracking_number,
+            "tracking_url": shipment.tracking_url,
+        }
+        for shipment in shipments
+        for item in shipment.lines
+        if item.line_id == line_id
+    ]
+
+
 def _line(
-    line: OrderLine, placed_at: dt.datetime, names: dict[int, str], now: dt.datetime
+    line: OrderLine,
+    placed_at: dt.datetime,
+    names: dict[int, str],
+    parcels: list[dict[str, Any]],
+    now: dt.datetime,
 ) -> dict[str, Any]:
     offer = open_offer(line)
     decided = [o for o in line.offers if o.status in _DECIDED]
@@ -76,7 +100,7 @@ def _line(
         "product_name": line.product.name,
         "quantity": line.quantity,
         "status": line.status.value,
-        "steps": _steps(line, placed_at),
+        "steps": _steps(line, placed_at, parcels),
         "replaces": names.get(line.replaces_line_id) if line.replaces_line_id else None,
         "replaced_by": names.get(line.replaced_by_line_id) if line.replaced_by_line_id else None,
         # An offer past its time is decided by the sweep (or by the next reply): no buttons.
@@ -85,11 +109,14 @@ def _line(
     }
 
 
-def _steps(line: OrderLine, placed_at: dt.datetime) -> list[dict[str, Any]]:
+def _steps(
+    line: OrderLine, placed_at: dt.datetime, parcels: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """The line's timeline: ordered, backordered (if it ever waited), then where it ended.
 
-    Each step is ``done``, ``current`` or ``todo``; the backordered step carries the
-    supplier's date, the first date given and how often the date moved.
+    Each step is ``done``, ``current``, ``partial`` (some units shipped, more to come) or
+    ``todo``; the backordered step carries the supplier's date, the first date given and how
+    often the date moved; the shipped step the units shipped and each parcel's tracking.
     """
     status = line.status
     steps: list[dict[str, Any]] = [_step("ordered", "done", date=placed_at)]
@@ -104,14 +131,28 @@ def _steps(line: OrderLine, placed_at: dt.datetime) -> list[dict[str, Any]]:
                 moves=line.eta_slips,
             )
         )
-    if status == LineStatus.SWITCHED:
-        return [*steps, _step("switched", "current")]
-    if status == LineStatus.CANCELLED:
-        return [*steps, _step("cancelled", "current")]
+    shipped = _shipped_step(line, parcels)
+    if status in (LineStatus.SWITCHED, LineStatus.CANCELLED):
+        # A line given up after part of it shipped still shows what reached the customer.
+        ended = [shipped] if parcels else []
+        return [*steps, *ended, _step(status.value, "current")]
     allocated = {LineStatus.ALLOCATED: "current", LineStatus.SHIPPED: "done"}
     steps.append(_step("allocated", allocated.get(status, "todo")))
-    steps.append(_step("shipped", "current" if status == LineStatus.SHIPPED else "todo"))
+    steps.append(shipped)
     return steps
+
+
+def _shipped_step(line: OrderLine, parcels: list[dict[str, Any]]) -> dict[str, Any]:
+    partly = "partial" if parcels else "todo"
+    state = "current" if line.status == LineStatus.SHIPPED else partly
+    date = parcels[-1]["date"] if parcels else None
+    return {
+        "kind": "shipped",
+        "state": state,
+        "date": date,
+        "shipped": line.shipped_quantity,
+        "parcels": parcels,
+    }
 
 
 def _step(kind: str, state: str, **data: Any) -> dict[str, Any]:

@@ -16,10 +16,21 @@ from messaging.render import SMS_SEGMENT_BUDGET
 from messaging.segments import count_segments
 from store.delays import check_delays
 from store.eta import set_eta
-from store.models import Channel, Customer, Offer, OfferChoice, Order, OutboxMessage, Product
+from store.models import (
+    Channel,
+    Customer,
+    LineStatus,
+    Offer,
+    OfferChoice,
+    Order,
+    OrderLine,
+    OutboxMessage,
+    Product,
+)
 from store.offers import accept_offer, expire_offers
 from store.order_links import find_order_id, revoke
 from store.policy import DEFAULT_POLICY
+from store.shipments import ship
 from store.stock import receive_stock
 from tests import factories as f
 from tests.factories import NOW
@@ -40,6 +51,7 @@ ALL_MESSAGES = {
     "wait_confirmed",
     "switch_confirmed",
     "cancel_confirmed",
+    "shipped",
 }
 
 
@@ -92,6 +104,20 @@ def _every_kind_of_message(session: Session, locale: str, channel: Channel) -> C
     expire_offers(session, NOW + dt.timedelta(days=8), DEFAULT_POLICY)
     check_delays(session, NOW + dt.timedelta(days=40), DEFAULT_POLICY)
     receive_stock(session, "ESP", 2, now=NOW + dt.timedelta(days=41))
+    ready = session.scalars(
+        select(Order.number)
+        .join(OrderLine, OrderLine.order_id == Order.id)
+        .where(Order.customer_id == who.id, OrderLine.status == LineStatus.ALLOCATED)
+    ).first()
+    assert ready is not None
+    ship(
+        session,
+        ready,
+        carrier="Correos Express",
+        tracking="PK7Q2X9A0ES28001",
+        tracking_url="https://s.correos-express.example/t?n=PK7Q2X9A0ES28001",
+        now=NOW + dt.timedelta(days=41),
+    )
     notify_pending(session, VOICE, NOW + dt.timedelta(days=41))
     return who
 

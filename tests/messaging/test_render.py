@@ -102,6 +102,7 @@ def long_context(message: str, locale: str, **overrides: Any) -> dict[str, Any]:
         ],
         "order_number": None,
         "group_chat": False,
+        "shipment": shipment(values["product"], values["alternative"]),
     }
     context.update(overrides)
     return context
@@ -118,6 +119,21 @@ def status_order(product: str, alternative: str, offer: Any = None) -> SimpleNam
         ],
         offer=offer,
     )
+
+
+def shipment(product: str, alternative: str, **overrides: Any) -> SimpleNamespace:
+    """A parcel of two long lines, with a long carrier, tracking number and tracking link."""
+    values: dict[str, Any] = {
+        "carrier": "UPS Mail Innovations",
+        "tracking": "1Z999AA10123456784",
+        "tracking_url": "https://www.ups.com/track?loc=en_US&tracknum=1Z999AA10123456784&requester=ST",
+        "items": [
+            SimpleNamespace(sku="TENT-UL4S-FG-3P", name=product, quantity=2),
+            SimpleNamespace(sku="TENT-TM3P-OL", name=alternative, quantity=1),
+        ],
+        "order_completed": False,
+    }
+    return SimpleNamespace(**{**values, **overrides})
 
 
 def variants(message: str, locale: str) -> list[dict[str, Any]]:
@@ -165,6 +181,16 @@ def variants(message: str, locale: str) -> list[dict[str, Any]]:
         return [base, long_context(message, locale, offer=whole)]
     if message == "not_linked":
         return [base, long_context(message, locale, group_chat=True)]
+    if message == "shipped":
+        one = [SimpleNamespace(sku="T", name=values["product"], quantity=2)]
+        return [
+            base,
+            long_context(message, locale, shipment=shipment("", "", items=one)),
+            long_context(message, locale, shipment=shipment("", "", items=one, carrier=None)),
+            long_context(
+                message, locale, shipment=shipment(values["product"], "", order_completed=True)
+            ),
+        ]
     if message == "status_reply":
         several = [status_order(values["product"], values["alternative"]) for _ in range(6)]
         return [base, long_context(message, locale, orders=several)]

@@ -3,8 +3,8 @@ own transaction as the CLI, the API or a webhook would run it, with every rule c
 every step (issue 12, "Proof"). Runs on SQLite and, with ``TEST_DATABASE_URL``, on PostgreSQL.
 
 The model keeps only what the shop said: the count on its shelf per SKU (what a ``PUT`` or a
-catalog import set, plus receipts). Everything else is read back from the database and checked
-against the rules:
+catalog import set, plus receipts, minus what shipped). Everything else is read back from the
+database and checked against the rules:
 
 - never more units promised than the shop had: free + reserved == the shop's count, free >= 0;
 - no stock sits idle while someone waits for it;
@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -59,6 +59,7 @@ from store.offers import accept_offer, expire_offers
 from store.order_links import revoke
 from store.orders import LineRequest, place_order
 from store.policy import DEFAULT_POLICY
+from store.shipments import ship
 from store.stock import receive_stock
 
 START = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
@@ -68,6 +69,7 @@ VOICE = ShopVoice(
     "Casa Model", "help@casa.test", OrderLinks.from_secret("https://shop.test", b"k" * 32)
 )
 CONFIRMS = {"cancel_confirmed": LineStatus.CANCELLED, "switch_confirmed": LineStatus.SWITCHED}
+_DONE = {LineStatus.SHIPPED, LineStatus.CANCELLED, LineStatus.SWITCHED}
 
 
 def _product(sku: str, count: int) -> ProductData:
@@ -162,6 +164,7 @@ class StoreModel(RuleBasedStateMachine):
             ).all()
             if not offers:
                 return
+            event(f"chose {choice.value}")
             accept_offer(
                 session,
                 offers[pick % len(offers)],
@@ -182,6 +185,27 @@ class StoreModel(RuleBasedStateMachine):
                 policy=DEFAULT_POLICY,
                 now=self.now,
             )
+
+    @rule(pick=st.integers(0, 20), part=st.one_of(st.none(), st.integers(1, 3)))
+    def ship_an_order(self, pick: int, part: int | None) -> None:
+        """A whole order, or ``part`` units of its first line; refusals write nothing."""
+        with self.db.session() as session:
+            orders = session.scalars(select(Order).order_by(Order.id)).all()
+            if not orders:
+                return
+            order = orders[pick % len(orders)]
+            before = _shipped(session)
+            sku = order.lines[0].product.sku if part is not None else None
+            try:
+                with session.begin_nested():
+                    ship(session, order.number, sku=sku, quantity=part, now=self.now)
+            except InvalidInput:
+                assert _shipped(session) == before
+                event("ship refused")
+                return
+            event("shipped")
+            for sku_, units in _shipped(session).items():
+                self.shelf[sku_] -= units - before.get(sku_, 0)
 
     @rule(days=st.integers(0, 20))
     def time_passes_and_sweeps_run(self, days: int) -> None:
@@ -232,14 +256,13 @@ class StoreModel(RuleBasedStateMachine):
         with self.db.read_session() as session:
             refunds = {r.line_id: r for r in session.scalars(select(Refund))}
             for order in session.scalars(select(Order)):
-                statuses = {line.status for line in order.lines}
-                cancelled = statuses == {LineStatus.CANCELLED}
-                assert (order.status == OrderStatus.CANCELLED) == cancelled, order.number
+                assert order.status == _expected_status(order), order.number
                 for line in order.lines:
                     refund = refunds.pop(line.id, None)
                     if line.status == LineStatus.CANCELLED:
                         assert refund is not None, "a cancelled line owes its refund"
-                        assert refund.amount_cents == PRICES[line.product.sku] * line.quantity
+                        unshipped = line.quantity - line.shipped_quantity
+                        assert refund.amount_cents == PRICES[line.product.sku] * unshipped
                     else:
                         assert refund is None
             assert not refunds
@@ -248,7 +271,12 @@ class StoreModel(RuleBasedStateMachine):
     def every_confirmation_sent_matches_the_store(self) -> None:
         with self.db.read_session() as session:
             rows = session.execute(
-                select(OutboxMessage.message, OutboxMessage.dedupe_key, OrderLine.status)
+                select(
+                    OutboxMessage.message,
+                    OutboxMessage.dedupe_key,
+                    OrderLine.status,
+                    OrderLine.shipped_quantity.label("shipped"),
+                )
                 .join(DomainEvent, DomainEvent.id == OutboxMessage.event_id)
                 .join(OrderLine, OrderLine.id == DomainEvent.line_id)
             ).all()
@@ -256,6 +284,8 @@ class StoreModel(RuleBasedStateMachine):
             for row in rows:
                 if row.message in CONFIRMS:
                     assert row.status == CONFIRMS[row.message], row
+                if row.message == "shipped":
+                    assert row.shipped > 0, row
 
 
 def _customer(session: Session, n: int) -> Customer:
@@ -264,10 +294,31 @@ def _customer(session: Session, n: int) -> Customer:
     return customer
 
 
+def _expected_status(order: Order) -> OrderStatus:
+    """Open until every line is shipped, cancelled or switched; then completed if anything
+    shipped, else cancelled."""
+    if any(line.status not in _DONE for line in order.lines):
+        return OrderStatus.OPEN
+    if any(line.shipped_quantity > 0 for line in order.lines):
+        return OrderStatus.COMPLETED
+    return OrderStatus.CANCELLED
+
+
+def _shipped(session: Session) -> dict[str, int]:
+    rows = session.execute(
+        select(Product.sku, func.coalesce(func.sum(OrderLine.shipped_quantity), 0))
+        .join(Product, Product.id == OrderLine.product_id)
+        .group_by(Product.sku)
+    )
+    return {sku: int(units) for sku, units in rows}
+
+
 def _reserved(session: Session, sku: str) -> int:
+    """Units allocated to lines that still wait or are ready, and not shipped yet."""
+    unshipped = OrderLine.allocated_quantity - OrderLine.shipped_quantity
     return (
         session.scalar(
-            select(func.coalesce(func.sum(OrderLine.allocated_quantity), 0))
+            select(func.coalesce(func.sum(unshipped), 0))
             .join(Product, Product.id == OrderLine.product_id)
             .where(Product.sku == sku, OrderLine.status.in_(RESERVING_STATUSES))
         )
@@ -278,13 +329,18 @@ def _reserved(session: Session, sku: str) -> int:
 def _check_line(line: OrderLine) -> None:
     held = line.allocated_quantity + line.backordered_quantity
     assert 0 <= held <= line.quantity
+    assert 0 <= line.shipped_quantity <= line.allocated_quantity
     if line.status == LineStatus.ALLOCATED:
         assert (line.allocated_quantity, line.backordered_quantity) == (line.quantity, 0)
     elif line.status == LineStatus.BACKORDERED:
         assert line.backordered_quantity > 0
         assert held == line.quantity
+    elif line.status == LineStatus.SHIPPED:
+        assert line.shipped_quantity == line.quantity
     elif line.status in (LineStatus.CANCELLED, LineStatus.SWITCHED):
-        assert held == 0, f"a {line.status} line still holds units"
+        # Only units already shipped stay with a line that was cancelled or switched.
+        assert line.backordered_quantity == 0
+        assert line.allocated_quantity == line.shipped_quantity, f"a {line.status} line holds units"
     open_offers = [o for o in line.offers if o.status == OfferStatus.OPEN]
     assert len(open_offers) <= 1
     assert not open_offers or line.status == LineStatus.BACKORDERED
@@ -297,8 +353,8 @@ def test_the_rules_hold_over_random_sequences_of_operations(committed_db: Databa
     run_state_machine_as_test(
         StoreModel,
         settings=settings(
-            max_examples=30,
-            stateful_step_count=25,
+            max_examples=60,
+            stateful_step_count=40,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         ),

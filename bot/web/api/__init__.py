@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends
 
 from bot.broadcast_service import broadcast_service
 from bot.settings import Settings
-from bot.web.api import auth, broadcasts, orders, products, refunds, stock
+from bot.web.api import auth, broadcasts, orders, products, refunds, shipments, stock
 from store.db import Database
 
 PREFIX = "/api"
@@ -20,6 +20,7 @@ def router(settings: Settings, db: Database) -> APIRouter:
     api = APIRouter(dependencies=[Depends(auth.bearer_token(settings.agent_api_token))])
     api.include_router(products.router(settings, db))
     api.include_router(orders.router(settings, db))
+    api.include_router(shipments.router(db))
     api.include_router(stock.router(db))
     api.include_router(refunds.router(db))
     api.include_router(broadcasts.router(broadcast_service(settings, db)))

@@ -68,6 +68,7 @@ OPERATIONS = [
     "POST /api/products/{sku}/eta",
     "POST /api/orders",
     "GET /api/orders/{number}",
+    "POST /api/orders/{number}/shipments",
     "POST /api/stock/receipts",
     "GET /api/backorders",
     "GET /api/refunds",
