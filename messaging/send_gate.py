@@ -74,7 +74,9 @@ def check_and_mark(
         later = None if message.urgent else quiet_hours.next_allowed(turn.at, timezone)
         if state != ReachState.ACTIVE:
             turn.verdict = "skipped"
-            skipped.append({"b_id": message.id, "b_attempt": message.attempt, "b_reason": state.value})
+            skipped.append(
+                {"b_id": message.id, "b_attempt": message.attempt, "b_reason": state.value}
+            )
         elif later is not None:
             turn.verdict = "deferred"
             deferred.append({"b_id": message.id, "b_due": later})
