@@ -243,6 +243,9 @@ def claim(
     ).all()
     if not rows:
         return ClaimResult([], 0, 0)
+    # PostgreSQL returns rows in no particular order; a batch drains slowly (1 SMS/s), so send
+    # the oldest first, as they were chosen.
+    rows = sorted(rows, key=lambda row: row.id)
     people = reach(session, {row.customer_id for row in rows})
     ready: list[Claimed] = []
     skipped: list[dict[str, Any]] = []
