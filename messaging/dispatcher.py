@@ -43,6 +43,8 @@ class Limiter(Protocol):
 
     def penalize(self, key: str, retry_after: float, *, global_: bool = False) -> None: ...
 
+    def refund(self, key: str) -> None: ...
+
 
 class Unlimited:
     """For tests and benchmarks that measure raw throughput."""
@@ -51,6 +53,9 @@ class Unlimited:
         return None
 
     def penalize(self, key: str, retry_after: float, *, global_: bool = False) -> None:
+        return None
+
+    def refund(self, key: str) -> None:
         return None
 
 
@@ -296,7 +301,8 @@ class Dispatcher:
                 log.warning("outbox row %s was taken over by another worker", message.id)
                 return "taken_over"
             if turn.verdict != "send":
-                # Held back after its turn came; its row is no longer ours (see send_gate).
+                # Held back after its turn came: it gives its place to the next message.
+                limiter.refund(key)
                 return turn.verdict
             outcome = await self._deliver(channel, message)
         if outcome.retry_after is not None:
