@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 
 import pytest
 from sqlalchemy import select, update
@@ -66,6 +66,16 @@ class VirtualTime:
         self._actions.append((seconds, action))
 
 
+class CountingLimiter(RateLimiter):
+    """The real limiter, counting the turns given back by messages held back at their turn."""
+
+    refunds = 0
+
+    def refund(self, key: Hashable) -> None:
+        self.refunds += 1
+        super().refund(key)
+
+
 def _customer(db: Database, phone: str) -> int:
     with db.session() as session:
         customer = Customer(name=phone, phone=phone, timezone="America/New_York")
@@ -101,7 +111,9 @@ def _rows(db: Database) -> dict[str, OutboxMessage]:
         return {r.body: r for r in session.scalars(select(OutboxMessage))}
 
 
-async def _drain(db: Database, fake: FakeProviders, time: VirtualTime) -> list[str]:
+async def _drain(
+    db: Database, fake: FakeProviders, time: VirtualTime, limiter: CountingLimiter
+) -> list[str]:
     """Run one dispatcher at 1 SMS/s until nothing is due; return the bodies Twilio got."""
     sms = TwilioSmsChannel(
         TWILIO_ACCOUNT_SID,
@@ -109,7 +121,6 @@ async def _drain(db: Database, fake: FakeProviders, time: VirtualTime) -> list[s
         from_number="+15005550006",
         base_url=fake.twilio_base_url,
     )
-    limiter = RateLimiter(1.0, 1.0, clock=time.monotonic, sleep=time.sleep)
     config = DispatchConfig(
         quiet_hours=QUIET, rates={Channel.SMS: 1.0}, voice=ShopVoice("Shop", "help@shop.test")
     )
@@ -131,8 +142,9 @@ async def test_messages_whose_turn_comes_after_nine_wait_for_the_morning(
     # Claimed together at 20:59:58; at 1/s the third one's turn is 21:00:00.
     _queue(committed_db, BEFORE_NINE, *[(ada, ADA, False)] * 3, (ada, ADA, True), (ada, ADA, False))
     time = VirtualTime(BEFORE_NINE)
+    limiter = CountingLimiter(1.0, 1.0, clock=time.monotonic, sleep=time.sleep)
     async with FakeProviders() as fake:
-        sent = await _drain(committed_db, fake, time)
+        sent = await _drain(committed_db, fake, time, limiter)
     # m3 is a confirmation of the customer's own choice: urgent, exempt from quiet hours.
     assert sent == ["m0", "m1", "m3"]
     rows = _rows(committed_db)
@@ -143,6 +155,7 @@ async def test_messages_whose_turn_comes_after_nine_wait_for_the_morning(
         logged = set(session.scalars(select(DeliveryAttempt.outbox_id)))
     assert rows["m2"].id not in logged
     assert rows["m4"].id not in logged
+    assert limiter.refunds == 2  # each gave its rate-limit turn to the next message
 
 
 @pytest.mark.asyncio
@@ -173,12 +186,14 @@ async def test_a_stop_that_arrives_while_the_batch_drains_stops_the_rest(
             )
 
     time.at(1.5, webhook_records_stop)  # after m0 and m1 were sent, before m2's turn
+    limiter = CountingLimiter(1.0, 1.0, clock=time.monotonic, sleep=time.sleep)
     async with fake:
-        sent = await _drain(committed_db, fake, time)
+        sent = await _drain(committed_db, fake, time, limiter)
     assert sent == ["m0", "m1", "m3"]
     rows = _rows(committed_db)
     for body in ("m2", "m4"):  # urgent or not: consent is not optional
         assert (rows[body].status, rows[body].last_error) == (OutboxStatus.SKIPPED, "opted_out")
+    assert limiter.refunds == 2
 
 
 def test_a_crash_after_the_check_leaves_the_row_unknown_not_resent(
