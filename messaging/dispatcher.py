@@ -5,6 +5,8 @@ One worker per process; several workers may share a PostgreSQL database (claims 
 ``FOR UPDATE SKIP LOCKED``). Each loop: turn new domain events into outbox rows, recover rows of
 workers that died, claim a batch per channel sized to what the channel's rate can send well
 within the lease, send concurrently, and group-commit the "sending" marks and the outcomes.
+A batch drains for minutes at 1 SMS/s, so consent and quiet hours are checked again as each
+message's rate-limit turn comes, with its "sending" mark (``messaging.send_gate``).
 """
 
 from __future__ import annotations
