@@ -5,6 +5,8 @@ One worker per process; several workers may share a PostgreSQL database (claims 
 ``FOR UPDATE SKIP LOCKED``). Each loop: turn new domain events into outbox rows, recover rows of
 workers that died, claim a batch per channel sized to what the channel's rate can send well
 within the lease, send concurrently, and group-commit the "sending" marks and the outcomes.
+A batch drains for minutes at 1 SMS/s, so consent and quiet hours are checked again as each
+message's rate-limit turn comes, with its "sending" mark (``messaging.send_gate``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from messaging.delivery_reports import apply_held_reports
 from messaging.group_commit import GroupCommit
 from messaging.notifier import ShopVoice, notify_pending
 from messaging.quiet_hours import QuietHours
+from messaging.send_gate import Turn, check_and_mark
 from messaging.types import Button, OutgoingMessage
 from store.db import Database
 from store.models import Channel, utcnow
@@ -42,6 +45,8 @@ class Limiter(Protocol):
 
     def penalize(self, key: str, retry_after: float, *, global_: bool = False) -> None: ...
 
+    def refund(self, key: str) -> None: ...
+
 
 class Unlimited:
     """For tests and benchmarks that measure raw throughput."""
@@ -50,6 +55,9 @@ class Unlimited:
         return None
 
     def penalize(self, key: str, retry_after: float, *, global_: bool = False) -> None:
+        return None
+
+    def refund(self, key: str) -> None:
         return None
 
 
@@ -93,7 +101,7 @@ class Dispatcher:
         self._clock = clock
         self._stopping = asyncio.Event()
         self._semaphore = asyncio.Semaphore(config.concurrency)
-        self._sending = GroupCommit[int](self._write_sending)
+        self._sending = GroupCommit[Turn](self._write_sending)
         self._waiting_for_limiter: set[asyncio.Task[object]] = set()
         self._outcomes = GroupCommit[outbox.Outcome](self._write_outcomes)
 
@@ -239,9 +247,9 @@ class Dispatcher:
         sendable = int(rate * self._config.lease.total_seconds() / 4)
         return max(1, min(self._config.batch_size, sendable))
 
-    def _write_sending(self, ids: Sequence[int]) -> set[int]:
+    def _write_sending(self, turns: Sequence[Turn]) -> None:
         with self._db.session() as session:
-            return outbox.mark_sending(session, ids, self.worker_id)
+            check_and_mark(session, turns, self.worker_id, self._config.quiet_hours)
 
     def _renew_leases(self) -> None:
         with self._db.session() as session:
@@ -286,11 +294,18 @@ class Dispatcher:
         async with self._semaphore:
             if self._stopping.is_set() or not await self._wait_for_turn(limiter, key):
                 return None
-            if not await self._sending.add(message.id):
+            # Consent and quiet hours as they are now, not as they were at claim time.
+            turn = Turn(message, self._clock())
+            await self._sending.add(turn)
+            if turn.verdict == "taken_over":
                 # Our claim lapsed and another worker holds the row now: sending would
                 # deliver it twice.
                 log.warning("outbox row %s was taken over by another worker", message.id)
                 return "taken_over"
+            if turn.verdict != "send":
+                # Held back after its turn came: it gives its place to the next message.
+                limiter.refund(key)
+                return turn.verdict
             outcome = await self._deliver(channel, message)
         if outcome.retry_after is not None:
             # Telegram's flood control is per chat; Twilio's 429 is for the whole account.

@@ -183,6 +183,7 @@ class Claimed:
     buttons: list[list[str]] | None
     attempt: int
     message: str
+    urgent: bool = False  # a confirmation of the customer's own choice: exempt from quiet hours
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +207,8 @@ def claim(
 
     On PostgreSQL the candidate rows are locked with SKIP LOCKED, so concurrent workers take
     disjoint batches; on SQLite the session's ``BEGIN IMMEDIATE`` serialises claims. Opt-outs
-    and quiet hours are checked here, seconds before sending, not when the row was queued.
+    and quiet hours are checked here so that rows already held back take no rate-limit turn;
+    ``messaging.send_gate`` checks them again when each row's turn comes.
     """
     candidates = (
         select(OutboxMessage.id)
@@ -241,7 +243,10 @@ def claim(
     ).all()
     if not rows:
         return ClaimResult([], 0, 0)
-    people = _reach(session, {row.customer_id for row in rows})
+    # PostgreSQL returns rows in no particular order; a batch drains slowly (1 SMS/s), so send
+    # the oldest first, as they were chosen.
+    rows = sorted(rows, key=lambda row: row.id)
+    people = reach(session, {row.customer_id for row in rows})
     ready: list[Claimed] = []
     skipped: list[dict[str, Any]] = []
     deferred: list[dict[str, Any]] = []
@@ -267,16 +272,18 @@ def claim(
                 row.buttons,
                 row.attempts,
                 row.message,
+                row.urgent,
             )
         )
-    _finish_skipped(session, skipped, worker, now)
-    _defer(session, deferred)
+    finish_skipped(session, skipped, worker, now)
+    defer(session, deferred)
     return ClaimResult(ready, len(skipped), len(deferred))
 
 
-def _reach(
+def reach(
     session: Session, customer_ids: set[int]
 ) -> dict[int, tuple[dict[Channel, ReachState], str]]:
+    """Each customer's state per channel and time zone (one SELECT by primary key)."""
     found = session.execute(
         select(Customer.id, Customer.sms_state, Customer.telegram_state, Customer.timezone).where(
             Customer.id.in_(customer_ids)
@@ -288,7 +295,7 @@ def _reach(
     }
 
 
-def _finish_skipped(
+def finish_skipped(
     session: Session, skipped: list[dict[str, Any]], worker: str, now: dt.datetime
 ) -> None:
     if not skipped:
@@ -312,7 +319,7 @@ def _finish_skipped(
     )
 
 
-def _defer(session: Session, deferred: list[dict[str, Any]]) -> None:
+def defer(session: Session, deferred: list[dict[str, Any]]) -> None:
     if not deferred:
         return
     # Waiting out quiet hours is not an attempt.

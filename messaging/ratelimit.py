@@ -13,6 +13,9 @@ out at start, and pauses every chat on one 429. This limiter does three things d
   keep flowing.
 * ``penalize`` honours a provider's ``retry_after`` for one key (Telegram flood control is per
   chat) or for the whole channel (a Twilio account-level 429); other keys keep going.
+* ``refund`` gives a turn back when its send was called off after it came (the customer opted
+  out, quiet hours began): the sleeping senders wake and the next one goes in its place, so a
+  batch straddling 21:00 at 1 SMS/s does not spend a second on each message it holds back.
 
 Per-key buckets are created on first use and dropped once idle (full again, no penalty left,
 nobody waiting). A full bucket is exactly what a new one would be, so eviction forgets nothing
@@ -89,6 +92,15 @@ class TokenBucket:
         """Spend one token; the caller has checked that ``wait(now)`` is zero."""
         self._full_at = max(self._full_at, now) + self._interval
 
+    def give_back(self, now: float) -> None:
+        """Undo one ``take`` whose send did not happen; a penalty is never shortened.
+
+        Outside a penalty the bucket owes at most one interval beyond its burst (a token is
+        only taken when one is free), so owing more means ``block_until`` set it.
+        """
+        if self._full_at - now <= self._tolerance + self._interval + _EPSILON:
+            self._full_at -= self._interval
+
     def block_until(self, until: float) -> None:
         """Allow no token before ``until``, and no burst right after it.
 
@@ -145,6 +157,8 @@ class RateLimiter:
         self._global_lock = asyncio.Lock()
         self._global_waiting = 0
         self._keys: OrderedDict[Hashable, _KeyState] = OrderedDict()
+        # Resolved (and replaced) by each refund: wakes every sleeper to look again.
+        self._refunded: asyncio.Future[None] | None = None
 
     def __len__(self) -> int:
         """Return how many per-key buckets are held in memory."""
@@ -187,6 +201,17 @@ class RateLimiter:
         else:
             self._touch(key).bucket.block_until(until)
 
+    def refund(self, key: Hashable) -> None:
+        """Give back the tokens of a send to ``key`` that was called off after ``acquire``."""
+        now = self._clock()
+        self._global.give_back(now)
+        state = self._keys.get(key)
+        if state is not None:
+            state.bucket.give_back(now)
+        if self._refunded is not None and not self._refunded.done():
+            self._refunded.set_result(None)
+        self._refunded = None
+
     def next_available(self, key: Hashable) -> float:
         """Estimate the seconds until a send to ``key`` would be allowed, without waiting.
 
@@ -211,7 +236,18 @@ class RateLimiter:
     async def _wait_until_ready(self, bucket: TokenBucket) -> None:
         """Sleep until ``bucket`` has a token, re-checking because penalties can move the time."""
         while (delay := bucket.wait(self._clock())) > 0:
-            await self._sleep(delay)
+            await self._nap(delay)
+
+    async def _nap(self, delay: float) -> None:
+        """Sleep ``delay`` seconds, or less if a refund frees a token meanwhile."""
+        if self._refunded is None:
+            self._refunded = asyncio.get_running_loop().create_future()
+        refunded = self._refunded
+        sleeper = asyncio.ensure_future(self._sleep(delay))
+        try:
+            await asyncio.wait((sleeper, refunded), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
 
     async def _take_global_then_key(self, key_bucket: TokenBucket) -> bool:
         """Queue for the global bucket and spend both tokens; False if the key got penalized."""

@@ -336,3 +336,34 @@ async def test_slot_opens_once_the_key_allows_a_send(
     await asyncio.gather(*tasks)
 
     assert opened == [0, 1]
+
+
+@pytest.mark.asyncio
+async def test_a_refunded_turn_goes_to_the_next_sender_at_once(
+    vt: VirtualTime, make_limiter: Callable[..., RateLimiter]
+) -> None:
+    # The dispatcher held the first message back after its turn came (quiet hours began).
+    limiter = make_limiter(rate=1, per_key_rate=1)
+    sent: Sent = []
+    tasks = start_senders(limiter, vt, [iter(["sender"]) for _ in range(3)], sent)
+    await vt.advance_to(0)
+    assert sent == [(0, "sender")]
+
+    limiter.refund("sender")
+    await vt.advance_to(0)
+
+    assert sent == [(0, "sender"), (0, "sender")]  # no second lost, and no burst either
+    await vt.advance_to(0.9)
+    assert len(sent) == 2
+    await stop(tasks)
+
+
+@pytest.mark.asyncio
+async def test_a_refund_does_not_shorten_a_providers_pause(
+    vt: VirtualTime, make_limiter: Callable[..., RateLimiter]
+) -> None:
+    limiter = make_limiter(rate=1, per_key_rate=1)
+    await limiter.acquire("sender")
+    limiter.penalize("sender", 10, global_=True)
+    limiter.refund("sender")
+    assert limiter.next_available("sender") == pytest.approx(10)
