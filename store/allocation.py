@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, contains_eager
 
 from store import events
 from store.errors import InvalidInput
+from store.locking import lock_products
 from store.models import (
     EventKind,
     LineStatus,
@@ -120,17 +121,21 @@ class Allocation:
 def allocate_waiting(session: Session, product_id: int, now: dt.datetime) -> list[Allocation]:
     """Give available stock to waiting lines of one product, oldest order first.
 
-    A line may be filled partially. Lines are locked (PostgreSQL) so two receipts cannot fill the
-    same line twice; records ``ready_to_ship`` or ``partially_allocated`` per line touched, and
-    closes the open offers of lines that no longer wait.
+    A line may be filled partially. The product, then its waiting lines are locked (PostgreSQL;
+    the lock order of ``store.locking``: a caller that already holds the product relocks it for
+    free) so two receipts cannot fill the same line twice, nor a choice change a line being
+    filled; records ``ready_to_ship`` or ``partially_allocated`` per line touched, and closes
+    the open offers of lines that no longer wait.
     """
+    lock_products(session, [product_id])
     waiting = session.scalars(
         select(OrderLine)
         .join(Order, Order.id == OrderLine.order_id)
         .where(OrderLine.product_id == product_id, OrderLine.status == LineStatus.BACKORDERED)
         .order_by(Order.placed_at, Order.id, OrderLine.id)
         .options(contains_eager(OrderLine.order))
-        .with_for_update(of=OrderLine)
+        .with_for_update(of=OrderLine, key_share=True)
+        .execution_options(populate_existing=True)
     )
     allocations: list[Allocation] = []
     for line in waiting:
