@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from store.allocation import set_shop_count
 from store.errors import InvalidInput, NotFound
-from store.locking import lock_products
 from store.eta import EtaResult, set_eta
+from store.locking import lock_products
 from store.models import (
     Product,
     ProductAlternative,
@@ -66,7 +66,9 @@ def upsert_product(session: Session, data: ProductData, now: dt.datetime) -> Pro
     # The product's row first (the lock order of ``store.locking``), before allocation
     # locks its waiting lines.
     product = session.scalars(
-        select(Product).where(Product.sku == data.sku).with_for_update(key_share=True)
+        select(Product)
+        .where(Product.sku == data.sku)
+        .with_for_update(key_share=True)
         .execution_options(populate_existing=True)
     ).first()
     if product is None:

@@ -102,9 +102,7 @@ class Database:
         with self._write_turns, self._writer.begin() as session:
             yield session
 
-    def transaction(
-        self, work: Callable[[Session], T], *, attempts: int = DEFAULT_ATTEMPTS
-    ) -> T:
+    def transaction(self, work: Callable[[Session], T], *, attempts: int = DEFAULT_ATTEMPTS) -> T:
         """Run ``work`` in a writing transaction, again from the start if it was a deadlock's
         (or a serialisation failure's) victim: the way every writer should write.
 

@@ -44,7 +44,7 @@ def retry_reason(exc: BaseException) -> str | None:
 
 def backoff(attempt: int, rng: Callable[[], float] = random.random) -> float:
     """Seconds to wait after failed ``attempt`` (1-based): doubling, capped, 50-100% jitter."""
-    ceiling = min(MAX_DELAY_S, BASE_DELAY_S * 2 ** (attempt - 1))
+    ceiling = min(MAX_DELAY_S, BASE_DELAY_S * 2.0 ** (attempt - 1))
     return ceiling * (0.5 + rng() / 2)
 
 
