@@ -114,7 +114,8 @@ class Database:
             with self.session() as session:
                 return work(session)
 
-        label = getattr(work, "__qualname__", "transaction")
+        named = getattr(work, "func", work)  # a functools.partial names its function
+        label = getattr(named, "__qualname__", "transaction")
         return run_retrying(once, attempts=attempts, label=label)
 
     @contextmanager
