@@ -34,7 +34,6 @@ from store.catalog import ProductData, upsert_product
 from store.db import Database
 from store.delays import check_delays
 from store.errors import StoreError
-from store.locking import lock_products
 from store.models import Offer, OfferChoice, OfferStatus, OrderLine, Product
 from store.offers import accept_offer, expire_offers
 from store.orders import LineRequest, place_order
@@ -108,10 +107,15 @@ class Race:
         count += self.rng.randint(-1, 2)
 
         def work(session: Session) -> int:
-            product_id = session.scalars(select(Product.id).where(Product.sku == SKU)).one()
-            lock_products(session, [product_id])  # to measure the shelf before this PUT
-            before = session.get_one(Product, product_id, populate_existing=True).stock_on_hand
-            before += reserved_units(session, product_id)
+            # The row lock upsert_product takes, taken here first to measure the shelf before
+            # this PUT; spelled out, not store.locking, so that mutating that cannot fool it.
+            product = session.scalars(
+                select(Product)
+                .where(Product.sku == SKU)
+                .with_for_update(key_share=True)
+                .execution_options(populate_existing=True)
+            ).one()
+            before = product.stock_on_hand + reserved_units(session, product.id)
             upsert_product(session, _race_product(count), f.NOW)
             return count - before
 
