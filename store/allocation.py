@@ -3,7 +3,9 @@
 ``take_stock`` is the only place that decrements stock. It is a conditional UPDATE
 (``... WHERE stock_on_hand >= :take``), so two transactions racing for the last units can never
 both succeed: on PostgreSQL the second re-checks the condition after the first commits; on SQLite
-writers are serialised by ``BEGIN IMMEDIATE``. A CHECK constraint backs it up.
+writers are serialised by ``BEGIN IMMEDIATE``. A CHECK constraint backs it up. Every caller also
+holds the product's row lock first (the lock order of ``store.locking``), which is what keeps a
+receipt, a choice and a ``PUT`` from deadlocking on the product's lines and offers.
 
 The stock model: ``Product.stock_on_hand`` holds the units *free to promise*. Units given to a
 line (``allocated_quantity`` of a line not yet shipped) are *reserved*: still on the shelf, no
