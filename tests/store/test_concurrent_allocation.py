@@ -169,9 +169,9 @@ def test_separate_processes_placing_receiving_and_choosing_never_oversell(
     #   (free + reserved above receipts + PUTs by 38 and 21 units: oversold). SQLite cannot
     #   fail this way at all: it has no row locks to remove, and BEGIN IMMEDIATE remains.
     # - lock_products a no-op, the conditional UPDATE kept: passed 2 of 2, but with 36 and 46
-    #   deadlocks retried by Database.transaction and 41-50 s instead of 11-17 s. Before the
-    #   lock order and the retry (the previous commit's store), the same race hung its workers
-    #   past the 120 s timeout in 2 of 2 runs.
+    #   deadlocks retried by Database.transaction and 41-50 s instead of 11-17 s. With the store
+    #   of before this fix (no lock order; the worker's retry kept), the workers did not
+    #   finish within 120 s in 2 of 2 runs.
     with committed_db.session() as session:
         f.product(session, SKU, stock=RACE_STOCK, alternatives=(), category="race")
         f.product(session, ALTERNATIVE, stock=ALTERNATIVE_STOCK, category="race")
