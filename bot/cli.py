@@ -21,6 +21,7 @@ import uvicorn
 from alembic.script import ScriptDirectory
 from rich.table import Table
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot import cli_agents, cli_broadcast, cli_customers, cli_orders, cli_refunds, demo, wiring
 from bot.broadcast_service import broadcast_service
@@ -193,8 +194,10 @@ def stock_receive(
 ) -> None:
     """Record received stock; it goes to the oldest waiting orders first."""
     db = _ctx(ctx).database()
-    with _refusals(), db.session() as session:
-        result = receive_stock(session, sku, quantity, now=utcnow(), reference=reference)
+    with _refusals():
+        result = db.transaction(
+            lambda s: receive_stock(s, sku, quantity, now=utcnow(), reference=reference)
+        )
         filled = [(a.line.order.number, a.quantity) for a in result.allocations]
     if result.duplicate:
         err.print(f"receipt {reference} was already recorded; nothing changed")
@@ -214,15 +217,17 @@ def eta_set(
     """Set the supplier's expected date; waiting customers are told if it really moved."""
     c = _ctx(ctx)
     db = c.database()
-    with _refusals(), db.session() as session:
-        result = set_eta(
-            session,
-            sku,
-            date.date(),
-            source="agent",
-            reason=reason,
-            policy=c.settings.policy(),
-            now=utcnow(),
+    with _refusals():
+        result = db.transaction(
+            lambda s: set_eta(
+                s,
+                sku,
+                date.date(),
+                source="agent",
+                reason=reason,
+                policy=c.settings.policy(),
+                now=utcnow(),
+            )
         )
         told, noticed = len(result.changed_line_ids), len(result.delay_lines)
     err.print(
@@ -360,9 +365,12 @@ def sweep(ctx: typer.Context) -> None:
     c = _ctx(ctx)
     db = c.database()
     now = utcnow()
-    with db.session() as session:
+
+    def sweep_once(session: Session) -> tuple[int, int]:
         expired = len(expire_offers(session, now, c.settings.policy()))
-        delayed = len(check_delays(session, now, c.settings.policy()))
+        return expired, len(check_delays(session, now, c.settings.policy()))
+
+    expired, delayed = db.transaction(sweep_once)
     err.print(f"{expired} offer(s) expired, {delayed} delay notice(s) recorded")
     for resumed in broadcast_service(c.settings, db).resume_interrupted():
         err.print(f"broadcast {resumed}: interrupted queueing resumed")

@@ -123,25 +123,29 @@ class Inbound:
     def record(self, received: Received) -> bool:
         """Log the message (its own committed transaction); True if it was not seen before."""
         now = self._clock()
-        with self._db.session() as session:
-            return _insert_ignoring_duplicates(session, received, now)
+        return self._db.transaction(lambda s: _insert_ignoring_duplicates(s, received, now))
 
     def handle(self, received: Received) -> Handled:
         """Handle the message unless another delivery of it already did; log it either way."""
         now = self._clock()
+
+        def converse(session: Session) -> Reply:
+            # Run again whole if a deadlock rolled it back: the customer's choice is not lost.
+            reply, customer_id = self._converse(session, received, now)
+            outcome = {
+                "handled_at": now,
+                "customer_id": customer_id,
+                "intent": reply.intent.kind.value,
+                "actions": ",".join(reply.actions)[:128] or None,
+                "reply_message": reply.message,
+                "missed": any(action in MISSES for action in reply.actions),
+            }
+            if not _claim(session, received, now, outcome):
+                raise _AlreadyHandled
+            return reply
+
         try:
-            with self._db.session() as session:
-                reply, customer_id = self._converse(session, received, now)
-                outcome = {
-                    "handled_at": now,
-                    "customer_id": customer_id,
-                    "intent": reply.intent.kind.value,
-                    "actions": ",".join(reply.actions)[:128] or None,
-                    "reply_message": reply.message,
-                    "missed": any(action in MISSES for action in reply.actions),
-                }
-                if not _claim(session, received, now, outcome):
-                    raise _AlreadyHandled
+            reply = self._db.transaction(converse)
         except _AlreadyHandled:
             return Handled(duplicate=True)
         except Exception:

@@ -179,8 +179,8 @@ class AgentCommands:
         except ValueError:
             return _render("usage.html", command="eta")
         try:
-            with self._db.session() as session:
-                result = set_eta(
+            result = self._db.transaction(
+                lambda session: set_eta(
                     session,
                     sku,
                     eta,
@@ -188,7 +188,8 @@ class AgentCommands:
                     policy=self._policy,
                     now=self._clock(),
                 )
-                old, told = result.old_eta, len(result.changed_line_ids)
+            )
+            old, told = result.old_eta, len(result.changed_line_ids)
         except NotFound:
             return _render("unknown_sku.html", sku=sku)
         except InvalidInput as exc:  # a date in the past or years away; nothing was written

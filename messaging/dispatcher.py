@@ -20,7 +20,10 @@ import socket
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Protocol
+
+from sqlalchemy.orm import Session
 
 from messaging import outbox
 from messaging.channels.base import Channel as ChannelProtocol
@@ -195,21 +198,22 @@ class Dispatcher:
             return outbox.unknown_to_reconcile(session, channel, self._clock())
 
     def _settle(self, found: dict[int, str | None]) -> None:
-        with self._db.session() as session:
-            outbox.settle_unknown(session, found, self.worker_id, self._clock())
+        self._db.transaction(
+            lambda s: outbox.settle_unknown(s, found, self.worker_id, self._clock())
+        )
 
     def _apply_held_reports(self) -> None:
         """Delivery reports that came before a worker had written their message's id down."""
-        with self._db.session() as session:
-            applied, forgotten = apply_held_reports(session, self._clock())
+        applied, forgotten = self._db.transaction(lambda s: apply_held_reports(s, self._clock()))
         if applied or forgotten:
             log.info(
                 "held delivery reports: %d applied, %d unmatched forgotten", applied, forgotten
             )
 
     def _recover_leases(self) -> None:
-        with self._db.session() as session:
-            returned, unknown = outbox.recover_expired_leases(session, self._clock())
+        returned, unknown = self._db.transaction(
+            lambda s: outbox.recover_expired_leases(s, self._clock())
+        )
         if returned or unknown:
             log.warning(
                 "recovered rows of stopped workers: %d returned to pending, %d unknown",
@@ -220,26 +224,29 @@ class Dispatcher:
     def _notify(self) -> int:
         total = 0
         while True:
-            with self._db.session() as session:
-                result = notify_pending(session, self._config.voice, self._clock())
+            result = self._db.transaction(
+                lambda s: notify_pending(s, self._config.voice, self._clock())
+            )
             total += result.queued
             if result.events == 0:
                 return total
 
     def _claim_all(self) -> dict[Channel, outbox.ClaimResult]:
-        results = {}
-        for channel in self._channels:
-            with self._db.session() as session:
-                results[channel] = outbox.claim(
-                    session,
-                    worker=self.worker_id,
-                    limit=self._batch_limit(channel),
-                    now=self._clock(),
-                    lease=self._config.lease,
-                    quiet_hours=self._config.quiet_hours,
-                    channels=[channel],
-                )
-        return results
+        return {
+            channel: self._db.transaction(partial(self._claim, channel=channel))
+            for channel in self._channels
+        }
+
+    def _claim(self, session: Session, *, channel: Channel) -> outbox.ClaimResult:
+        return outbox.claim(
+            session,
+            worker=self.worker_id,
+            limit=self._batch_limit(channel),
+            now=self._clock(),
+            lease=self._config.lease,
+            quiet_hours=self._config.quiet_hours,
+            channels=[channel],
+        )
 
     def _batch_limit(self, channel: Channel) -> int:
         # A batch must be sent well within its lease, or another worker would think us dead.
@@ -248,20 +255,23 @@ class Dispatcher:
         return max(1, min(self._config.batch_size, sendable))
 
     def _write_sending(self, turns: Sequence[Turn]) -> None:
-        with self._db.session() as session:
-            check_and_mark(session, turns, self.worker_id, self._config.quiet_hours)
+        # The check and the "sending" mark in one transaction, run again whole on a deadlock.
+        self._db.transaction(
+            lambda s: check_and_mark(s, turns, self.worker_id, self._config.quiet_hours)
+        )
 
     def _renew_leases(self) -> None:
-        with self._db.session() as session:
-            outbox.renew_leases(session, self.worker_id, self._clock(), self._config.lease)
+        self._db.transaction(
+            lambda s: outbox.renew_leases(s, self.worker_id, self._clock(), self._config.lease)
+        )
 
     def _write_outcomes(self, outcomes: Sequence[outbox.Outcome]) -> None:
-        with self._db.session() as session:
-            outbox.record_outcomes(session, outcomes, self.worker_id, self._clock())
+        self._db.transaction(
+            lambda s: outbox.record_outcomes(s, outcomes, self.worker_id, self._clock())
+        )
 
     def _release(self, ids: Sequence[int]) -> None:
-        with self._db.session() as session:
-            outbox.release_claims(session, ids, self.worker_id)
+        self._db.transaction(lambda s: outbox.release_claims(s, ids, self.worker_id))
 
     async def _close_groups(self) -> None:
         await self._sending.close()

@@ -3,7 +3,9 @@
 ``take_stock`` is the only place that decrements stock. It is a conditional UPDATE
 (``... WHERE stock_on_hand >= :take``), so two transactions racing for the last units can never
 both succeed: on PostgreSQL the second re-checks the condition after the first commits; on SQLite
-writers are serialised by ``BEGIN IMMEDIATE``. A CHECK constraint backs it up.
+writers are serialised by ``BEGIN IMMEDIATE``. A CHECK constraint backs it up. Every caller also
+holds the product's row lock first (the lock order of ``store.locking``), which is what keeps a
+receipt, a choice and a ``PUT`` from deadlocking on the product's lines and offers.
 
 The stock model: ``Product.stock_on_hand`` holds the units *free to promise*. Units given to a
 line (``allocated_quantity`` of a line not yet shipped) are *reserved*: still on the shelf, no
@@ -31,6 +33,7 @@ from sqlalchemy.orm import Session, contains_eager
 
 from store import events
 from store.errors import InvalidInput
+from store.locking import lock_products
 from store.models import (
     EventKind,
     LineStatus,
@@ -130,17 +133,21 @@ class Allocation:
 def allocate_waiting(session: Session, product_id: int, now: dt.datetime) -> list[Allocation]:
     """Give available stock to waiting lines of one product, oldest order first.
 
-    A line may be filled partially. Lines are locked (PostgreSQL) so two receipts cannot fill the
-    same line twice; records ``ready_to_ship`` or ``partially_allocated`` per line touched, and
-    closes the open offers of lines that no longer wait.
+    A line may be filled partially. The product, then its waiting lines are locked (PostgreSQL;
+    the lock order of ``store.locking``: a caller that already holds the product relocks it for
+    free) so two receipts cannot fill the same line twice, nor a choice change a line being
+    filled; records ``ready_to_ship`` or ``partially_allocated`` per line touched, and closes
+    the open offers of lines that no longer wait.
     """
+    lock_products(session, [product_id])
     waiting = session.scalars(
         select(OrderLine)
         .join(Order, Order.id == OrderLine.order_id)
         .where(OrderLine.product_id == product_id, OrderLine.status == LineStatus.BACKORDERED)
         .order_by(Order.placed_at, Order.id, OrderLine.id)
         .options(contains_eager(OrderLine.order))
-        .with_for_update(of=OrderLine)
+        .with_for_update(of=OrderLine, key_share=True)
+        .execution_options(populate_existing=True)
     )
     allocations: list[Allocation] = []
     for line in waiting:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from store.allocation import set_shop_count
 from store.errors import InvalidInput, NotFound
 from store.eta import EtaResult, check_new_date, set_eta, shop_today
+from store.locking import lock_products
 from store.models import (
     Product,
     ProductAlternative,
@@ -64,8 +65,13 @@ def upsert_product(session: Session, data: ProductData, now: dt.datetime) -> Pro
     if data.price_cents < 0:
         raise InvalidInput("price cannot be negative")
     currency = check_currency(data.currency)
+    # The product's row first (the lock order of ``store.locking``), before allocation
+    # locks its waiting lines.
     product = session.scalars(
-        select(Product).where(Product.sku == data.sku).with_for_update()
+        select(Product)
+        .where(Product.sku == data.sku)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
     ).first()
     if product is None:
         product = Product(sku=data.sku)
@@ -150,6 +156,7 @@ def record_purchase_order(
         po_line.expected_date = data.expected_date
         touched.append((product, po_line))
     session.flush()
+    lock_products(session, [product.id for product, _ in touched])  # all at once, in id order
     return [
         set_eta(
             session,

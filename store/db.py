@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from store.retry import DEFAULT_ATTEMPTS, run_retrying
+
 DEFAULT_DATABASE_URL = "sqlite:///var/backorder-bot.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _BEGIN_OPTION = "sqlite_begin"
+T = TypeVar("T")
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -98,6 +101,22 @@ class Database:
         """A writing transaction: committed on success, rolled back on any exception."""
         with self._write_turns, self._writer.begin() as session:
             yield session
+
+    def transaction(self, work: Callable[[Session], T], *, attempts: int = DEFAULT_ATTEMPTS) -> T:
+        """Run ``work`` in a writing transaction, again from the start if it was a deadlock's
+        (or a serialisation failure's) victim: the way every writer should write.
+
+        ``work`` may run more than once, so it must do nothing outside the session that cannot
+        be repeated (no sending, no counting); its result is that of the attempt that committed.
+        """
+
+        def once() -> T:
+            with self.session() as session:
+                return work(session)
+
+        named = getattr(work, "func", work)  # a functools.partial names its function
+        label = getattr(named, "__qualname__", "transaction")
+        return run_retrying(once, attempts=attempts, label=label)
 
     @contextmanager
     def read_session(self) -> Iterator[Session]:

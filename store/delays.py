@@ -14,24 +14,39 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, contains_eager
 
 from store.eta import is_past_delay_threshold, record_delay_notice, shop_today
+from store.locking import lock_products
 from store.models import LineStatus, Order, OrderLine
 from store.policy import Policy
 
 
 def check_delays(session: Session, now: dt.datetime, policy: Policy) -> list[OrderLine]:
-    """Record the delay notices that are due; return the lines noticed."""
+    """Record the delay notices that are due; return the lines noticed.
+
+    The candidates' products are locked first, then the lines (re-read once locked), in the
+    lock order of ``store.locking``: a notice supersedes offers a customer may be answering.
+    """
     today = shop_today(now, policy)  # a date has passed when the shop's day is over
     oldest_placed = now - dt.timedelta(days=policy.delay_notice_days)
+    waiting = (
+        OrderLine.status == LineStatus.BACKORDERED,
+        or_(Order.placed_at <= oldest_placed, OrderLine.eta < today),
+    )
+    found = session.execute(
+        select(OrderLine.id, OrderLine.product_id)
+        .join(Order, Order.id == OrderLine.order_id)
+        .where(*waiting)
+    ).all()
+    if not found:
+        return []
+    lock_products(session, [product_id for _, product_id in found])
     candidates = session.scalars(
         select(OrderLine)
         .join(Order, Order.id == OrderLine.order_id)
-        .where(
-            OrderLine.status == LineStatus.BACKORDERED,
-            or_(Order.placed_at <= oldest_placed, OrderLine.eta < today),
-        )
+        .where(OrderLine.id.in_([line_id for line_id, _ in found]), *waiting)
         .order_by(Order.placed_at, OrderLine.id)
         .options(contains_eager(OrderLine.order))
-        .with_for_update(of=OrderLine, skip_locked=True)
+        .with_for_update(of=OrderLine, key_share=True)
+        .execution_options(populate_existing=True)
     ).all()
     noticed = [line for line in candidates if _notice_due(line, now, policy)]
     for line in noticed:

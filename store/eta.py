@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, selectinload
 from store import events
 from store.delay_terms import delay_terms
 from store.errors import InvalidInput, NotFound
+from store.locking import lock_products
 from store.models import EtaChange, EventKind, LineStatus, Order, OrderLine, Product
 from store.offers import make_offer
 from store.policy import Policy
@@ -76,9 +77,11 @@ def set_eta(
     option instead, so the customer hears about one slip once).
     """
     check_new_date(eta, shop_today(now, policy))
-    product = session.scalars(select(Product).where(Product.sku == sku).with_for_update()).first()
+    product = session.scalars(select(Product).where(Product.sku == sku)).first()
     if product is None:
         raise NotFound(f"unknown sku {sku!r}")
+    lock_products(session, [product.id])  # first, before its lines (``store.locking``)
+    session.refresh(product)
     result = EtaResult(product=product, old_eta=product.eta)
     if product.eta != eta:
         session.add(
@@ -150,7 +153,7 @@ def _waiting_lines(session: Session, product_id: int) -> list[_Waiting]:
         .join(Order, Order.id == OrderLine.order_id)
         .where(OrderLine.product_id == product_id, OrderLine.status == LineStatus.BACKORDERED)
         .order_by(Order.placed_at, OrderLine.id)
-        .with_for_update(of=OrderLine)
+        .with_for_update(of=OrderLine, key_share=True)
     )
     return [_Waiting(*row) for row in rows]
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from store import events
 from store.allocation import add_stock, allocate_waiting, supersede_open_offers, take_stock
 from store.errors import NotFound
+from store.locking import lock_lines, lock_products
 from store.models import (
     CategoryDiscount,
     EventKind,
@@ -136,9 +137,7 @@ def accept_offer(
     policy: Policy,
 ) -> OfferOutcome:
     """Apply a customer's choice; see the module docstring for the rules."""
-    offer = session.scalars(select(Offer).where(Offer.id == offer_id).with_for_update()).first()
-    if offer is None:
-        raise NotFound(f"offer {offer_id} does not exist")
+    offer = _lock_offer(session, offer_id)
     if offer.status == OfferStatus.ACCEPTED:
         if offer.choice == choice:
             return OfferOutcome(
@@ -173,17 +172,56 @@ def accept_offer(
     return OfferOutcome(offer, choice, accepted=True, new_line=new_line)
 
 
-def expire_offers(session: Session, now: dt.datetime, policy: Policy) -> list[Offer]:
-    """Apply the default choice to every open offer past its expiry (a scheduled sweep)."""
-    due = session.scalars(
+def _lock_offer(session: Session, offer_id: int) -> Offer:
+    """Lock what a choice can change, in the lock order of ``store.locking``: the line's product
+    and the alternative, then the line, then the offer; all re-read once locked."""
+    found = session.execute(
+        select(Offer.line_id, Offer.alternative_product_id, OrderLine.product_id)
+        .join(OrderLine, OrderLine.id == Offer.line_id)
+        .where(Offer.id == offer_id)
+    ).first()
+    if found is None:
+        raise NotFound(f"offer {offer_id} does not exist")
+    line_id, alternative_id, product_id = found
+    lock_products(session, [product_id, alternative_id])
+    lock_lines(session, [line_id])
+    return session.scalars(
         select(Offer)
-        .where(Offer.status == OfferStatus.OPEN, Offer.expires_at <= now)
-        .order_by(Offer.expires_at, Offer.id)
-        .with_for_update(skip_locked=True)
+        .where(Offer.id == offer_id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    ).one()
+
+
+def expire_offers(session: Session, now: dt.datetime, policy: Policy) -> list[Offer]:
+    """Apply the default choice to every open offer past its expiry (a scheduled sweep).
+
+    Everything the defaults may change is locked first, in the lock order of ``store.locking``
+    (products, lines, offers), and the offers are re-checked once locked: another transaction
+    may have decided one in between.
+    """
+    is_due = (Offer.status == OfferStatus.OPEN, Offer.expires_at <= now)
+    targets = session.execute(
+        select(Offer.id, Offer.line_id, Offer.alternative_product_id, OrderLine.product_id)
+        .join(OrderLine, OrderLine.id == Offer.line_id)
+        .where(*is_due)
     ).all()
-    for offer in due:
+    if not targets:
+        return []
+    lock_products(session, [p for row in targets for p in (row[2], row[3])])
+    lock_lines(session, [row[1] for row in targets])
+    # Only the offers whose products are locked: one made since then waits for the next sweep.
+    locked = session.scalars(
+        select(Offer)
+        .where(Offer.id.in_([row[0] for row in targets]), *is_due)
+        .order_by(Offer.id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    ).all()
+    expired = sorted(locked, key=lambda offer: (offer.expires_at, offer.id))
+    for offer in expired:
         _expire(session, offer, now, policy)
-    return list(due)
+    return expired
 
 
 def _expire(session: Session, offer: Offer, now: dt.datetime, policy: Policy) -> None:

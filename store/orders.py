@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from store import events
 from store.allocation import take_stock
 from store.errors import Conflict, InvalidInput, NotFound
+from store.locking import lock_products
 from store.models import Customer, EventKind, LineStatus, Order, OrderLine, Product
 from store.offers import make_offer
 from store.policy import Policy
@@ -57,6 +58,9 @@ def place_order(
         return PlacedOrder(existing, created=False)
 
     products = _products_by_sku(session, list(merged))
+    # All of the order's products at once, in id order (``store.locking``): two orders for
+    # the same two SKUs listed in opposite orders would otherwise deadlock.
+    lock_products(session, [p.id for p in products.values()])
     order = Order(
         number=number, customer=customer, placed_at=placed_at or now, content_digest=digest
     )

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from store.allocation import Allocation, add_stock, allocate_waiting
 from store.errors import Conflict, InvalidInput, NotFound
+from store.locking import lock_products
 from store.models import Product, StockReceipt
 
 
@@ -38,6 +39,7 @@ def receive_stock(
     product = session.scalars(select(Product).where(Product.sku == sku)).first()
     if product is None:
         raise NotFound(f"unknown sku {sku!r}")
+    lock_products(session, [product.id])  # first, before any line (``store.locking``)
     if reference is not None:
         previous = session.scalars(
             select(StockReceipt).where(StockReceipt.reference == reference)

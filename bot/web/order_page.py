@@ -32,6 +32,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot.settings import Settings
 from bot.web.html import WEB_TEMPLATES_DIR, environment
@@ -199,27 +200,31 @@ class _Pages:
 
     def _apply(self, token: str, offer_id: int, choice: OfferChoice) -> str | None:
         """Accept the offer as a reply would; None when the token or offer is not this order's."""
-        with self.db.session() as session:
-            order_id = find_order_id(session, token)
-            if order_id is None:
-                return None
-            offer_order_id = session.scalar(
-                select(OrderLine.order_id)
-                .join(Offer, Offer.line_id == OrderLine.id)
-                .where(Offer.id == offer_id)
+        return self.db.transaction(lambda session: self._apply_in(session, token, offer_id, choice))
+
+    def _apply_in(
+        self, session: Session, token: str, offer_id: int, choice: OfferChoice
+    ) -> str | None:
+        order_id = find_order_id(session, token)
+        if order_id is None:
+            return None
+        offer_order_id = session.scalar(
+            select(OrderLine.order_id)
+            .join(Offer, Offer.line_id == OrderLine.id)
+            .where(Offer.id == offer_id)
+        )
+        if offer_order_id != order_id:
+            return None
+        try:
+            outcome = accept_offer(
+                session, offer_id, choice, via="web", now=utcnow(), policy=self.policy
             )
-            if offer_order_id != order_id:
-                return None
-            try:
-                outcome = accept_offer(
-                    session, offer_id, choice, via="web", now=utcnow(), policy=self.policy
-                )
-            except NotFound:
-                return None
-            if outcome.accepted:
-                return "repeated" if outcome.repeated else "accepted"
-            assert outcome.refusal is not None
-            return outcome.refusal.value
+        except NotFound:
+            return None
+        if outcome.accepted:
+            return "repeated" if outcome.repeated else "accepted"
+        assert outcome.refusal is not None
+        return outcome.refusal.value
 
     # --- responses ----------------------------------------------------------------------------
 

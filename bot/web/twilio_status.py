@@ -92,5 +92,6 @@ async def _apply(db: Database, report: StatusReport) -> str:
 
 
 def _apply_sync(db: Database, report: StatusReport) -> ReportResult:
-    with db.session() as session:
-        return apply_report(session, report.message_sid, report.status, utcnow(), report.error)
+    return db.transaction(
+        lambda s: apply_report(s, report.message_sid, report.status, utcnow(), report.error)
+    )

@@ -5,14 +5,28 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import threading
+from typing import Any
 
+import psycopg.errors
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
-from bot.conversation import Action, Conversation, Incoming
+from bot.conversation import Action, Conversation, Incoming, core
 from bot.inbound import Inbound, Received
+from store import retry
 from store.db import Database
-from store.models import Channel, Customer, InboundMessage, LineStatus, Order, ReachState
+from store.models import (
+    Channel,
+    Customer,
+    InboundMessage,
+    LineStatus,
+    Offer,
+    OfferStatus,
+    Order,
+    ReachState,
+)
+from store.offers import OfferOutcome
 from store.policy import DEFAULT_POLICY
 from tests import factories as f
 from tests.clock import Clock
@@ -245,3 +259,29 @@ def test_record_says_whether_the_message_is_new(inbound: Inbound) -> None:
     message = sms("STATUS")
     assert inbound.record(message) is True
     assert inbound.record(message) is False
+
+
+def test_a_choice_whose_transaction_is_a_deadlock_victim_is_retried_and_kept(
+    inbound: Inbound,
+    committed_db: Database,
+    backordered: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = core.accept_offer
+    calls: list[int] = []
+
+    def deadlocked_once(*args: Any, **kwargs: Any) -> OfferOutcome:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("UPDATE", {}, psycopg.errors.DeadlockDetected("deadlock"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(core, "accept_offer", deadlocked_once)
+    monkeypatch.setattr(retry, "BASE_DELAY_S", 0.0)
+    handled = inbound.handle(sms("1"))
+    assert handled.reply is not None
+    assert not handled.duplicate
+    assert len(calls) == 2
+    with committed_db.read_session() as session:
+        offer = session.scalars(select(Offer)).one()
+    assert offer.status == OfferStatus.ACCEPTED

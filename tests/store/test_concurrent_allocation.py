@@ -4,22 +4,33 @@ The two thread tests race order placement inside one process. On SQLite they pro
 ``Database.session()`` makes the threads of one process take turns, so even a racy
 read-modify-write ``take_stock`` passes them. ``test_separate_processes_...`` is the real proof:
 separate OS processes, each with its own engine, on the same database file (or PostgreSQL
-database), mixing order placement, stock receipts and offer choices on one SKU.
+database), mixing order placement, stock receipts, ``PUT`` counts, offer choices and sweeps on
+one SKU, every one through ``Database.transaction``. It checks no oversell, no lost choice, no
+deadlock left unretried and no units stranded on a cancelled or switched line; the figures of
+its mutation check are in its comment.
 """
 
 import json
-import os
 import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
-import pytest
 from sqlalchemy import func, select
 
 from store.db import Database
-from store.models import LineStatus, OrderLine, Product, StockReceipt
+from store.models import (
+    LineStatus,
+    Offer,
+    OfferChoice,
+    OfferStatus,
+    OrderLine,
+    Product,
+    StockReceipt,
+)
 from tests import factories as f
 from tests.messaging.recording_fake import env_without_settings
 from tests.store.allocation_race_worker import ALTERNATIVE, SKU
@@ -78,7 +89,7 @@ def test_racing_multi_unit_orders_never_oversell(committed_db: Database) -> None
 
 
 PROCESSES = 4
-OPS_PER_PROCESS = 60
+OPS_PER_PROCESS = 250  # 1,000 contended operations on one SKU in all
 RACE_STOCK = 10
 ALTERNATIVE_STOCK = 15
 
@@ -97,24 +108,8 @@ def _stock_and_allocated(db: Database, sku: str) -> tuple[int, int, int, list[Or
         return product.stock_on_hand, allocated, int(received or 0), lines
 
 
-def test_separate_processes_placing_receiving_and_choosing_never_oversell(
-    committed_db: Database, tmp_path: Path
-) -> None:
-    # Known and open (issue 12, item 9): on PostgreSQL this race finds deadlocks between
-    # accept_offer (offer, then line) and allocate_waiting (lines, then offers), and a
-    # cancelled line left holding units a concurrent receipt gave it. Run it by hand with
-    # RACE_ON_POSTGRES=1 while fixing those; it must not be skipped once they are fixed.
-    if (
-        committed_db.engine.dialect.name == "postgresql"
-        and os.environ.get("RACE_ON_POSTGRES") != "1"
-    ):
-        pytest.skip("known failures on PostgreSQL, issue 12 item 9 (RACE_ON_POSTGRES=1 runs it)")
-    # NOT YET MEASURED: whether a racy read-modify-write take_stock makes this fail. Expected:
-    # on PostgreSQL yes (lost updates); on SQLite only a variant that reads in an earlier,
-    # separate transaction, since BEGIN IMMEDIATE serialises writers across processes.
-    with committed_db.session() as session:
-        f.product(session, SKU, stock=RACE_STOCK, alternatives=(), category="race")
-        f.product(session, ALTERNATIVE, stock=ALTERNATIVE_STOCK, category="race")
+def _start_workers(db: Database, tmp_path: Path) -> tuple[list[dict[str, Any]], float]:
+    """Run the worker processes from one start signal; their reports and the wall time."""
     barrier = tmp_path / "start"
     env = env_without_settings()
     logs = [tmp_path / f"worker-{i}.log" for i in range(PROCESSES)]
@@ -122,7 +117,7 @@ def test_separate_processes_placing_receiving_and_choosing_never_oversell(
     for i, log in enumerate(logs):
         command = [
             sys.executable, "-m", "tests.store.allocation_race_worker",
-            "--url", committed_db.url, "--worker", str(i),
+            "--url", db.url, "--worker", str(i),
             "--ops", str(OPS_PER_PROCESS), "--barrier", str(barrier),
         ]  # fmt: skip
         with log.open("w") as out:
@@ -137,7 +132,7 @@ def test_separate_processes_placing_receiving_and_choosing_never_oversell(
             time.sleep(0.01)
         started = time.perf_counter()
         barrier.with_name("start.go").touch()  # every worker is connected and polling for this
-        codes = [p.wait(timeout=60) for p in processes]
+        codes = [p.wait(timeout=120) for p in processes]
         wall = time.perf_counter() - started
     finally:
         for p in processes:
@@ -145,32 +140,72 @@ def test_separate_processes_placing_receiving_and_choosing_never_oversell(
                 p.kill()
                 p.wait(timeout=10)
     assert codes == [0] * PROCESSES, [log.read_text() for log in logs]
-    reports = [json.loads(log.read_text().splitlines()[-1]) for log in logs]
+    return [json.loads(log.read_text().splitlines()[-1]) for log in logs], wall
 
-    unexpected = [tb for r in reports for tb in r["unexpected"]]
+
+def _assert_no_choice_lost(db: Database, reports: list[dict[str, Any]]) -> None:
+    """Every choice a worker was told succeeded is the offer's recorded choice."""
+    claimed = {offer_id: choice for r in reports for offer_id, choice in r["accepted"]}
+    with db.read_session() as session:
+        rows = session.execute(
+            select(Offer.id, Offer.choice).where(
+                Offer.id.in_(claimed), Offer.status == OfferStatus.ACCEPTED
+            )
+        )
+        recorded = {offer_id: choice for offer_id, choice in rows}
+    lost = {i: c for i, c in claimed.items() if recorded.get(i) != OfferChoice(c)}
+    assert lost == {}, f"{len(lost)} of {len(claimed)} accepted choices are not in the database"
+
+
+def test_separate_processes_placing_receiving_and_choosing_never_oversell(
+    committed_db: Database, tmp_path: Path
+) -> None:
+    # MUTATION CHECK (issue 12, item 11), measured 2026-12-03 on 2 shared cores, 4 x 250 ops:
+    # - take_stock's conditional UPDATE made a read-then-write (SET stock_on_hand = the value
+    #   read): 0 of 3 runs failed on SQLite, 0 of 3 on PostgreSQL. Nothing can slip between
+    #   the read and the write there: SQLite's BEGIN IMMEDIATE serialises writers, and on
+    #   PostgreSQL every stock writer holds the product's row lock first (store/locking.py).
+    # - that, plus store.locking.lock_products made a no-op: PostgreSQL failed 2 of 2 runs
+    #   (free + reserved above receipts + PUTs by 38 and 21 units: oversold). SQLite cannot
+    #   fail this way at all: it has no row locks to remove, and BEGIN IMMEDIATE remains.
+    # - lock_products a no-op, the conditional UPDATE kept: passed 2 of 2, but with 36 and 46
+    #   deadlocks retried by Database.transaction and 41-50 s instead of 11-17 s. With the store
+    #   of before this fix (no lock order; the worker's retry kept), the workers did not
+    #   finish within 120 s in 2 of 2 runs.
+    with committed_db.session() as session:
+        f.product(session, SKU, stock=RACE_STOCK, alternatives=(), category="race")
+        f.product(session, ALTERNATIVE, stock=ALTERNATIVE_STOCK, category="race")
+    reports, wall = _start_workers(committed_db, tmp_path)
+
+    unexpected = [tb for r in reports for tb in r["unexpected"]]  # deadlocks not retried away
     assert unexpected == [], unexpected[0]
-    totals: dict[str, int] = {}
+    totals: Counter[str] = Counter()
     for r in reports:
-        for outcome, count in r["outcomes"].items():
-            totals[outcome] = totals.get(outcome, 0) + count
-    assert sum(totals.values()) == PROCESSES * OPS_PER_PROCESS
-    # The race was contended: orders met both free stock and a queue, receipts filled lines.
-    assert totals.get("placed_allocated", 0) > 0
-    assert totals.get("placed_backordered", 0) > 0
-    assert totals.get("received_and_allocated", 0) > 0
+        totals.update(r["outcomes"])
+    assert totals.total() == PROCESSES * OPS_PER_PROCESS
+    # The race was contended: orders met both free stock and a queue, receipts filled lines,
+    # customers chose, PUTs and sweeps ran among them.
+    for outcome in ("placed_allocated", "placed_backordered", "received_and_allocated", "put"):
+        assert totals[outcome] > 0, (outcome, totals)
+    assert sum(n for o, n in totals.items() if o.startswith("accepted_")) > 0, totals
+    assert totals["swept"] > 0, totals
+    _assert_no_choice_lost(committed_db, reports)
 
-    for sku, initial in ((SKU, RACE_STOCK), (ALTERNATIVE, ALTERNATIVE_STOCK)):
+    shelf_delta = sum(r["shelf_delta"] for r in reports)  # only the PUTs' SKU
+    for sku, initial, put in ((SKU, RACE_STOCK, shelf_delta), (ALTERNATIVE, ALTERNATIVE_STOCK, 0)):
         stock, allocated, received, lines = _stock_and_allocated(committed_db, sku)
         assert stock >= 0
-        assert (sku, allocated + stock) == (sku, initial + received), totals
+        assert (sku, allocated + stock) == (sku, initial + received + put), totals
         for line in lines:
             assert 0 <= line.allocated_quantity <= line.quantity
             if line.status in (LineStatus.ALLOCATED, LineStatus.BACKORDERED):
                 assert line.allocated_quantity + line.backordered_quantity == line.quantity
-            else:
-                assert line.allocated_quantity == line.backordered_quantity == 0
+            else:  # cancelled or switched: nothing stranded on it
+                assert line.allocated_quantity == line.backordered_quantity == 0, line.status
         if sku == SKU:
             # Nobody waits while units sit free: receipts and releases go to the queue first.
             waiting = sum(line.backordered_quantity for line in lines)
             assert stock == 0 or waiting == 0
-    print(f"\n{PROCESSES} processes, {sum(totals.values())} operations: {wall:.1f} s, {totals}")
+    retries = sum(r["retries"] for r in reports)
+    print(f"\n{PROCESSES} processes, {totals.total()} operations: {wall:.1f} s,"
+          f" {retries} retries, {dict(totals)}")  # fmt: skip

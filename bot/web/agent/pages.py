@@ -153,8 +153,8 @@ def _sku(ctx: Context, sku: str) -> views.SkuPage | None:
 
 
 def _set_eta(ctx: Context, who: SignedIn, sku: str, eta: dt.date, reason: str | None) -> None:
-    with ctx.db.session() as session:
-        set_eta(
+    ctx.db.transaction(
+        lambda session: set_eta(
             session,
             sku,
             eta,
@@ -163,3 +163,4 @@ def _set_eta(ctx: Context, who: SignedIn, sku: str, eta: dt.date, reason: str | 
             policy=ctx.policy,
             now=ctx.clock(),
         )
+    )

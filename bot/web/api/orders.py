@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
+from sqlalchemy.orm import Session
 
 from bot.order_views import order_record
 from bot.settings import Settings
@@ -62,26 +63,27 @@ def router(settings: Settings, db: Database) -> APIRouter:
         """Place an order: 201 when new, 200 for the same order again, 409 for other content."""
         customer = _customer_data(body.customer, settings)
 
-        def write() -> tuple[bool, dict[str, Any]]:
-            now = utcnow()
-            with db.session() as session:
-                who = find_by_phone(session, customer.phone or "")
-                if who is None:
-                    who = upsert_customer(session, customer)
-                    session.flush()
-                placed = place_order(
-                    session,
-                    number=body.number,
-                    customer=who,
-                    lines=[LineRequest(line.sku, line.quantity) for line in body.lines],
-                    placed_at=body.placed_at,
-                    policy=settings.policy(),
-                    now=now,
-                )
+        def place(session: Session) -> tuple[bool, dict[str, Any]]:
+            who = find_by_phone(session, customer.phone or "")
+            if who is None:
+                who = upsert_customer(session, customer)
                 session.flush()
-                order = queries.order_with_lines(session, placed.order.number)
-                assert order is not None
-                return placed.created, order_record(order)
+            placed = place_order(
+                session,
+                number=body.number,
+                customer=who,
+                lines=[LineRequest(line.sku, line.quantity) for line in body.lines],
+                placed_at=body.placed_at,
+                policy=settings.policy(),
+                now=utcnow(),
+            )
+            session.flush()
+            order = queries.order_with_lines(session, placed.order.number)
+            assert order is not None
+            return placed.created, order_record(order)
+
+        def write() -> tuple[bool, dict[str, Any]]:
+            return db.transaction(place)
 
         with refusals(["body", "lines"]):
             created, view = await asyncio.to_thread(write)

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from bot.settings import Settings
 from bot.web.api.errors import MAX_INT, ApiRoute, refusals
@@ -94,10 +95,12 @@ def router(settings: Settings, db: Database) -> APIRouter:
             currency=currency,
         )
 
+        def upsert(session: Session) -> dict[str, Any]:
+            product = upsert_product(session, data, utcnow())
+            return product_view(product, reserved_units(session, product.id))
+
         def write() -> dict[str, Any]:
-            with db.session() as session:
-                product = upsert_product(session, data, utcnow())
-                return product_view(product, reserved_units(session, product.id))
+            return db.transaction(upsert)
 
         with refusals(["body", "alternatives"]):
             return await asyncio.to_thread(write)
@@ -106,24 +109,26 @@ def router(settings: Settings, db: Database) -> APIRouter:
     async def post_eta(sku: Sku, body: EtaIn) -> dict[str, Any]:
         """A new supplier date; waiting customers are told if it moved enough."""
 
+        def set_date(session: Session) -> dict[str, Any]:
+            result = set_eta(
+                session,
+                sku,
+                body.eta,
+                source="api",
+                reason=body.reason,
+                policy=settings.policy(),
+                now=utcnow(),
+            )
+            return {
+                "sku": sku,
+                "old_eta": result.old_eta.isoformat() if result.old_eta else None,
+                "eta": body.eta.isoformat(),
+                "lines_told": len(result.changed_line_ids),
+                "delay_notices": len(result.delay_lines),
+            }
+
         def write() -> dict[str, Any]:
-            with db.session() as session:
-                result = set_eta(
-                    session,
-                    sku,
-                    body.eta,
-                    source="api",
-                    reason=body.reason,
-                    policy=settings.policy(),
-                    now=utcnow(),
-                )
-                return {
-                    "sku": sku,
-                    "old_eta": result.old_eta.isoformat() if result.old_eta else None,
-                    "eta": body.eta.isoformat(),
-                    "lines_told": len(result.changed_line_ids),
-                    "delay_notices": len(result.delay_lines),
-                }
+            return db.transaction(set_date)
 
         with refusals(["body", "eta"]):
             return await asyncio.to_thread(write)

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from bot.web.api.errors import MAX_INT, ApiRoute, refusals
 from store import queries
@@ -31,21 +32,23 @@ def router(db: Database) -> APIRouter:
     async def post_receipt(body: ReceiptIn) -> JSONResponse:
         """Record received stock. 201 when recorded; 200 when this reference was already in."""
 
+        def receive(session: Session) -> tuple[bool, dict[str, Any]]:
+            result = receive_stock(
+                session, body.sku, body.quantity, now=utcnow(), reference=body.reference
+            )
+            return result.duplicate, {
+                "sku": body.sku,
+                "quantity": body.quantity,
+                "reference": body.reference,
+                "duplicate": result.duplicate,
+                "allocated": [
+                    {"order_number": a.line.order.number, "quantity": a.quantity}
+                    for a in result.allocations
+                ],
+            }
+
         def write() -> tuple[bool, dict[str, Any]]:
-            with db.session() as session:
-                result = receive_stock(
-                    session, body.sku, body.quantity, now=utcnow(), reference=body.reference
-                )
-                return result.duplicate, {
-                    "sku": body.sku,
-                    "quantity": body.quantity,
-                    "reference": body.reference,
-                    "duplicate": result.duplicate,
-                    "allocated": [
-                        {"order_number": a.line.order.number, "quantity": a.quantity}
-                        for a in result.allocations
-                    ],
-                }
+            return db.transaction(receive)
 
         with refusals(["body", "quantity"]):
             duplicate, view = await asyncio.to_thread(write)
