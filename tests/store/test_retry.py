@@ -99,9 +99,9 @@ def test_a_retried_transaction_keeps_nothing_of_the_failed_attempt(
 
 
 def test_two_transactions_locking_two_rows_in_opposite_orders_both_commit_on_postgres(
-    on_postgres: Database, caplog: pytest.LogCaptureFixture
+    on_postgres: Database, committed_db: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
-    db = on_postgres
+    db = on_postgres  # committed_db: its rows are real commits, emptied after the test
     with db.session() as session:
         ids = [f.product(session, "DL-A").id, f.product(session, "DL-B").id]
     met = threading.Barrier(2, timeout=10)
