@@ -151,6 +151,17 @@ class Inbound:
             raise
         return Handled(duplicate=False, reply=reply, actions=tuple(reply.actions))
 
+    def record_unsupported(self, received: Received, intent: str) -> bool:
+        """Log a message from a channel not served yet as handled, acting on nothing at all.
+
+        No customer is looked up and no conversation runs (a WhatsApp STOP must not opt the
+        SMS number out). True the first time; False for a provider's retry of the message.
+        """
+        now = self._clock()
+        with self._db.session() as session:
+            outcome = {"handled_at": now, "intent": intent}
+            return _insert_ignoring_duplicates(session, received, now, outcome)
+
     def unhandled_telegram_updates(self, older_than: dt.timedelta) -> list[dict[str, Any]]:
         """Stored updates acknowledged but never handled (a crash in between), oldest first."""
         cutoff = self._clock() - older_than
