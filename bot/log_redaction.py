@@ -1,7 +1,7 @@
 """Link tokens out of log lines: the path of a private page is its only key.
 
-``/o/<token>`` opens (and can cancel) an order; ``?start=<token>`` links a Telegram chat to a
-customer. uvicorn's access log prints every request path with its query at INFO, and any other
+``/o/<token>`` opens (and can cancel) an order; ``?start=<token>`` (sent back as
+``/start <token>``) links a Telegram chat to a customer. uvicorn's access log prints every request path with its query at INFO, and any other
 logger may quote a URL. Unlike configured secrets (``bot.logging_setup.RedactSecrets``) these
 tokens are not known in advance, so they are recognised by where they stand in a URL.
 
@@ -26,6 +26,9 @@ _PAGE = re.compile(re.escape(PAGE_PATH) + r"(?!assets/)[^/?#\s\"'<>]+")
 # Query parameters that carry a one-time or bearer token (Telegram deep links, and any
 # ``token=``/``key=`` a future link may use).
 _QUERY = re.compile(r"(?i)([?&](?:start|token|key|secret|signature)=)[^&#\s\"'<>]+")
+# The same Telegram token as the customer sends it back: python-telegram-bot logs each update it
+# processes at DEBUG, text included.
+_START = re.compile(r"(/start(?:@\w+)?\s+)[A-Za-z0-9_-]{8,}")
 _ACCESS_LOGGERS = ("uvicorn.access",)
 
 
@@ -34,6 +37,7 @@ def redact_links(text: str) -> str:
     if "/" not in text and "=" not in text:
         return text
     text = _PAGE.sub(PAGE_PATH + LINK_REDACTED, text)
+    text = _START.sub(r"\1" + LINK_REDACTED, text)
     return _QUERY.sub(r"\1" + LINK_REDACTED, text)
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from store.models import Channel, InboundMessage
@@ -39,32 +40,30 @@ def give_up_older_than(
 ) -> list[GivenUp]:
     """Mark every unhandled message of ``channel`` received before ``cutoff`` as given up.
 
-    ``WHERE handled_at IS NULL`` makes this race-free against a retry handling the same row:
-    exactly one of the two writes it.
+    One ``UPDATE ... WHERE handled_at IS NULL ... RETURNING``: against a retry handling the same
+    row, or another process giving up too, exactly one write wins, and only the rows this call
+    marked come back (each give-up is reported once).
     """
-    ids = list(
-        session.scalars(
-            select(InboundMessage.id).where(
-                InboundMessage.handled_at.is_(None),
-                InboundMessage.channel == channel,
-                InboundMessage.received_at < cutoff,
-            )
+    table = cast(Table, InboundMessage.__table__)
+    marked = session.execute(
+        update(table)
+        .where(
+            table.c.handled_at.is_(None),
+            table.c.channel == channel,
+            table.c.received_at < cutoff,
         )
-    )
-    if not ids:
-        return []
-    session.execute(
-        update(InboundMessage)
-        .where(InboundMessage.id.in_(ids), InboundMessage.handled_at.is_(None))
-        .values(handled_at=now, intent=GIVEN_UP),
-        execution_options={"synchronize_session": False},
-    )
-    marked = session.scalars(
-        select(InboundMessage)
-        .where(InboundMessage.id.in_(ids), InboundMessage.intent == GIVEN_UP)
-        .order_by(InboundMessage.id)
-    )
-    return [_given_up(row) for row in marked]
+        .values(handled_at=now, intent=GIVEN_UP)
+        .returning(
+            table.c.id,
+            table.c.channel,
+            table.c.provider_id,
+            table.c.sender,
+            table.c.body,
+            table.c.received_at,
+            table.c.handled_at,
+        )
+    ).all()
+    return sorted((GivenUp(*row) for row in marked), key=lambda g: g.id)
 
 
 def given_up(session: Session, *, limit: int = 500) -> list[GivenUp]:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from telegram import Update
 from uvicorn.logging import AccessFormatter
 
 from bot.log_redaction import redact_links
@@ -150,6 +151,9 @@ def test_link_tokens_are_redacted_on_any_logger_and_under_uvicorns_own_formatter
     token = secrets.token_urlsafe(16)
     logging.getLogger("tests.links").info("sent https://shop.example/o/%s", token)
     logging.getLogger("tests.links").info("deep link https://t.me/shopbot?start=" + token)
+    # python-telegram-bot logs "Processing update %s" at DEBUG with the Update object itself.
+    update = Update.de_json(message("/start " + token), None)
+    logging.getLogger("tests.links").info("Processing update %s", update)
     # uvicorn's default config prints the access log with its own handler and AccessFormatter,
     # which unpacks the record's arguments: the filter on the logger must keep them a tuple.
     record = logging.LogRecord(
@@ -169,5 +173,6 @@ def test_link_tokens_are_redacted_on_any_logger_and_under_uvicorns_own_formatter
     assert token not in line
     assert "/o/<redacted>" in err
     assert "?start=<redacted>" in err
+    assert "/start <redacted>" in err
     assert '"GET /o/<redacted> HTTP/1.1" 200' in line
     assert redact_links("/o/assets/page.css") == "/o/assets/page.css"
