@@ -1,9 +1,10 @@
 """Link tokens out of log lines: the path of a private page is its only key.
 
 ``/o/<token>`` opens (and can cancel) an order; ``?start=<token>`` (sent back as
-``/start <token>``) links a Telegram chat to a customer. uvicorn's access log prints every request path with its query at INFO, and any other
-logger may quote a URL. Unlike configured secrets (``bot.logging_setup.RedactSecrets``) these
-tokens are not known in advance, so they are recognised by where they stand in a URL.
+``/start <token>``) links a Telegram chat to a customer. uvicorn's access log prints every
+request path with its query at INFO, and any other logger may quote a URL. Unlike configured
+secrets (``bot.logging_setup.RedactSecrets``) these tokens are not known in advance, so they are
+recognised by where they stand.
 
 The filter rewrites string arguments in place, keeping the record's ``args`` a tuple: uvicorn's
 own ``AccessFormatter`` (used when uvicorn configures logging itself) unpacks ``args`` and would
