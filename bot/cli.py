@@ -23,7 +23,16 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import cli_agents, cli_broadcast, cli_customers, cli_orders, cli_refunds, demo, wiring
+from bot import (
+    cli_agents,
+    cli_broadcast,
+    cli_customers,
+    cli_inbound,
+    cli_orders,
+    cli_refunds,
+    demo,
+    wiring,
+)
 from bot.broadcast_service import broadcast_service
 from bot.cli_support import err, out, progress_bar
 from bot.cli_support import fail as _fail
@@ -67,6 +76,7 @@ app.add_typer(outbox_app, name="outbox")
 app.add_typer(cli_agents.app, name="agents")
 app.add_typer(cli_customers.app, name="customers")
 app.add_typer(cli_refunds.app, name="refunds")
+app.add_typer(cli_inbound.app, name="inbound")
 app.command("broadcast")(cli_broadcast.broadcast)
 orders_app.command("ship")(cli_orders.ship)
 

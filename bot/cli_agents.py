@@ -1,4 +1,4 @@
-"""``backorder-bot agents add|list|remove``: the support agents who may sign in.
+"""``backorder-bot agents add|list|remove|sign-out``: the support agents who may sign in.
 
 Passwords are prompted twice without echo (or read from stdin with ``--password-stdin`` for
 scripts) and stored only as scrypt hashes (``store.agents``).
@@ -13,7 +13,8 @@ import typer
 from rich.table import Table
 
 from bot.cli_support import actor, context, err, fail, out, print_json
-from store import agents
+from store import agents, audit
+from store.agent_sign_ins import end_all_sign_ins
 from store.errors import StoreError
 from store.models import utcnow
 
@@ -100,3 +101,16 @@ def remove(ctx: typer.Context, username: str) -> None:
     except StoreError as exc:
         fail(str(exc))
     err.print(f"agent {username} removed", highlight=False)
+
+
+@app.command("sign-out")
+def sign_out(ctx: typer.Context, username: str) -> None:
+    """End every dashboard session of an agent (a lost laptop, a copied cookie)."""
+    db = context(ctx).database()
+    name = username.strip().lower()
+    with db.session() as session:
+        if not any(a.username == name for a in agents.list_agents(session)):
+            fail(f"agent {name} does not exist")
+        ended = end_all_sign_ins(session, name)
+        audit.record(session, actor(), "agent.signed_out", subject=f"agent:{name}", now=utcnow())
+    err.print(f"agent {name} signed out everywhere ({ended} session(s) ended)", highlight=False)

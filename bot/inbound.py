@@ -14,8 +14,8 @@ writers take turns (``BEGIN IMMEDIATE``). Either way exactly one handling commit
 
 When handling fails the message is still logged, unhandled, in a transaction of its own: the
 provider's next retry of the same message handles it, and Telegram updates (acknowledged before
-they are handled) are replayed from the stored payload when the bot starts
-(``unhandled_telegram_updates``).
+they are handled) are replayed from the stored payload while the bot runs, until they are too
+old to act on (``bot.telegram_retry``).
 
 Misses (order numbers, offers or link tokens that are not the sender's) are counted from the same
 table: past ``miss_limit`` within ``miss_window`` the sender's look-ups are refused for a while.
@@ -43,6 +43,7 @@ from messaging.notifier import OrderLinks
 from store.customers import find_by_phone, normalize_phone
 from store.db import Database
 from store.errors import InvalidInput
+from store.inbound_give_ups import GivenUp, give_up_older_than
 from store.models import Channel, Customer, InboundMessage, utcnow
 from store.policy import Policy
 
@@ -155,21 +156,43 @@ class Inbound:
             raise
         return Handled(duplicate=False, reply=reply, actions=tuple(reply.actions))
 
-    def unhandled_telegram_updates(self, older_than: dt.timedelta) -> list[dict[str, Any]]:
-        """Stored updates acknowledged but never handled (a crash in between), oldest first."""
-        cutoff = self._clock() - older_than
+    def record_unsupported(self, received: Received, intent: str) -> bool:
+        """Log a message from a channel not served yet as handled, acting on nothing at all.
+
+        No customer is looked up and no conversation runs (a WhatsApp STOP must not opt the
+        SMS number out). True the first time; False for a provider's retry of the message.
+        """
+        now = self._clock()
+        with self._db.session() as session:
+            outcome = {"handled_at": now, "intent": intent}
+            return _insert_ignoring_duplicates(session, received, now, outcome)
+
+    def unhandled_telegram_updates(
+        self, older_than: dt.timedelta, newer_than: dt.timedelta | None = None
+    ) -> list[dict[str, Any]]:
+        """Stored updates acknowledged but never handled (a crash in between, a failed
+        attempt), oldest first; received at least ``older_than`` ago and, if given, less than
+        ``newer_than`` ago."""
+        now = self._clock()
+        conditions = [
+            InboundMessage.handled_at.is_(None),
+            InboundMessage.channel == Channel.TELEGRAM,
+            InboundMessage.received_at < now - older_than,
+            InboundMessage.payload.is_not(None),
+        ]
+        if newer_than is not None:
+            conditions.append(InboundMessage.received_at >= now - newer_than)
         with self._db.read_session() as session:
             payloads = session.scalars(
-                select(InboundMessage.payload)
-                .where(
-                    InboundMessage.handled_at.is_(None),
-                    InboundMessage.channel == Channel.TELEGRAM,
-                    InboundMessage.received_at < cutoff,
-                    InboundMessage.payload.is_not(None),
-                )
-                .order_by(InboundMessage.id)
+                select(InboundMessage.payload).where(*conditions).order_by(InboundMessage.id)
             )
             return [payload for payload in payloads if payload is not None]
+
+    def give_up_telegram_updates(self, older_than: dt.timedelta) -> list[GivenUp]:
+        """Mark unhandled updates received over ``older_than`` ago as given up; those marked."""
+        now = self._clock()
+        with self._db.session() as session:
+            return give_up_older_than(session, Channel.TELEGRAM, now - older_than, now=now)
 
     # --- internals ----------------------------------------------------------------------------
 

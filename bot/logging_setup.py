@@ -4,7 +4,7 @@ Secrets reach log lines in ways no code review catches: httpx logs every request
 Bot API's URLs contain the bot token (``/bot<TOKEN>/sendMessage``); a driver error can quote a
 connection string; an exception message can echo a header. So the handler itself scrubs every
 configured secret from the formatted message and from exception text, whatever logger the
-record came from.
+record came from, and every order-page or link token (``bot.log_redaction``).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import TextIO
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from bot.log_redaction import RedactLinkTokens, install_on_access_log
 from bot.settings import Settings
 
 __all__ = ["REDACTED", "RedactSecrets", "configure_logging", "secrets_of"]
@@ -99,6 +100,9 @@ def configure_logging(settings: Settings, level: int = logging.INFO) -> logging.
     handler = _StderrHandler()
     handler.setFormatter(logging.Formatter(FORMAT))
     handler.addFilter(RedactSecrets(secrets_of(settings)))
+    # Link tokens too: a page's path is its key (``bot.log_redaction``), on every logger.
+    handler.addFilter(RedactLinkTokens())
+    install_on_access_log()
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, "_backorder_bot", False)]:
         root.removeHandler(old)

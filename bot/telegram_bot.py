@@ -18,7 +18,6 @@ Answers Telegram provably did not take are sent again (``bot.telegram_replies``)
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -48,6 +47,7 @@ from telegram.request import BaseRequest
 from bot.conversation import Incoming, SharedContact
 from bot.inbound import Handled, Inbound, Received
 from bot.telegram_replies import deliver
+from bot.telegram_retry import retrying_failed_updates
 from messaging.types import Button
 from store.models import Channel
 
@@ -71,8 +71,6 @@ SHARE_CONTACT = "share_contact"
 # Updates handled at once. PTB's default is one at a time, which caps a webhook bot at one
 # database round trip per update; the database, not the event loop, keeps things consistent.
 CONCURRENT_UPDATES = 16
-# Acknowledged but unhandled updates older than this are replayed when the bot starts.
-REPLAY_AFTER = dt.timedelta(seconds=60)
 
 Context = ContextTypes.DEFAULT_TYPE
 
@@ -128,9 +126,9 @@ async def running(
             )
         elif application.updater is not None:
             await application.updater.start_polling(allowed_updates=list(ALLOWED_UPDATES))
-        await _replay_unhandled(application, inbound)
         try:
-            yield
+            async with retrying_failed_updates(application, inbound):
+                yield
         finally:
             if application.updater is not None and application.updater.running:
                 await application.updater.stop()
@@ -230,23 +228,8 @@ def _markup(
     )
 
 
-async def _replay_unhandled(
-    application: Application[Any, Any, Any, Any, Any, Any], inbound: Inbound
-) -> None:
-    payloads = await asyncio.to_thread(inbound.unhandled_telegram_updates, REPLAY_AFTER)
-    for payload in payloads:
-        try:
-            update = Update.de_json(payload, application.bot)
-        except (TypeError, KeyError, ValueError):
-            logger.warning("stored Telegram update no longer readable; skipped")
-            continue
-        await application.update_queue.put(update)
-    if payloads:
-        logger.info("replayed %d Telegram update(s) acknowledged but not handled", len(payloads))
-
-
 async def _log_error(update: object, context: Context) -> None:
-    # The update stays logged and unhandled when the database failed: it is replayed at the
-    # next start. Without this handler PTB would log it too, but under its own name.
+    # The update stays logged and unhandled when the database failed: it is retried soon
+    # (``bot.telegram_retry``). Without this handler PTB would log it too, under its own name.
     update_id = update.update_id if isinstance(update, Update) else None
     logger.error("Telegram update %s failed", update_id, exc_info=context.error)

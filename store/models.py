@@ -631,6 +631,21 @@ class Agent(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class AgentSignIn(Base):
+    """One live dashboard session: signing out deletes it, so a copied cookie stops working.
+
+    Only the SHA-256 of the cookie's nonce is stored (a database leak hands out no sessions).
+    Rows go with their agent (``ON DELETE CASCADE``); expired ones are swept at each sign-in.
+    """
+
+    __tablename__ = "agent_sign_ins"
+
+    nonce_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
+
+
 class BroadcastStatus(StrEnum):
     """Where a broadcast is. ``done`` is reached when none of its messages can still be sent."""
 
@@ -736,6 +751,7 @@ class OrderPageLink(Base):
 
 __all__ = [
     "Agent",
+    "AgentSignIn",
     "AuditEntry",
     "Base",
     "Broadcast",

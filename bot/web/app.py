@@ -36,6 +36,7 @@ from bot.web import (
 from bot.web.twilio_signature import TwilioSignature
 from messaging.channels.aiohttp_request import AiohttpRequest
 from messaging.channels.sandbox import SandboxChannel
+from messaging.render import render_message
 from messaging.types import ChannelKind
 from store.db import Database
 
@@ -90,7 +91,13 @@ def create_app(
         app.include_router(simulator.router(simulator_state))
     # The webhooks first: routes are tried in order, and they take most of the traffic (behind
     # the API's and the dashboard's routes, each webhook request was matched against all those).
-    app.include_router(twilio_sms.router(inbound, verify_twilio, metrics))
+    whatsapp = render_message(
+        "whatsapp_unsupported",
+        ChannelKind.SMS,
+        settings.default_locale,
+        shop_name=settings.shop_name,
+    ).text
+    app.include_router(twilio_sms.router(inbound, verify_twilio, metrics, whatsapp_answer=whatsapp))
     app.include_router(telegram_webhook.router(telegram, telegram_secret, inbound, metrics))
     app.include_router(twilio_status.router(db, verify_twilio, metrics))
     app.include_router(ops.router(db, metrics))

@@ -7,6 +7,12 @@ one indexed look-up and a short transaction (``bot.inbound``). The answer is an 
 already handled, a keyword Twilio answered itself (``OptOutType``), news the outbox is sending
 anyway, a form without ``MessageSid`` or ``From``, or a database that failed us (the message stays
 logged but unhandled, and Twilio's retry, if configured, handles it).
+
+Twilio posts WhatsApp (and other channels') messages here too, with ``From=whatsapp:+1...``.
+``phonenumbers`` would read that as the plain number, so the SMS customer's consent and orders
+would be theirs. Until WhatsApp is a channel of its own, a sender with a channel prefix is only
+logged (as handled, tied to no customer) and answered with one fixed message from the template
+``whatsapp_unsupported`` (other prefixes: an empty answer).
 """
 
 # No ``from __future__ import annotations``: FastAPI evaluates ``Depends(verify)`` on a local.
@@ -30,6 +36,7 @@ logger = logging.getLogger(__name__)
 PATH = "/webhooks/twilio/sms"
 TWIML = "application/xml"
 MAX_SID_LENGTH = 64
+WHATSAPP = "whatsapp"
 
 
 def parse_message(form: TwilioForm) -> Received | None:
@@ -45,6 +52,12 @@ def parse_message(form: TwilioForm) -> Received | None:
     return Received(Channel.SMS, sid, sender, incoming)
 
 
+def channel_prefix(sender: str) -> str | None:
+    """``"whatsapp"`` for ``whatsapp:+1...``; None for a plain SMS sender (no phone has a colon)."""
+    prefix, colon, _ = sender.partition(":")
+    return prefix.strip().lower() if colon else None
+
+
 def twiml(text: str | None) -> Response:
     """A TwiML ``<Response>`` with one ``<Message>``, or empty: Twilio then sends nothing."""
     response = MessagingResponse()
@@ -53,9 +66,24 @@ def twiml(text: str | None) -> Response:
     return Response(str(response), media_type=TWIML)
 
 
-def router(inbound: Inbound, verify: TwilioSignature, metrics: WebMetrics) -> APIRouter:
-    """Build the inbound-SMS router around the inbound service and the signature check."""
+def router(
+    inbound: Inbound,
+    verify: TwilioSignature,
+    metrics: WebMetrics,
+    *,
+    whatsapp_answer: str | None = None,
+) -> APIRouter:
+    """Build the inbound-SMS router around the inbound service and the signature check.
+
+    ``whatsapp_answer``: the fixed text a WhatsApp sender gets (None: an empty answer).
+    """
     routes = APIRouter(include_in_schema=False)
+
+    async def not_served(received: Received, prefix: str) -> Response:
+        intent = f"{prefix}_unsupported" if prefix == WHATSAPP else "channel_unsupported"
+        first = await asyncio.to_thread(inbound.record_unsupported, received, intent)
+        metrics.webhook(PATH, intent if first else "duplicate")
+        return twiml(whatsapp_answer if first and prefix == WHATSAPP else None)
 
     @routes.post(PATH)
     async def twilio_sms(form: Annotated[TwilioForm, Depends(verify)]) -> Response:
@@ -65,6 +93,14 @@ def router(inbound: Inbound, verify: TwilioSignature, metrics: WebMetrics) -> AP
             logger.warning("inbound SMS without a usable MessageSid/From; ignored")
             metrics.webhook(PATH, "malformed")
             return twiml(None)
+        prefix = channel_prefix(received.sender)
+        if prefix is not None:
+            try:
+                return await not_served(received, prefix)
+            except SQLAlchemyError:
+                logger.exception("inbound %s message %s not logged", prefix, received.provider_id)
+                metrics.webhook(PATH, "error")
+                return twiml(None)
         try:
             handled = await asyncio.to_thread(inbound.handle, received)
         except SQLAlchemyError:
@@ -78,4 +114,4 @@ def router(inbound: Inbound, verify: TwilioSignature, metrics: WebMetrics) -> AP
     return routes
 
 
-__all__ = ["PATH", "parse_message", "router", "twiml"]
+__all__ = ["PATH", "channel_prefix", "parse_message", "router", "twiml"]

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import secrets
+import signal
+import subprocess
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from telegram import Update
+from uvicorn.logging import AccessFormatter
 
+from bot.log_redaction import redact_links
 from bot.logging_setup import REDACTED, RedactSecrets, configure_logging, secrets_of
 from bot.settings import Settings
 from store.db import Database
+from tests.bot.test_serve import CLI, _free_port, _wait_for
 from tests.bot.web.telegram_harness import SECRET, link_ada, message, running_bot, settings_for
 from tests.messaging.fake_providers import TELEGRAM_TOKEN, FakeProviders
 
@@ -100,3 +111,68 @@ async def test_a_telegram_conversation_at_debug_level_logs_no_token_or_secret(
     assert TELEGRAM_TOKEN not in err
     assert TELEGRAM_TOKEN.split(":")[1] not in err
     assert SECRET not in err
+
+
+def test_a_served_order_page_request_leaves_no_token_in_any_log(
+    committed_db: Database, tmp_path: Path
+) -> None:
+    # The real server, as `serve` runs it: uvicorn's access log at INFO, through our handler.
+    token = secrets.token_urlsafe(16)  # the shape of a page token; live or not, the path is logged
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": committed_db.url, "SANDBOX_LOG": str(tmp_path / "s.jsonl")}
+    for name in ("TELEGRAM_BOT_TOKEN", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"):
+        env.pop(name, None)
+    process = subprocess.Popen(
+        [str(CLI), "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for(base + "/healthz")
+        for path in (f"/o/{token}", f"/o/{token}/confirm?offer=1&choice=wait"):
+            with contextlib.suppress(urllib.error.HTTPError):  # 404: no such order, still logged
+                urllib.request.urlopen(base + path, timeout=5).close()
+        _wait_for(base + "/healthz")  # the access lines above are written by now
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=30)[0].decode()
+    assert '"GET /o/<redacted> HTTP/1.1" 404' in output  # the request was logged ...
+    assert '"GET /o/<redacted>/confirm?offer=1&choice=wait HTTP/1.1" 404' in output
+    assert token not in output  # ... without its key
+
+
+def test_link_tokens_are_redacted_on_any_logger_and_under_uvicorns_own_formatter(
+    restored_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging(Settings())  # type: ignore[call-arg]
+    token = secrets.token_urlsafe(16)
+    logging.getLogger("tests.links").info("sent https://shop.example/o/%s", token)
+    logging.getLogger("tests.links").info("deep link https://t.me/shopbot?start=" + token)
+    # python-telegram-bot logs "Processing update %s" at DEBUG with the Update object itself.
+    update = Update.de_json(message("/start " + token), None)
+    logging.getLogger("tests.links").info("Processing update %s", update)
+    # uvicorn's default config prints the access log with its own handler and AccessFormatter,
+    # which unpacks the record's arguments: the filter on the logger must keep them a tuple.
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", f"/o/{token}", "1.1", 200),
+        None,
+    )
+    for f in logging.getLogger("uvicorn.access").filters:
+        f.filter(record)
+    line = AccessFormatter(use_colors=False).format(record)
+    err = capsys.readouterr().err
+    assert token not in err
+    assert token not in line
+    assert "/o/<redacted>" in err
+    assert "?start=<redacted>" in err
+    assert "/start <redacted>" in err
+    assert '"GET /o/<redacted> HTTP/1.1" 200' in line
+    assert redact_links("/o/assets/page.css") == "/o/assets/page.css"

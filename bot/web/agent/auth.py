@@ -4,8 +4,10 @@
   token is bound to that cookie (a forged cross-site sign-in cannot know it);
 - ``POST /agent/login`` checks the token, limits attempts per client address, then
   ``store.agents.authenticate`` (scrypt; the same cost for unknown usernames), and sets the
-  session cookie: HttpOnly, SameSite=Strict, Path=/agent, Secure when PUBLIC_BASE_URL is https;
-- ``POST /agent/logout`` clears it.
+  session cookie: HttpOnly, SameSite=Strict, Path=/agent, Secure when PUBLIC_BASE_URL is https,
+  and records the session server-side (``store.agent_sign_ins``);
+- ``POST /agent/logout`` revokes this session (a copy of the cookie stops working too) and clears
+  the cookie; ``POST /agent/logout-everywhere`` revokes every session of the agent.
 
 Pages call :meth:`Gate.agent` (GET: no session -> 303 to the sign-in page) or
 :meth:`Gate.form` (POST: no session or a wrong CSRF token -> 403, before anything is read or
@@ -34,6 +36,7 @@ from bot.web.agent.session import (
 from bot.web.html import PAGE_HEADERS, page
 from bot.web.ops import WebMetrics
 from bot.web.sliding_window import SlidingWindow
+from store.agent_sign_ins import end_all_sign_ins, end_sign_in, is_signed_in, start_sign_in
 from store.agents import authenticate
 from store.db import Database
 
@@ -72,11 +75,12 @@ class Gate:
         self.attempts = SlidingWindow(LOGIN_ATTEMPTS, LOGIN_WINDOW_SECONDS)
 
     async def current(self, request: Request) -> tuple[SignedIn, AgentSession] | None:
-        """The signed-in agent, or None: no cookie, a bad one, expired, or the agent changed."""
-        session = self.signer.read(request.cookies.get(SESSION_COOKIE), self.clock())
+        """The signed-in agent, or None: no cookie, a bad one, expired, signed out, or the
+        agent changed."""
+        session = self.cookie_session(request)
         if session is None:
             return None
-        agent = await asyncio.to_thread(self._agent, session.username)
+        agent = await asyncio.to_thread(self._agent, session)
         if agent is None:
             return None
         if self.signer.fingerprint(agent.password_hash) != session.fingerprint:
@@ -105,9 +109,42 @@ class Gate:
             raise HTTPException(403, "this form has expired; reload the page", headers=PAGE_HEADERS)
         return who, form
 
-    def _agent(self, username: str) -> SignedInAgent | None:
+    def cookie_session(self, request: Request) -> AgentSession | None:
+        """The session the cookie names, checked for signature and expiry only."""
+        return self.signer.read(request.cookies.get(SESSION_COOKIE), self.clock())
+
+    def _agent(self, cookie: AgentSession) -> SignedInAgent | None:
         with self.db.read_session() as session:
-            return signed_in_agent(session, username)
+            if not is_signed_in(session, cookie.username, cookie.nonce, now=self.clock()):
+                return None  # signed out (here or everywhere), or from before sign-ins were kept
+            return signed_in_agent(session, cookie.username)
+
+    async def revoke(self, request: Request, *, everywhere: bool) -> None:
+        """End the session of this request's cookie, or every session of its agent."""
+        cookie = self.cookie_session(request)
+        if cookie is None:
+            return
+        await asyncio.to_thread(self._revoke, cookie, everywhere)
+
+    def _revoke(self, cookie: AgentSession, everywhere: bool) -> None:
+        with self.db.session() as session:
+            if everywhere:
+                end_all_sign_ins(session, cookie.username)
+            else:
+                end_sign_in(session, cookie.nonce)
+
+    def record_sign_in(self, cookie_value: str) -> None:
+        """Keep the new session server-side (blocking: call it off the event loop)."""
+        cookie = self.signer.read(cookie_value, self.clock())
+        assert cookie is not None  # just issued under our own key
+        with self.db.session() as session:
+            start_sign_in(
+                session,
+                cookie.username,
+                cookie.nonce,
+                now=self.clock(),
+                expires_at=cookie.expires_at,
+            )
 
     def set_cookie(self, response: Response, name: str, value: str, ttl: dt.timedelta) -> None:
         response.set_cookie(
@@ -163,17 +200,28 @@ def router(gate: Gate, shop_name: str) -> APIRouter:
         gate.metrics.webhook(LOGIN_PATH, "signed_in")
         response = RedirectResponse(root_path(request) + PATH, 303, headers=PAGE_HEADERS)
         cookie = gate.signer.issue(found.username, found.password_hash, gate.clock())
+        await asyncio.to_thread(gate.record_sign_in, cookie)
         gate.set_cookie(response, SESSION_COOKIE, cookie, gate.signer.ttl)
         gate.clear_cookie(response, LOGIN_COOKIE)
         return response
 
-    @routes.post(PATH + "/logout")
-    async def logout(request: Request) -> Response:
-        """End the session (this browser's cookie; the CSRF check stops forced sign-outs)."""
-        await gate.form(request)
+    async def sign_out(request: Request, *, everywhere: bool) -> Response:
+        await gate.form(request)  # the CSRF check stops forced sign-outs
+        await gate.revoke(request, everywhere=everywhere)
+        gate.metrics.webhook(PATH + "/logout", "everywhere" if everywhere else "signed_out")
         response = RedirectResponse(root_path(request) + LOGIN_PATH, 303, headers=PAGE_HEADERS)
         gate.clear_cookie(response, SESSION_COOKIE)
         return response
+
+    @routes.post(PATH + "/logout")
+    async def logout(request: Request) -> Response:
+        """End this session server-side: the cookie, and any copy of it, stops working."""
+        return await sign_out(request, everywhere=False)
+
+    @routes.post(PATH + "/logout-everywhere")
+    async def logout_everywhere(request: Request) -> Response:
+        """End every session of the signed-in agent (every browser, every copied cookie)."""
+        return await sign_out(request, everywhere=True)
 
     return routes
 

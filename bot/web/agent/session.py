@@ -1,7 +1,8 @@
 """Agents' sessions: a signed, expiring cookie, and the CSRF tokens bound to it.
 
-No server-side session table: the cookie carries ``{username, nonce, expiry, password
-fingerprint}`` as base64url JSON with an HMAC-SHA256 over it. Every request re-reads the agent,
+The cookie carries ``{username, nonce, expiry, password fingerprint}`` as base64url JSON with an
+HMAC-SHA256 over it, and the nonce's hash is kept server-side (``store.agent_sign_ins``): signing
+out deletes that row, so a copied cookie stops working too. Every request re-reads the agent,
 so removing or disabling an agent, or changing their password (the fingerprint is an HMAC of
 the stored hash), ends their sessions at once. Expiry is absolute (``SESSION_TTL`` after
 sign-in), not sliding: a stolen cookie is good for hours at most.

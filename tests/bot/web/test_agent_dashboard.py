@@ -209,6 +209,58 @@ async def test_signing_out_ends_the_session(signed_in: httpx.AsyncClient) -> Non
     assert (await signed_in.get("/agent")).status_code == 303
 
 
+async def test_a_copied_cookie_stops_working_after_sign_out(
+    dashboard_settings: Settings, shop: Database
+) -> None:
+    app = create_app(dashboard_settings, shop)
+    async with client_for(app) as browser:
+        assert (await sign_in(browser)).status_code == 303
+        copied = browser.cookies[SESSION_COOKIE]
+        response = await browser.post("/agent/logout", data={"csrf": await token(browser)})
+        assert response.status_code == 303
+    async with client_for(app) as thief:
+        thief.cookies.set(SESSION_COOKIE, copied)
+        response = await thief.get("/agent")
+        assert response.status_code == 303
+        assert response.headers["location"] == "/agent/login"
+
+
+async def test_signing_out_one_browser_leaves_the_agents_other_sessions(
+    dashboard_settings: Settings, shop: Database
+) -> None:
+    app = create_app(dashboard_settings, shop)
+    async with client_for(app) as laptop, client_for(app) as phone:
+        assert (await sign_in(laptop)).status_code == 303
+        assert (await sign_in(phone)).status_code == 303
+        await laptop.post("/agent/logout", data={"csrf": await token(laptop)})
+        assert (await phone.get("/agent")).status_code == 200
+
+
+async def test_signing_out_everywhere_ends_every_session_of_that_agent_only(
+    dashboard_settings: Settings, shop: Database
+) -> None:
+    with shop.session() as session:
+        add_agent(session, "bob", PASSWORD, now=utcnow())
+    app = create_app(dashboard_settings, shop)
+    async with client_for(app) as laptop, client_for(app) as phone, client_for(app) as bob:
+        for browser in (laptop, phone):
+            assert (await sign_in(browser)).status_code == 303
+        assert (await sign_in(bob, "bob")).status_code == 303
+        board = (await laptop.get("/agent")).text
+        assert 'action="/agent/logout-everywhere"' in board
+        response = await laptop.post("/agent/logout-everywhere", data={"csrf": csrf_of(board)})
+        assert response.status_code == 303
+        assert (await laptop.get("/agent")).status_code == 303
+        assert (await phone.get("/agent")).status_code == 303
+        assert (await bob.get("/agent")).status_code == 200
+
+
+async def test_signing_out_everywhere_needs_the_csrf_token(signed_in: httpx.AsyncClient) -> None:
+    response = await signed_in.post("/agent/logout-everywhere", data={"csrf": "forged"})
+    assert response.status_code == 403
+    assert (await signed_in.get("/agent")).status_code == 200
+
+
 # --- CSRF -----------------------------------------------------------------------------------
 
 

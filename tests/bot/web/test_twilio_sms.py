@@ -337,3 +337,49 @@ async def test_a_status_answer_about_one_order_carries_its_page_link(
     text = message_of(await post_sms(inbound_form("STATUS A1001")))
     assert text is not None
     assert f"{PUBLIC_BASE_URL}/o/" in text
+
+
+# --- WhatsApp senders on the SMS webhook (issue 17, item 4) -------------------------------------
+# Twilio posts WhatsApp messages to the same webhook, with ``From=whatsapp:+1...``. Until WhatsApp
+# is a channel of its own they get one fixed answer: nothing about orders, no change to consent.
+
+WHATSAPP_UNSUPPORTED = "can't answer on WhatsApp yet"
+
+
+@pytest.mark.parametrize("body", ["STOP", "Stop", "UNSUBSCRIBE"])
+async def test_a_whatsapp_stop_does_not_opt_the_sms_number_out(
+    post_sms: PostSms, committed_db: Database, backordered: None, body: str
+) -> None:
+    text = message_of(await post_sms(inbound_form(body, "whatsapp:" + PHONE)))
+    assert text is not None
+    assert WHATSAPP_UNSUPPORTED in text
+    with committed_db.read_session() as session:
+        customer = session.scalars(select(Customer).where(Customer.phone == PHONE)).one()
+        assert customer.sms_state == ReachState.ACTIVE
+        assert customer.sms_state_changed_at is None
+
+
+@pytest.mark.parametrize("body", ["STATUS", "STATUS A1001", "where is my order?", "3"])
+async def test_a_whatsapp_sender_is_shown_no_orders(
+    post_sms: PostSms, backordered: None, body: str
+) -> None:
+    text = message_of(await post_sms(inbound_form(body, "WhatsApp:" + PHONE)))
+    assert text is not None
+    assert WHATSAPP_UNSUPPORTED in text
+    for secret in ("A1001", "MUG", "backorder"):
+        assert secret not in text
+
+
+async def test_a_whatsapp_message_is_recorded_once_and_tied_to_no_customer(
+    post_sms: PostSms, committed_db: Database, backordered: None
+) -> None:
+    params = inbound_form("STOP", "whatsapp:" + PHONE)
+    assert message_of(await post_sms(params)) is not None
+    assert message_of(await post_sms(params)) is None  # Twilio's retry: answered once
+    with committed_db.read_session() as session:
+        row = session.scalars(select(InboundMessage)).one()
+    assert row.sender == "whatsapp:" + PHONE
+    assert row.body == "STOP"
+    assert row.customer_id is None
+    assert row.handled_at is not None
+    assert row.intent == "whatsapp_unsupported"
