@@ -15,7 +15,7 @@ writers take turns (``BEGIN IMMEDIATE``). Either way exactly one handling commit
 When handling fails the message is still logged, unhandled, in a transaction of its own: the
 provider's next retry of the same message handles it, and Telegram updates (acknowledged before
 they are handled) are replayed from the stored payload while the bot runs, until they are too
-old to act on (``bot.telegram_retry``).
+old to act on (``bot.telegram.retry``).
 
 Misses (order numbers, offers or link tokens that are not the sender's) are counted from the same
 table: past ``miss_limit`` within ``miss_window`` the sender's look-ups are refused for a while.

@@ -1,6 +1,6 @@
 """Inbound messages whose handling kept failing until they were too old to act on.
 
-A failed message stays logged unhandled and is retried (``bot.telegram_retry``); past the age
+A failed message stays logged unhandled and is retried (``bot.telegram.retry``); past the age
 limit acting on it could do harm (a week-old "3" would cancel an order the customer has since
 thought better of), so it is marked handled with the intent ``given_up`` instead. The same rows
 are what ``backorder-bot inbound given-up`` lists for a person to follow up by hand.

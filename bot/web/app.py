@@ -21,8 +21,8 @@ from bot import inbound as inbound_service
 from bot.inbound import Inbound
 from bot.sandbox import SANDBOX_TOKEN, SandboxBotApi, SandboxKeys
 from bot.settings import Settings
-from bot.telegram_agents import AgentCommands
-from bot.telegram_bot import build_application, running
+from bot.telegram.agents import AgentCommands
+from bot.telegram.bot import build_application, running
 from bot.web import (
     agent,
     api,

@@ -26,7 +26,7 @@ from telegram import Update
 from telegram.ext import Application
 
 from bot.inbound import Inbound
-from bot.telegram_bot import received_from_update
+from bot.telegram.updates import received_from_update
 from bot.web.bodies import read_capped
 from bot.web.ops import WebMetrics
 

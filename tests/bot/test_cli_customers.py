@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from bot.cli import app
+from bot.cli.main import app
 from store.db import Database
 from store.models import Customer, TelegramLinkToken, utcnow
 from store.telegram_links import redeem_link_token

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from bot.cli import app
+from bot.cli.main import app
 from store.agent_sign_ins import start_sign_in
 from store.agents import add_agent
 from store.db import Database

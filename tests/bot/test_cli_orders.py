@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from bot.cli import app
+from bot.cli.main import app
 from store.db import Database
 from store.models import LineStatus, OrderLine, OrderStatus, Shipment
 from store.orders import find_order

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError, TimedOut
 
-from bot.telegram_replies import ATTEMPTS, MAX_WAIT, deliver
+from bot.telegram.replies import ATTEMPTS, MAX_WAIT, deliver
 from messaging.channels.aiohttp_request import FloodControl
 
 pytestmark = pytest.mark.asyncio
@@ -108,7 +108,7 @@ async def test_a_permanent_failure_is_logged_once_and_not_retried(
     failure: TelegramError, caplog: pytest.LogCaptureFixture
 ) -> None:
     send, sleeps = Send(failure), Sleeps()
-    with caplog.at_level(logging.ERROR, logger="bot.telegram_replies"):
+    with caplog.at_level(logging.ERROR, logger="bot.telegram.replies"):
         assert await deliver(send, "answer to update 5", sleep=sleeps) is False
     assert (send.calls, sleeps) == (1, [])
     assert [r.levelno for r in caplog.records] == [logging.ERROR]

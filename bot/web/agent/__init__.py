@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter
 
-from bot.broadcast_service import broadcast_service
+from bot.agents.broadcasts import broadcast_service
 from bot.settings import Settings
 from bot.web.agent import auth, broadcasts, pages
 from bot.web.agent.session import SessionSigner, session_key

@@ -25,7 +25,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from bot.agent_views import SignedInAgent, signed_in_agent
+from bot.agents.views import SignedInAgent, signed_in_agent
 from bot.web.agent.session import (
     LOGIN_COOKIE,
     LOGIN_TTL,

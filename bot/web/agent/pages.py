@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
-from bot import agent_views as views
+from bot.agents import views
 from bot.web.agent.auth import PATH, Gate, SignedIn, root_path
 from bot.web.html import PAGE_HEADERS, WEB_TEMPLATES_DIR, page
 from store.db import Database

@@ -7,7 +7,7 @@ request writes nothing.
 
 from fastapi import APIRouter, Depends
 
-from bot.broadcast_service import broadcast_service
+from bot.agents.broadcasts import broadcast_service
 from bot.settings import Settings
 from bot.web.api import auth, broadcasts, orders, products, refunds, shipments, stock
 from store.db import Database

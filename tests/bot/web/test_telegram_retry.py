@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot import telegram_retry
-from bot.telegram_retry import RetryPolicy
+from bot.telegram import retry as telegram_retry
+from bot.telegram.retry import RetryPolicy
 from store.db import Database
 from store.models import Channel, InboundMessage, LineStatus, OrderLine, utcnow
 from tests.bot.web.telegram_harness import CHAT, message, running_bot

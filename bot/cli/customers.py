@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from bot.cli_support import context, fail, out, print_json
+from bot.cli.support import context, fail, out, print_json
 from store.customers import find_by_phone, normalize_phone
 from store.errors import InvalidInput
 from store.models import utcnow

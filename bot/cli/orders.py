@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from bot.cli_support import context, fail, out, print_json
+from bot.cli.support import context, fail, out, print_json
 from bot.order_views import shipment_record
 from store.errors import StoreError
 from store.models import utcnow

@@ -12,7 +12,7 @@ sends the answer. The same handlers serve both ways updates arrive:
 
 Pressed buttons are always answered (``answerCallbackQuery``), or the customer's client shows a
 spinner for a long while. Replies whose news the outbox is sending anyway are not sent here.
-Answers Telegram provably did not take are sent again (``bot.telegram_replies``).
+Answers Telegram provably did not take are sent again (``bot.telegram.replies``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from telegram import (
     InlineKeyboardButton,
@@ -32,7 +32,7 @@ from telegram import (
     ReplyKeyboardRemove,
     Update,
 )
-from telegram.constants import ChatType, ParseMode
+from telegram.constants import ParseMode
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -44,20 +44,16 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
-from bot.conversation import Incoming, SharedContact
-from bot.inbound import Handled, Inbound, Received
-from bot.telegram_replies import deliver
-from bot.telegram_retry import retrying_failed_updates
+from bot.inbound import Handled, Inbound
+from bot.telegram.agents import AgentCommands
+from bot.telegram.replies import deliver
+from bot.telegram.retry import retrying_failed_updates
+from bot.telegram.updates import received_from_update
 from messaging.types import Button
-from store.models import Channel
-
-if TYPE_CHECKING:  # imported for the type only: telegram_agents itself imports this module
-    from bot.telegram_agents import AgentCommands
 
 __all__ = [
     "ALLOWED_UPDATES",
     "build_application",
-    "received_from_update",
     "running",
 ]
 
@@ -86,7 +82,7 @@ def build_application(
 ) -> Application[Any, Any, Any, Any, Any, Any]:
     """The PTB application with every handler registered; not yet initialized or started.
 
-    ``agents``: the support agents' commands (``bot.telegram_agents``), if any.
+    ``agents``: the support agents' commands (``bot.telegram.agents``), if any.
     """
     builder = ApplicationBuilder().token(token).base_url(base_url)
     builder = builder.concurrent_updates(CONCURRENT_UPDATES)
@@ -133,33 +129,6 @@ async def running(
             if application.updater is not None and application.updater.running:
                 await application.updater.stop()
             await application.stop()
-
-
-def received_from_update(update: Update, payload: dict[str, Any] | None = None) -> Received | None:
-    """What the conversation needs from an update, or None for updates it does not handle."""
-    chat, user = update.effective_chat, update.effective_user
-    if chat is None:
-        return None
-    incoming: Incoming
-    query, message = update.callback_query, update.message
-    if query is not None:
-        incoming = Incoming.button(query.data or "")
-    elif message is not None and message.contact is not None:
-        contact = message.contact
-        incoming = Incoming(contact=SharedContact(contact.phone_number, contact.user_id))
-    elif message is not None and message.text is not None:
-        incoming = Incoming(text=message.text)
-    else:
-        return None
-    return Received(
-        Channel.TELEGRAM,
-        str(update.update_id),
-        str(chat.id),
-        incoming,
-        chat_is_private=chat.type == ChatType.PRIVATE,
-        user_id=user.id if user is not None else None,
-        payload=payload,
-    )
 
 
 class _Handlers:
@@ -230,6 +199,6 @@ def _markup(
 
 async def _log_error(update: object, context: Context) -> None:
     # The update stays logged and unhandled when the database failed: it is retried soon
-    # (``bot.telegram_retry``). Without this handler PTB would log it too, under its own name.
+    # (``bot.telegram.retry``). Without this handler PTB would log it too, under its own name.
     update_id = update.update_id if isinstance(update, Update) else None
     logger.error("Telegram update %s failed", update_id, exc_info=context.error)

@@ -1,6 +1,6 @@
 """``backorder-bot inbound given-up``: customer messages nobody acted on, for a person to follow up.
 
-A Telegram update whose handling kept failing is given up after an hour (``bot.telegram_retry``)
+A Telegram update whose handling kept failing is given up after an hour (``bot.telegram.retry``)
 rather than acted on late; this lists them with what the customer wrote, so someone can answer
 by hand. The web process also logs each give-up at WARNING (without the text).
 """
@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from bot.cli_support import context, out, print_json
+from bot.cli.support import context, out, print_json
 from store.inbound_give_ups import given_up
 
 app = typer.Typer(help="Customer messages as received.", no_args_is_help=True)

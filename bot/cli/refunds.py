@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from bot.cli_support import context, fail, out, print_json
+from bot.cli.support import context, fail, out, print_json
 from store.errors import StoreError
 from store.models import utcnow
 from store.refunds import refund_record, refunds, settle_refund

@@ -23,20 +23,17 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import (
-    cli_agents,
-    cli_broadcast,
-    cli_customers,
-    cli_inbound,
-    cli_orders,
-    cli_refunds,
-    demo,
-    wiring,
-)
-from bot.broadcast_service import broadcast_service
-from bot.cli_support import err, out, progress_bar
-from bot.cli_support import fail as _fail
-from bot.cli_support import print_json as _print_json
+from bot import demo, wiring
+from bot.agents.broadcasts import broadcast_service
+from bot.cli import agents as cli_agents
+from bot.cli import broadcast as cli_broadcast
+from bot.cli import customers as cli_customers
+from bot.cli import inbound as cli_inbound
+from bot.cli import orders as cli_orders
+from bot.cli import refunds as cli_refunds
+from bot.cli.support import err, out, progress_bar
+from bot.cli.support import fail as _fail
+from bot.cli.support import print_json as _print_json
 from bot.csv_import import ImportFailed, ImportKind, import_csv, iter_errors, read_rows
 from bot.logging_setup import configure_logging
 from bot.order_views import order_record

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from bot.cli_support import actor, context, err, fail, out, print_json
+from bot.cli.support import actor, context, err, fail, out, print_json
 from store import agents, audit
 from store.agent_sign_ins import end_all_sign_ins
 from store.errors import StoreError

@@ -39,12 +39,12 @@ from telegram.ext import (
     ContextTypes,
 )
 
-from bot import agent_views as views
-from bot.broadcast_service import broadcast_service
+from bot.agents import views
+from bot.agents.broadcasts import broadcast_service
 from bot.inbound import Inbound
 from bot.settings import Settings
-from bot.telegram_bot import received_from_update
-from bot.telegram_replies import deliver
+from bot.telegram.replies import deliver
+from bot.telegram.updates import received_from_update
 from messaging.broadcast_content import ContentError
 from messaging.broadcasts import BroadcastRequest, BroadcastService
 from store import audit

@@ -16,8 +16,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bot.broadcast_service import broadcast_service
-from bot.cli_support import actor, context, err, fail, out, print_json, progress_bar
+from bot.agents.broadcasts import broadcast_service
+from bot.cli.support import actor, context, err, fail, out, print_json, progress_bar
 from messaging.broadcasts import BroadcastProgress, BroadcastRequest, Preview
 from store import audience
 from store.audience import AudienceFilter
