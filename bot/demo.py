@@ -180,6 +180,7 @@ class Story:
                     self.customer_asks_and_switches,
                     self.supplier_date_slips,
                     self.stock_arrives,
+                    self.order_ships,
                     self.agent_broadcasts,
                 ),
                 start=1,
@@ -256,6 +257,17 @@ class Story:
         if given != "D-1003":
             raise DemoFailed(f"the oldest order should have had it, not {given}")
         self._expect_to("maria", Channel.TELEGRAM, "D-1003")
+
+    def order_ships(self) -> None:
+        """The shop ships María's order: she gets the tracking link"""
+        parcel = {"carrier": "Correos", "tracking": "PK123456789ES"}
+        parcel["tracking_url"] = "https://www.correos.es/track?n=" + parcel["tracking"]
+        self._call("POST", "/api/orders/D-1003/shipments", json=parcel)
+        self._expect_to("maria", Channel.TELEGRAM, parcel["tracking"])
+        status = self._call("GET", "/api/orders/D-1003")["status"]
+        self.say(f"Order D-1003 is now {status}.")
+        if status != "completed":
+            raise DemoFailed(f"a fully shipped order should be completed, not {status}")
 
     def agent_broadcasts(self) -> None:
         """An agent writes to everyone still waiting; the opted-out customer is skipped"""
