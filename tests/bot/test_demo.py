@@ -32,7 +32,8 @@ def test_the_demo_story_plays_every_step_and_exits_0(tmp_path: Path) -> None:
         "3. Ada asks where her order is, then switches to the alternative",
         "4. The supplier's date moves: the waiting customers are told, once",
         "5. One machine arrives: the oldest waiting order gets it",
-        "6. An agent writes to everyone still waiting; the opted-out customer is skipped",
+        "6. The shop ships María's order: she gets the tracking link",
+        "7. An agent writes to everyone still waiting; the opted-out customer is skipped",
     ]
     for step in steps:
         assert step in out
@@ -43,6 +44,8 @@ def test_the_demo_story_plays_every_step_and_exits_0(tmp_path: Path) -> None:
     assert "Order D-1002 now reads: DEMO-ESPRESSO: switched, DEMO-ESPRESSO-PRO: allocated." in out
     assert "The same date sent again tells nobody anything new." in out
     assert "allocated to D-1003 (placed before D-1004)" in out
+    assert "Número de seguimiento: PK123456789ES" in out
+    assert "Order D-1003 is now completed." in out
     assert "Dry run: 1 recipient(s); skipped: 1 opted_out." in out
     spanish = "-> Dana (SMS): Casa Verde: Hola Dana, ya llega una nueva remesa de Espresso machine."
     assert spanish in out  # the agent's text, translated for a Spanish reader
