@@ -11,7 +11,7 @@ from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from store import events
-from store.delay_terms import delay_terms
+from store.delay_terms import RULE_WINDOW_DAYS, delay_terms
 from store.errors import InvalidInput, NotFound
 from store.locking import lock_products
 from store.models import EtaChange, EventKind, LineStatus, Order, OrderLine, Product
@@ -138,6 +138,7 @@ class _Waiting(NamedTuple):
     order_id: int
     customer_id: int
     placed_at: dt.datetime
+    first_eta: dt.date | None
 
 
 def _waiting_lines(session: Session, product_id: int) -> list[_Waiting]:
@@ -149,6 +150,7 @@ def _waiting_lines(session: Session, product_id: int) -> list[_Waiting]:
             Order.id,
             Order.customer_id,
             Order.placed_at,
+            OrderLine.first_eta,
         )
         .join(Order, Order.id == OrderLine.order_id)
         .where(OrderLine.product_id == product_id, OrderLine.status == LineStatus.BACKORDERED)
@@ -177,11 +179,16 @@ def _move_dates(session: Session, line_ids: list[int], eta: dt.date | None) -> N
 
 def _needs_notice(row: _Waiting, eta: dt.date | None, now: dt.datetime, policy: Policy) -> bool:
     """A delay notice (not a plain date change) for a line already noticed whose date slips
-    again or is lost, or for a line waiting past the delay threshold. An earlier date for a
-    noticed line is good news: a renewed notice would make silence cancel it."""
+    again or is lost; for a line waiting past the delay threshold; and for a line whose new
+    date is past the date it was promised (or lost), since 16 CFR 435.2(b) wants the option
+    notice as soon as the shop knows it cannot ship in time, not 30 days later. An earlier
+    date for a noticed line is good news: a renewed notice would make silence cancel it."""
     if row.delay_notice_at is not None:
         return eta is None or (row.eta is not None and eta > row.eta)
-    return now - row.placed_at >= dt.timedelta(days=policy.delay_notice_days)
+    if now - row.placed_at >= dt.timedelta(days=policy.delay_notice_days):
+        return True
+    promised = row.first_eta or (row.placed_at + dt.timedelta(days=RULE_WINDOW_DAYS)).date()
+    return eta is None or eta > promised
 
 
 def _moves_enough(told: dt.date | None, new: dt.date | None, threshold_days: int) -> bool:

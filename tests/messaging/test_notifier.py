@@ -94,8 +94,9 @@ def test_eta_change_tells_each_waiting_customer_once(session: Session) -> None:
     for n in ("A1", "A2", "A3"):
         f.order(session, n, [("MUG", 1)])
     notify_pending(session, VOICE, NOW)
-    set_eta(session, "MUG", dt.date(2026, 12, 20), source="agent", policy=DEFAULT_POLICY, now=NOW)
-    set_eta(session, "MUG", dt.date(2026, 12, 20), source="agent", policy=DEFAULT_POLICY, now=NOW)
+    # Earlier than promised: news, not a delay (a later date is a delay notice, tested below).
+    set_eta(session, "MUG", dt.date(2026, 11, 20), source="agent", policy=DEFAULT_POLICY, now=NOW)
+    set_eta(session, "MUG", dt.date(2026, 11, 20), source="agent", policy=DEFAULT_POLICY, now=NOW)
     notify_pending(session, VOICE, NOW)
     eta_rows = [r for r in _outbox(session) if r.message == "eta_changed"]
     assert len(eta_rows) == 3
@@ -213,3 +214,16 @@ def test_delay_notices_tell_what_silence_does_first_then_renewed(session: Sessio
     assert "is delayed again" in renewed.body
     assert "or we cancel it and refund $100.00" in renewed.body
     assert "keep your order" not in renewed.body
+
+
+def test_a_date_past_the_promised_one_is_an_option_notice_at_once(session: Session) -> None:
+    """16 CFR 435.2(b): once the shop knows it cannot ship in time, the customer gets the option
+    notice (cancel, or consent to the new date), not a plain "new date" message 30 days later."""
+    f.product(session, "MUG", eta=dt.date(2026, 12, 1))
+    f.order(session, "A1", [("MUG", 1)])
+    notify_pending(session, VOICE, NOW)
+    set_eta(session, "MUG", dt.date(2026, 12, 20), source="agent", policy=DEFAULT_POLICY, now=NOW)
+    notify_pending(session, VOICE, NOW)
+    (notice,) = [r for r in _outbox(session) if r.message in ("eta_changed", "delay_notice")]
+    assert notice.message == "delay_notice"
+    assert "If you don't reply, you agree to wait until then" in notice.body

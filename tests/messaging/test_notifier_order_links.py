@@ -100,7 +100,10 @@ def _every_kind_of_message(session: Session, locale: str, channel: Channel) -> C
             now=now,
             policy=DEFAULT_POLICY,
         )
-    set_eta(session, "ESP", dt.date(2027, 1, 31), source="agent", policy=DEFAULT_POLICY, now=now)
+    # Earlier than promised: an ``eta_changed``; then later (within the rule's 30 days, so
+    # silence waits): a ``delay_notice`` at once.
+    set_eta(session, "ESP", dt.date(2026, 12, 20), source="agent", policy=DEFAULT_POLICY, now=now)
+    set_eta(session, "ESP", dt.date(2027, 1, 15), source="agent", policy=DEFAULT_POLICY, now=now)
     expire_offers(session, NOW + dt.timedelta(days=8), DEFAULT_POLICY)
     check_delays(session, NOW + dt.timedelta(days=40), DEFAULT_POLICY)
     receive_stock(session, "ESP", 2, now=NOW + dt.timedelta(days=41))

@@ -26,12 +26,25 @@ def test_moving_date_tells_each_waiting_line_once(session: Session) -> None:
     f.product(session, "MUG", eta=DEC_1)
     a = f.order(session, "A", [("MUG", 1)]).lines[0]
     b = f.order(session, "B", [("MUG", 2)]).lines[0]
-    result = _set(session, DEC_1 + dt.timedelta(days=7))
+    result = _set(session, DEC_1 - dt.timedelta(days=7))  # earlier: news, not a delay
     assert set(result.changed_line_ids) == {a.id, b.id}
     events = _events(session, EventKind.ETA_CHANGED)
     assert sorted(e.line_id for e in events) == sorted([a.id, b.id])
     assert events[0].payload["old_eta"] == "2026-12-01"
-    assert a.eta_slips == 1
+    assert a.eta_slips == 0
+
+
+def test_a_date_past_the_promised_one_is_a_delay_notice_not_a_date_change(
+    session: Session,
+) -> None:
+    """16 CFR 435.2(b): the option notice as soon as the shop knows it cannot ship in time."""
+    f.product(session, "MUG", eta=DEC_1)
+    line = f.order(session, "A", [("MUG", 1)]).lines[0]
+    _set(session, DEC_1 + dt.timedelta(days=7))
+    assert _events(session, EventKind.ETA_CHANGED) == []
+    [notice] = _events(session, EventKind.DELAY_NOTICE)
+    assert (notice.line_id, notice.payload["notice"]) == (line.id, "first")
+    assert line.eta_slips == 1
 
 
 def test_same_date_again_tells_nobody_and_keeps_no_history(session: Session) -> None:
@@ -57,11 +70,11 @@ def test_small_moves_add_up_until_they_cross_the_threshold(session: Session) -> 
     policy = dataclasses.replace(DEFAULT_POLICY, eta_threshold_days=3)
     f.product(session, "MUG", eta=DEC_1)
     line = f.order(session, "A", [("MUG", 1)]).lines[0]
-    _set(session, DEC_1 + dt.timedelta(days=2), policy)
-    _set(session, DEC_1 + dt.timedelta(days=4), policy)
+    _set(session, DEC_1 - dt.timedelta(days=2), policy)
+    _set(session, DEC_1 - dt.timedelta(days=4), policy)
     [event] = _events(session, EventKind.ETA_CHANGED)
     assert event.payload["old_eta"] == "2026-12-01"
-    assert line.eta == DEC_1 + dt.timedelta(days=4)
+    assert line.eta == DEC_1 - dt.timedelta(days=4)
 
 
 def test_allocated_lines_are_not_told(session: Session) -> None:
