@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import signal
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,11 +20,14 @@ from typing import Annotated, Any
 import typer
 import uvicorn
 from alembic.script import ScriptDirectory
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot import cli_agents, cli_broadcast, cli_customers, cli_orders, cli_refunds, demo, wiring
 from bot.broadcast_service import broadcast_service
+from bot.cli_database import DatabaseProblem, explain, open_database
 from bot.cli_support import err, out, progress_bar
 from bot.cli_support import fail as _fail
 from bot.cli_support import print_json as _print_json
@@ -80,7 +84,10 @@ class Context:
 
     def database(self, *, check_schema: bool = True) -> Database:
         if self._db is None:
-            self._db = Database(self.settings.database_url)
+            try:
+                self._db = open_database(self.settings.database_url, create=False)
+            except DatabaseProblem as exc:
+                _fail(str(exc), code=exc.code)
         if check_schema:
             _require_current_schema(self._db)
         return self._db
@@ -117,9 +124,11 @@ def _refusals() -> Iterator[None]:
 def _require_current_schema(db: Database) -> None:
     head = ScriptDirectory.from_config(migrate.alembic_config(db.url)).get_current_head()
     current = migrate.current_revision(db.url)
+    if current is None:
+        _fail("the database has no tables yet: run `backorder-bot db upgrade`")
     if current != head:
         _fail(
-            f"the database schema is at {current or 'nothing'}, the code needs {head}: "
+            f"the database schema is at revision {current}, this version needs {head}: "
             "run `backorder-bot db upgrade`"
         )
 
@@ -135,8 +144,12 @@ def _date_text(value: dt.date | None) -> str:
 def db_upgrade(ctx: typer.Context) -> None:
     """Create or migrate the database schema to the latest version."""
     url = _ctx(ctx).settings.database_url
+    try:
+        open_database(url, create=True).dispose()
+    except DatabaseProblem as exc:
+        _fail(str(exc), code=exc.code)
     migrate.upgrade(url)
-    err.print(f"database at revision {migrate.current_revision(url)}")
+    out.print(f"database at revision {migrate.current_revision(url)}")
 
 
 # ---- imports ----
@@ -546,4 +559,17 @@ def demo_cmd(
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except SQLAlchemyError as exc:
+        # Whatever command met it, a database that cannot be used is one line, not a traceback.
+        problem = explain(exc, _configured_url())
+        err.print(f"[red]error:[/red] {escape(str(problem))}", highlight=False)
+        sys.exit(problem.code)
+
+
+def _configured_url() -> str | None:
+    try:
+        return load_settings().database_url
+    except SettingsError:
+        return None

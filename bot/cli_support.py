@@ -10,14 +10,34 @@ import sys
 from typing import Any, NoReturn, Protocol, cast
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bot.settings import Settings
 from store.db import Database
 
-out = Console()
-err = Console(stderr=True)
+# Piped output has no width to fit: Rich would wrap lines and cut table cells at 80 columns
+# (the report's ETA read ``2027-0…``). A terminal keeps its own width.
+PIPED_WIDTH = 10_000
+
+
+class _Console(Console):
+    @property
+    def size(self) -> ConsoleDimensions:
+        if self.is_terminal:
+            return super().size
+        return ConsoleDimensions(PIPED_WIDTH, 25)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)  # type: ignore[attr-defined]
+
+
+# The rule for streams (README, "Command line"): stdout carries what the command did or found
+# (tables, JSON, summaries); stderr carries errors, warnings and progress bars only.
+out: Console = _Console()
+err: Console = _Console(stderr=True)
 
 
 class CliContext(Protocol):
@@ -34,7 +54,7 @@ def context(ctx: typer.Context) -> CliContext:
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """One line on stderr and a non-zero exit: 1 refused, 2 bad usage."""
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
     raise typer.Exit(code)
 
 

@@ -139,10 +139,11 @@ def test_unmigrated_database_says_to_run_db_upgrade(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty.db").touch()
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
     result = _run("report")
     assert result.exit_code == 1
-    assert "backorder-bot db upgrade" in result.stderr
+    assert "no tables yet: run `backorder-bot db upgrade`" in result.stderr
 
 
 def test_sample_history_is_not_sent_but_new_events_are(
