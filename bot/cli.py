@@ -1,8 +1,9 @@
 """The ``backorder-bot`` command line (Typer + Rich).
 
 Settings are read once here, at the entry point, and handed down as plain values. Every listing
-takes ``--json`` and then prints only JSON on stdout. Failures exit non-zero with a message on
-stderr: 1 for a refused operation, 2 for bad configuration or usage.
+takes ``--json`` and then prints only JSON on stdout. Results go to stdout; errors, warnings and
+progress to stderr. Failures exit non-zero with one line on stderr: 1 for a refused operation,
+2 for bad configuration or usage, 3 for a database that cannot be used (``bot/cli_database.py``).
 """
 
 from __future__ import annotations
@@ -25,13 +26,21 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot import cli_agents, cli_broadcast, cli_customers, cli_orders, cli_refunds, demo, wiring
+from bot import (
+    cli_agents,
+    cli_broadcast,
+    cli_customers,
+    cli_import,
+    cli_orders,
+    cli_refunds,
+    demo,
+    wiring,
+)
 from bot.broadcast_service import broadcast_service
 from bot.cli_database import DatabaseProblem, explain, open_database
 from bot.cli_support import err, out, progress_bar
 from bot.cli_support import fail as _fail
 from bot.cli_support import print_json as _print_json
-from bot.csv_import import ImportFailed, ImportKind, import_csv, iter_errors, read_rows
 from bot.logging_setup import configure_logging
 from bot.order_views import order_record
 from bot.settings import Settings, SettingsError, load_settings
@@ -71,6 +80,7 @@ app.add_typer(cli_agents.app, name="agents")
 app.add_typer(cli_customers.app, name="customers")
 app.add_typer(cli_refunds.app, name="refunds")
 app.command("broadcast")(cli_broadcast.broadcast)
+app.command("import")(cli_import.import_file)
 orders_app.command("ship")(cli_orders.ship)
 
 
@@ -152,48 +162,6 @@ def db_upgrade(ctx: typer.Context) -> None:
     out.print(f"database at revision {migrate.current_revision(url)}")
 
 
-# ---- imports ----
-
-
-@app.command("import")
-def import_file(
-    ctx: typer.Context,
-    kind: Annotated[ImportKind, typer.Argument(help="What the file holds.")],
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
-    dry_run: Annotated[bool, typer.Option(help="Check every row, write nothing.")] = False,
-) -> None:
-    """Import a CSV file: all rows or none; bad rows are listed with their line numbers."""
-    c = _ctx(ctx)
-    data = file.read_bytes()
-    db = c.database()
-    try:
-        total = len(read_rows(data, kind)[0])
-        with progress_bar() as bar, db.session() as session:
-            task = bar.add_task(f"importing {kind.value}", total=total)
-            report = import_csv(
-                session,
-                kind,
-                data,
-                policy=c.settings.policy(),
-                now=utcnow(),
-                default_region=c.settings.default_phone_region,
-                default_locale=c.settings.default_locale,
-                default_timezone=c.settings.default_timezone,
-                progress=lambda n: bar.advance(task, n),
-            )
-            if dry_run:
-                session.rollback()
-    except ImportFailed as exc:
-        for line in iter_errors(exc.errors, limit=50):
-            err.print(f"{file.name}: {line}", highlight=False, markup=False)
-        _fail(f"{file.name} was not imported: {exc}")
-    for warning in report.warnings:
-        err.print(f"warning: {warning}", highlight=False)
-    counts = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in report.written.items())
-    verb = "checked (dry run, nothing written)" if dry_run else "imported"
-    err.print(f"{file.name}: {report.rows} rows {verb}: {counts}", highlight=False)
-
-
 # ---- stock, eta ----
 
 
@@ -210,9 +178,9 @@ def stock_receive(
         result = receive_stock(session, sku, quantity, now=utcnow(), reference=reference)
         filled = [(a.line.order.number, a.quantity) for a in result.allocations]
     if result.duplicate:
-        err.print(f"receipt {reference} was already recorded; nothing changed")
+        out.print(f"receipt {reference} was already recorded; nothing changed")
         return
-    err.print(f"received {quantity} x {sku}; allocated to {len(filled)} waiting line(s)")
+    out.print(f"received {quantity} x {sku}; allocated to {len(filled)} waiting line(s)")
     for number, qty in filled:
         out.print(f"  order {number}: {qty}")
 
@@ -238,7 +206,7 @@ def eta_set(
             now=utcnow(),
         )
         told, noticed = len(result.changed_line_ids), len(result.delay_lines)
-    err.print(
+    out.print(
         f"{sku}: {_date_text(result.old_eta)} -> {date.date().isoformat()}; "
         f"{told} customer line(s) to be told, {noticed} delay notice(s)"
     )
@@ -376,9 +344,9 @@ def sweep(ctx: typer.Context) -> None:
     with db.session() as session:
         expired = len(expire_offers(session, now, c.settings.policy()))
         delayed = len(check_delays(session, now, c.settings.policy()))
-    err.print(f"{expired} offer(s) expired, {delayed} delay notice(s) recorded")
+    out.print(f"{expired} offer(s) expired, {delayed} delay notice(s) recorded")
     for resumed in broadcast_service(c.settings, db).resume_interrupted():
-        err.print(f"broadcast {resumed}: interrupted queueing resumed")
+        out.print(f"broadcast {resumed}: interrupted queueing resumed")
 
 
 @sample_app.command("load")
@@ -406,7 +374,7 @@ def sample_load(
             now=now,
             progress=lambda n: bar.advance(task, n),
         )
-    err.print(
+    out.print(
         f"loaded {len(data.products)} products, {len(data.customers)} customers, "
         f"{len(data.orders)} orders (seed {seed})"
     )
@@ -476,7 +444,7 @@ def outbox_retry(
     db = _ctx(ctx).database()
     with db.session() as session:
         moved = outbox.retry_rows(session, ids, utcnow())
-    err.print(f"{moved} of {len(ids)} message(s) queued again")
+    out.print(f"{moved} of {len(ids)} message(s) queued again")
     if moved < len(ids):
         raise typer.Exit(1)
 
@@ -491,7 +459,7 @@ def dispatch(
     db = c.database()
     stats = asyncio.run(_dispatch(c.settings, db, once=once))
     summary = ", ".join(f"{n} {k}" for k, n in sorted(stats.outcomes.items())) or "nothing due"
-    err.print(f"dispatch: {stats.notified} message(s) queued from events; {summary}")
+    out.print(f"dispatch: {stats.notified} message(s) queued from events; {summary}")
 
 
 async def _dispatch(settings: Settings, db: Database, *, once: bool) -> DispatchStats:

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from bot.cli_support import actor, context, err, fail, out, print_json
+from bot.cli_support import actor, context, fail, out, print_json
 from store import agents
 from store.errors import StoreError
 from store.models import utcnow
@@ -53,7 +53,7 @@ def add(
             name = agent.username
     except StoreError as exc:
         fail(str(exc))
-    err.print(f"agent {name} added", highlight=False)
+    out.print(f"agent {name} added", highlight=False)
 
 
 @app.command("list")
@@ -99,4 +99,4 @@ def remove(ctx: typer.Context, username: str) -> None:
             agents.remove_agent(session, username, now=utcnow(), actor=actor())
     except StoreError as exc:
         fail(str(exc))
-    err.print(f"agent {username} removed", highlight=False)
+    out.print(f"agent {username} removed", highlight=False)

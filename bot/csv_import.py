@@ -8,20 +8,30 @@ Columns are documented in the README.
 
 from __future__ import annotations
 
-import csv
+import dataclasses
 import datetime as dt
-import io
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.csv_reading import (
+    ImportFailed,
+    Problems,
+    Row,
+    RowError,
+    iter_errors,
+    iter_rows,
+    open_text,
+    read_header,
+)
 from store.catalog import ProductData, PurchaseLineData, record_purchase_order, upsert_product
 from store.customers import (
     CustomerData,
@@ -38,7 +48,6 @@ from store.money import check_currency, parse_amount
 from store.orders import LineRequest, place_order
 from store.policy import Policy
 
-MAX_ROWS = 1_000_000
 Progress = Callable[[int], None]
 
 
@@ -67,84 +76,12 @@ COLUMNS: dict[ImportKind, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class RowError:
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.message}"
-
-
-class ImportFailed(Exception):
-    """The file was refused; ``errors`` says where and why. Nothing was written."""
-
-    def __init__(self, errors: list[RowError]) -> None:
-        super().__init__(f"{len(errors)} problem(s); nothing was imported")
-        self.errors = errors
-
-
 @dataclass(slots=True)
 class ImportReport:
     kind: ImportKind
     rows: int
     written: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    line: int
-    values: dict[str, str]
-
-
-def read_rows(data: bytes, kind: ImportKind) -> tuple[list[Row], list[str]]:
-    """Decode and split the file; raise ``ImportFailed`` for bytes or headers we cannot use."""
-    required, optional = COLUMNS[kind]
-    # surrogateescape keeps undecodable bytes visible per row, so every bad line is reported.
-    text = data.decode("utf-8-sig", errors="surrogateescape")
-    reader = csv.DictReader(io.StringIO(text, newline=""), restkey="\0extra")
-    header = [name.strip().lower() for name in (reader.fieldnames or [])]
-    if not header:
-        raise ImportFailed([RowError(1, "the file is empty; expected a header line")])
-    reader.fieldnames = header
-    missing = [name for name in required if name not in header]
-    if missing:
-        raise ImportFailed([RowError(1, f"missing column(s): {', '.join(missing)}")])
-    known = set(required) | set(optional)
-    warnings = [
-        f"column {name!r} is not used and was ignored" for name in header if name not in known
-    ]
-    rows: list[Row] = []
-    errors: list[RowError] = []
-    start = reader.line_num + 1
-    for record in reader:
-        line = start
-        start = reader.line_num + 1
-        if len(rows) + len(errors) >= MAX_ROWS:
-            raise ImportFailed([RowError(line, f"more than {MAX_ROWS:,} rows; split the file")])
-        problem = _row_shape_problem(record)
-        if problem:
-            errors.append(RowError(line, problem))
-            continue
-        values = {k: (v or "").strip() for k, v in record.items() if k != "\0extra"}
-        if not any(values.values()):
-            continue  # blank line
-        rows.append(Row(line, values))
-    if errors:
-        raise ImportFailed(errors)
-    return rows, warnings
-
-
-def _row_shape_problem(record: dict[str, Any]) -> str | None:
-    if record.get("\0extra"):
-        return "more fields than the header has columns (a stray comma or quote?)"
-    for value in record.values():
-        if isinstance(value, str) and any("\udc80" <= ch <= "\udcff" for ch in value):
-            bad = next(ch for ch in value if "\udc80" <= ch <= "\udcff")
-            byte = ord(bad) - 0xDC00
-            return f"not valid UTF-8 (byte 0x{byte:02x}); save the file as UTF-8"
-    return None
 
 
 # ---- field parsers: each raises ValueError with a message for people ----
@@ -196,16 +133,16 @@ def _store_value(fn: Callable[[], Any]) -> Any:
 
 
 def parse_rows(
-    rows: Iterable[Row], parse: Callable[[dict[str, str]], Any]
-) -> tuple[list[tuple[int, Any]], list[RowError]]:
+    rows: Iterable[Row], parse: Callable[[dict[str, str]], Any], problems: Problems
+) -> list[tuple[int, Any]]:
+    """The rows that parse; each that does not goes to ``problems``."""
     parsed: list[tuple[int, Any]] = []
-    errors: list[RowError] = []
     for row in rows:
         try:
             parsed.append((row.line, parse(row.values)))
         except ValueError as exc:
-            errors.append(RowError(row.line, str(exc)))
-    return parsed, errors
+            problems.add(RowError(row.line, str(exc)))
+    return parsed
 
 
 def _parse_product(v: dict[str, str]) -> ProductData:
@@ -298,7 +235,7 @@ def _parse_purchase(v: dict[str, str]) -> PurchaseRow:
 def import_csv(
     session: Session,
     kind: ImportKind,
-    data: bytes,
+    data: bytes | Path,
     *,
     policy: Policy,
     now: dt.datetime,
@@ -306,23 +243,24 @@ def import_csv(
     default_locale: str = "en",
     default_timezone: str = "UTC",
     progress: Progress | None = None,
+    checked: Progress | None = None,
 ) -> ImportReport:
     """Check and apply one file in the caller's transaction; raise ``ImportFailed`` if refused.
 
-    New customers without a locale or time zone get ``default_locale`` / ``default_timezone``.
-    The caller must roll back on ``ImportFailed`` (``Database.session()`` does).
+    Every problem of the file is found in one pass (a bad quantity and an unknown sku alike)
+    before anything is written. ``checked`` hears how many rows will be written, ``progress``
+    how many were. New customers without a locale or time zone get ``default_locale`` /
+    ``default_timezone``. The caller must roll back on ``ImportFailed`` (``Database.session()``
+    does).
     """
-    rows, warnings = read_rows(data, kind)
-    parser: Callable[[dict[str, str]], Any] = {
-        ImportKind.CATALOG: _parse_product,
-        ImportKind.CUSTOMERS: _customer_parser(default_region),
-        ImportKind.ORDERS: _order_parser(default_region),
-        ImportKind.PURCHASE_ORDERS: _parse_purchase,
-    }[kind]
-    parsed, errors = parse_rows(rows, parser)
-    if errors:
-        raise ImportFailed(errors)
-    tick = progress or (lambda _n: None)
+    problems = Problems()
+    with open_text(data) as text:
+        reader, warnings = read_header(text, *COLUMNS[kind])
+        parsed = parse_rows(iter_rows(reader, problems), _parser(kind, default_region), problems)
+    for error in _CHECKS[kind](session, parsed, shop_today(now, policy)):
+        problems.add(error)
+    problems.raise_if_any()
+    (checked or _ignore)(len(parsed))
     defaults = {"default_locale": default_locale, "default_timezone": default_timezone}
     appliers: dict[ImportKind, Callable[..., dict[str, int]]] = {
         ImportKind.CATALOG: _apply_catalog,
@@ -330,8 +268,21 @@ def import_csv(
         ImportKind.ORDERS: partial(_apply_orders, defaults=defaults),
         ImportKind.PURCHASE_ORDERS: _apply_purchases,
     }
-    written = appliers[kind](session, parsed, policy, now, tick)
+    written = appliers[kind](session, parsed, policy, now, progress or _ignore)
     return ImportReport(kind, len(parsed), written, warnings)
+
+
+def _ignore(_n: int) -> None:
+    pass
+
+
+def _parser(kind: ImportKind, default_region: str) -> Callable[[dict[str, str]], Any]:
+    return {
+        ImportKind.CATALOG: _parse_product,
+        ImportKind.CUSTOMERS: _customer_parser(default_region),
+        ImportKind.ORDERS: _order_parser(default_region),
+        ImportKind.PURCHASE_ORDERS: _parse_purchase,
+    }[kind]
 
 
 def _known_skus(session: Session, skus: set[str]) -> set[str]:
@@ -343,13 +294,12 @@ def _currencies(session: Session, skus: set[str]) -> dict[str, str]:
     return {sku: currency for sku, currency in rows}
 
 
-def _apply_catalog(
-    session: Session,
-    parsed: list[tuple[int, Any]],
-    policy: Policy,
-    now: dt.datetime,
-    tick: Progress,
-) -> dict[str, int]:
+# ---- checks across rows and against the database: read only, every problem at once ----
+
+Parsed = list[tuple[int, Any]]
+
+
+def _check_catalog(session: Session, parsed: Parsed, _today: dt.date) -> list[RowError]:
     file_skus = Counter(data.sku for _, data in parsed)
     errors = [
         RowError(line, f"sku {data.sku!r} appears more than once in the file")
@@ -371,8 +321,71 @@ def _apply_catalog(
         for alt in data.alternatives
         if currencies.get(alt, data.currency) != data.currency
     ]
-    if errors:
-        raise ImportFailed(errors)
+    return errors
+
+
+def _check_customers(_session: Session, parsed: Parsed, _today: dt.date) -> list[RowError]:
+    phones = Counter(data.phone for _, data in parsed)
+    return [
+        RowError(line, f"phone {data.phone} appears more than once in the file")
+        for line, data in parsed
+        if phones[data.phone] > 1
+    ]
+
+
+def _check_orders(session: Session, parsed: Parsed, _today: dt.date) -> list[RowError]:
+    errors = _group_orders(parsed)[1]
+    known = _known_skus(session, {row.sku for _, row in parsed})
+    errors += [
+        RowError(line, f"unknown sku {row.sku!r}") for line, row in parsed if row.sku not in known
+    ]
+    seen: set[str] = set()
+    for line, row in parsed:
+        if row.phone in seen or row.customer_name:
+            continue
+        seen.add(row.phone)
+        if find_by_phone(session, row.phone) is None:
+            errors.append(
+                RowError(
+                    line,
+                    f"no customer with phone {row.phone}; "
+                    "import customers first or add a customer_name column",
+                )
+            )
+    return errors
+
+
+def _check_purchases(session: Session, parsed: Parsed, today: dt.date) -> list[RowError]:
+    known = _known_skus(session, {row.line.sku for _, row in parsed})
+    errors = [
+        RowError(line, f"unknown sku {row.line.sku!r}")
+        for line, row in parsed
+        if row.line.sku not in known
+    ]
+    # Each past or absurd expected_date on its own line (the store would name only the first
+    # line of its purchase order).
+    for line, row in parsed:
+        try:
+            check_new_date(row.line.expected_date, today, field="expected_date")
+        except InvalidInput as exc:
+            errors.append(RowError(line, str(exc)))
+    return errors
+
+
+_CHECKS: dict[ImportKind, Callable[[Session, Parsed, dt.date], list[RowError]]] = {
+    ImportKind.CATALOG: _check_catalog,
+    ImportKind.CUSTOMERS: _check_customers,
+    ImportKind.ORDERS: _check_orders,
+    ImportKind.PURCHASE_ORDERS: _check_purchases,
+}
+
+
+# ---- applying a checked file (the store may still refuse a row: then nothing is kept) ----
+
+
+def _apply_catalog(
+    session: Session, parsed: Parsed, policy: Policy, now: dt.datetime, tick: Progress
+) -> dict[str, int]:
     # Two passes: alternatives may name products defined further down the same file.
     for line, data in parsed:
         with _at_line(line):
@@ -385,35 +398,18 @@ def _apply_catalog(
 
 
 def _without_alternatives(data: ProductData) -> ProductData:
-    return ProductData(
-        sku=data.sku,
-        name=data.name,
-        price_cents=data.price_cents,
-        category=data.category,
-        stock_on_hand=data.stock_on_hand,
-        supplier=data.supplier,
-        discount_percent=data.discount_percent,
-        currency=data.currency,
-    )
+    return dataclasses.replace(data, alternatives=())
 
 
 def _apply_customers(
     session: Session,
-    parsed: list[tuple[int, Any]],
+    parsed: Parsed,
     policy: Policy,
     now: dt.datetime,
     tick: Progress,
     *,
     defaults: dict[str, str],
 ) -> dict[str, int]:
-    phones = Counter(data.phone for _, data in parsed)
-    errors = [
-        RowError(line, f"phone {data.phone} appears more than once in the file")
-        for line, data in parsed
-        if phones[data.phone] > 1
-    ]
-    if errors:
-        raise ImportFailed(errors)
     for line, data in parsed:
         with _at_line(line):
             upsert_customer(session, data, **defaults)
@@ -424,38 +420,22 @@ def _apply_customers(
 
 def _apply_orders(
     session: Session,
-    parsed: list[tuple[int, Any]],
+    parsed: Parsed,
     policy: Policy,
     now: dt.datetime,
     tick: Progress,
     *,
     defaults: dict[str, str],
 ) -> dict[str, int]:
-    grouped = _group_orders(parsed)
-    known = _known_skus(session, {row.sku for _, row in parsed})
-    errors = [
-        RowError(line, f"unknown sku {row.sku!r}") for line, row in parsed if row.sku not in known
-    ]
     customers: dict[str, Customer] = {}
-    for line, row in parsed:
-        if row.phone in customers:
-            continue
-        found = find_by_phone(session, row.phone)
-        if found is None and row.customer_name:
-            data = CustomerData(name=row.customer_name, phone=row.phone)
-            found = upsert_customer(session, data, **defaults)
-        if found is None:
-            errors.append(
-                RowError(
-                    line,
-                    f"no customer with phone {row.phone}; "
-                    "import customers first or add a customer_name column",
-                )
-            )
-            continue
-        customers[row.phone] = found
-    if errors:
-        raise ImportFailed(sorted(set(errors), key=lambda e: e.line))
+    for _, row in parsed:
+        if row.phone not in customers:
+            found = find_by_phone(session, row.phone)
+            if found is None:  # checked: the row has a customer_name
+                data = CustomerData(name=row.customer_name, phone=row.phone)
+                found = upsert_customer(session, data, **defaults)
+            customers[row.phone] = found
+    grouped = _group_orders(parsed)[0]
     placed = 0
     for number, (first_line, rows) in grouped.items():
         head = rows[0]
@@ -474,7 +454,9 @@ def _apply_orders(
     return {"orders": placed, "already_present": len(grouped) - placed}
 
 
-def _group_orders(parsed: list[tuple[int, Any]]) -> dict[str, tuple[int, list[OrderRow]]]:
+def _group_orders(
+    parsed: Parsed,
+) -> tuple[dict[str, tuple[int, list[OrderRow]]], list[RowError]]:
     grouped: dict[str, tuple[int, list[OrderRow]]] = {}
     errors = []
     for line, row in parsed:
@@ -486,27 +468,12 @@ def _group_orders(parsed: list[tuple[int, Any]]) -> dict[str, tuple[int, list[Or
                 )
             )
         rows.append(row)
-    if errors:
-        raise ImportFailed(errors)
-    return grouped
+    return grouped, errors
 
 
 def _apply_purchases(
-    session: Session,
-    parsed: list[tuple[int, Any]],
-    policy: Policy,
-    now: dt.datetime,
-    tick: Progress,
+    session: Session, parsed: Parsed, policy: Policy, now: dt.datetime, tick: Progress
 ) -> dict[str, int]:
-    known = _known_skus(session, {row.line.sku for _, row in parsed})
-    errors = [
-        RowError(line, f"unknown sku {row.line.sku!r}")
-        for line, row in parsed
-        if row.line.sku not in known
-    ]
-    errors += _date_errors(parsed, shop_today(now, policy))
-    if errors:
-        raise ImportFailed(errors)
     by_reference: dict[str, tuple[int, str, list[PurchaseLineData]]] = {}
     for line, row in parsed:
         by_reference.setdefault(row.reference, (line, row.supplier, []))[2].append(row.line)
@@ -519,18 +486,6 @@ def _apply_purchases(
     return {"purchase_orders": len(by_reference)}
 
 
-def _date_errors(parsed: list[tuple[int, Any]], today: dt.date) -> list[RowError]:
-    """Each past or absurd expected_date on its own line (the store would name only the first
-    line of its purchase order)."""
-    errors = []
-    for line, row in parsed:
-        try:
-            check_new_date(row.line.expected_date, today, field="expected_date")
-        except InvalidInput as exc:
-            errors.append(RowError(line, str(exc)))
-    return errors
-
-
 @contextmanager
 def _at_line(line: int) -> Iterator[None]:
     """Turn a store refusal into a line-numbered import error (the transaction rolls back)."""
@@ -540,8 +495,4 @@ def _at_line(line: int) -> Iterator[None]:
         raise ImportFailed([RowError(line, str(exc))]) from None
 
 
-def iter_errors(errors: list[RowError], limit: int) -> Iterator[str]:
-    for error in errors[:limit]:
-        yield str(error)
-    if len(errors) > limit:
-        yield f"... and {len(errors) - limit} more"
+__all__ = ["ImportFailed", "ImportKind", "ImportReport", "RowError", "import_csv", "iter_errors"]
