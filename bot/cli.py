@@ -15,15 +15,15 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib.metadata import version
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 import uvicorn
 from alembic.script import ScriptDirectory
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import (
@@ -32,27 +32,27 @@ from bot import (
     cli_customers,
     cli_import,
     cli_orders,
+    cli_outbox,
     cli_refunds,
     demo,
     wiring,
 )
 from bot.broadcast_service import broadcast_service
 from bot.cli_database import DatabaseProblem, explain, open_database
-from bot.cli_support import err, out, progress_bar
+from bot.cli_support import err, out, parse_day, progress_bar
 from bot.cli_support import fail as _fail
 from bot.cli_support import print_json as _print_json
 from bot.logging_setup import configure_logging
 from bot.order_views import order_record
 from bot.settings import Settings, SettingsError, load_settings
 from bot.web.app import create_app
-from messaging import outbox
 from messaging.dispatcher import DispatchStats
 from store import migrate, order_links, queries, sample
 from store.db import Database
 from store.delays import check_delays
 from store.errors import StoreError
 from store.eta import set_eta
-from store.models import Base, OutboxMessage, OutboxStatus, utcnow
+from store.models import Base, utcnow
 from store.offers import expire_offers
 from store.stock import receive_stock
 
@@ -66,16 +66,12 @@ stock_app = typer.Typer(help="Stock movements.", no_args_is_help=True)
 eta_app = typer.Typer(help="Supplier dates.", no_args_is_help=True)
 orders_app = typer.Typer(help="Orders.", no_args_is_help=True)
 sample_app = typer.Typer(help="Sample data for trying things out.", no_args_is_help=True)
-outbox_app = typer.Typer(
-    help="Outgoing messages: what waits, what failed, what needs a decision.",
-    invoke_without_command=True,
-)
 app.add_typer(db_app, name="db")
 app.add_typer(stock_app, name="stock")
 app.add_typer(eta_app, name="eta")
 app.add_typer(orders_app, name="orders")
 app.add_typer(sample_app, name="sample")
-app.add_typer(outbox_app, name="outbox")
+app.add_typer(cli_outbox.app, name="outbox")
 app.add_typer(cli_agents.app, name="agents")
 app.add_typer(cli_customers.app, name="customers")
 app.add_typer(cli_refunds.app, name="refunds")
@@ -107,8 +103,22 @@ class Context:
             self._db.dispose()
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        out.print(f"backorder-bot {version('backorder-bot')}", highlight=False)
+        raise typer.Exit
+
+
 @app.callback()
-def _main(ctx: typer.Context) -> None:
+def _main(
+    ctx: typer.Context,
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
     try:
         ctx.obj = Context(load_settings())
     except SettingsError as exc:
@@ -165,11 +175,18 @@ def db_upgrade(ctx: typer.Context) -> None:
 # ---- stock, eta ----
 
 
-@stock_app.command("receive")
+def _positive(value: int) -> int:
+    if value < 1:
+        raise typer.BadParameter(f"the quantity must be positive (a number of units), got {value}")
+    return value
+
+
+# ignore_unknown_options: "-3" reaches the quantity's check instead of "No such option: -3".
+@stock_app.command("receive", context_settings={"ignore_unknown_options": True})
 def stock_receive(
     ctx: typer.Context,
-    sku: str,
-    quantity: Annotated[int, typer.Argument(min=1)],
+    sku: Annotated[str, typer.Argument(metavar="SKU")],
+    quantity: Annotated[int, typer.Argument(metavar="QTY", callback=_positive)],
     reference: Annotated[str | None, typer.Option(help="Delivery reference; counted once.")] = None,
 ) -> None:
     """Record received stock; it goes to the oldest waiting orders first."""
@@ -188,8 +205,10 @@ def stock_receive(
 @eta_app.command("set")
 def eta_set(
     ctx: typer.Context,
-    sku: str,
-    date: Annotated[dt.datetime, typer.Argument(formats=["%Y-%m-%d"], help="YYYY-MM-DD")],
+    sku: Annotated[str, typer.Argument(metavar="SKU")],
+    date: Annotated[
+        dt.date, typer.Argument(parser=parse_day, metavar="YYYY-MM-DD", help="The new date.")
+    ],
     reason: Annotated[str | None, typer.Option(help="Why the date moved.")] = None,
 ) -> None:
     """Set the supplier's expected date; waiting customers are told if it really moved."""
@@ -199,7 +218,7 @@ def eta_set(
         result = set_eta(
             session,
             sku,
-            date.date(),
+            date,
             source="agent",
             reason=reason,
             policy=c.settings.policy(),
@@ -207,7 +226,7 @@ def eta_set(
         )
         told, noticed = len(result.changed_line_ids), len(result.delay_lines)
     out.print(
-        f"{sku}: {_date_text(result.old_eta)} -> {date.date().isoformat()}; "
+        f"{sku}: {_date_text(result.old_eta)} -> {date.isoformat()}; "
         f"{told} customer line(s) to be told, {noticed} delay notice(s)"
     )
 
@@ -378,75 +397,6 @@ def sample_load(
         f"loaded {len(data.products)} products, {len(data.customers)} customers, "
         f"{len(data.orders)} orders (seed {seed})"
     )
-
-
-@outbox_app.callback()
-def outbox_list(
-    ctx: typer.Context,
-    status: Annotated[
-        list[OutboxStatus] | None,
-        typer.Option(help="Rows in this status (repeatable). Default: failed and unknown."),
-    ] = None,
-    limit: Annotated[int, typer.Option(min=1)] = 50,
-    as_json: JsonFlag = False,
-) -> None:
-    """Counts by status, and the rows that need a person (failed, unknown)."""
-    if ctx.invoked_subcommand is not None:
-        return
-    db = _ctx(ctx).database()
-    wanted = status or [OutboxStatus.FAILED, OutboxStatus.UNKNOWN]
-    with db.read_session() as session:
-        counts = outbox.counts_by_status(session)
-        rows: list[dict[str, Any]] = [
-            {
-                "id": row.id,
-                "status": row.status.value,
-                "channel": row.channel.value,
-                "message": row.message,
-                "customer_id": row.customer_id,
-                "attempts": row.attempts,
-                "due_at": row.due_at.isoformat(),
-                "last_error": row.last_error,
-            }
-            for row in session.scalars(
-                select(OutboxMessage)
-                .where(OutboxMessage.status.in_(wanted))
-                .order_by(OutboxMessage.id.desc())
-                .limit(limit)
-            )
-        ]
-    if as_json:
-        _print_json({"counts": counts, "rows": rows})
-        return
-    out.print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "The outbox is empty.")
-    if rows:
-        table = Table("id", "status", "channel", "message", "customer", "tries", "last error")
-        for r in rows:
-            table.add_row(
-                str(r["id"]),
-                r["status"],
-                r["channel"],
-                r["message"],
-                str(r["customer_id"]),
-                str(r["attempts"]),
-                r["last_error"] or "-",
-            )
-        out.print(table)
-
-
-@outbox_app.command("retry")
-def outbox_retry(
-    ctx: typer.Context,
-    ids: Annotated[list[int], typer.Argument(help="Outbox row ids (failed or unknown).")],
-) -> None:
-    """Send failed or unknown messages again (for unknown ones: only when you know they
-    did not arrive, e.g. the customer says so)."""
-    db = _ctx(ctx).database()
-    with db.session() as session:
-        moved = outbox.retry_rows(session, ids, utcnow())
-    out.print(f"{moved} of {len(ids)} message(s) queued again")
-    if moved < len(ids):
-        raise typer.Exit(1)
 
 
 @app.command("dispatch")

@@ -17,7 +17,17 @@ from rich.markup import escape
 from rich.table import Table
 
 from bot.broadcast_service import broadcast_service
-from bot.cli_support import actor, context, err, fail, out, print_json, progress_bar
+from bot.cli_support import (
+    actor,
+    context,
+    err,
+    fail,
+    out,
+    parse_day,
+    print_json,
+    progress_bar,
+)
+from messaging.broadcast_content import BROADCAST_TEMPLATES
 from messaging.broadcasts import BroadcastProgress, BroadcastRequest, Preview
 from store import audience
 from store.audience import AudienceFilter
@@ -25,7 +35,8 @@ from store.errors import StoreError
 from store.models import Channel, LineStatus
 
 DateOption = Annotated[
-    dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="YYYY-MM-DD", show_default=False)
+    dt.date | None,
+    typer.Option(parser=parse_day, metavar="YYYY-MM-DD", show_default=False),
 ]
 
 
@@ -41,7 +52,10 @@ def broadcast(
     eta_after: DateOption = None,
     locale: Annotated[str | None, typer.Option(help="Language, e.g. es (matches es-MX).")] = None,
     channel: Annotated[Channel | None, typer.Option(help="Only this channel.")] = None,
-    template: Annotated[str | None, typer.Option(help="A library message.")] = None,
+    template: Annotated[
+        str | None,
+        typer.Option(metavar="NAME", help=f"A library message: {', '.join(BROADCAST_TEMPLATES)}."),
+    ] = None,
     text: Annotated[
         str | None,
         typer.Option(help="Your text; placeholders like {{ first_name }}, {{ eta }}."),
@@ -62,6 +76,7 @@ def broadcast(
         dt.datetime | None,
         typer.Option(
             formats=["%Y-%m-%dT%H:%M%z", "%Y-%m-%dT%H:%M:%S%z"],
+            metavar="ISO-8601",
             help="When to send (ISO 8601 with offset, e.g. 2026-12-01T09:00+01:00).",
         ),
     ] = None,
@@ -85,8 +100,8 @@ def broadcast(
             supplier=supplier,
             status=status,
             waiting_days_min=waiting_days_min,
-            eta_before=eta_before.date() if eta_before else None,
-            eta_after=eta_after.date() if eta_after else None,
+            eta_before=eta_before,
+            eta_after=eta_after,
             locale=locale,
             channel=channel,
         )

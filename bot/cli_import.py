@@ -33,7 +33,14 @@ def _columns_help() -> str:
 
 def import_file(
     ctx: typer.Context,
-    kind: Annotated[ImportKind, typer.Argument(help="What the file holds.")],
+    kind: Annotated[
+        ImportKind,
+        typer.Argument(
+            metavar="KIND",
+            help="catalog, customers, orders or purchase-orders.",
+            show_choices=False,
+        ),
+    ],
     file: Annotated[
         Path, typer.Argument(exists=True, dir_okay=False, readable=True, metavar="FILE.csv")
     ],

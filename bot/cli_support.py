@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import calendar
 import dataclasses
 import datetime as dt
 import getpass
 import json
+import re
 import sys
+from collections.abc import Callable
 from typing import Any, NoReturn, Protocol, cast
 
 import typer
+import typer._click as click
 from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from typer.core import TyperArgument, TyperOption
 
 from bot.settings import Settings
 from store.db import Database
@@ -36,6 +41,30 @@ class _Console(Console):
 
 # The rule for streams (README, "Command line"): stdout carries what the command did or found
 # (tables, JSON, summaries); stderr carries errors, warnings and progress bars only.
+def _hide_flag_types() -> None:
+    """Typer 0.29's help shows ``<bool>`` beside every flag (``--dry-run <bool>``), which reads
+    as if the flag took a value. Flags take none: show no type for them. A choice whose help
+    lists its values (``show_choices=False``) would read ``<ImportKind>``: no type either.
+
+    Typer has no hook for this; the override is narrow, and ``tests/bot/test_cli_help.py``
+    notices if an upgrade changes the method it replaces (pyproject pins Typer < 0.30).
+    """
+    for cls in (TyperOption, TyperArgument):
+        original = cls.display_type_rich
+
+        def display_type_rich(
+            self: TyperOption | TyperArgument,
+            ctx: click.Context,
+            original: Callable[[Any, click.Context], str | None] = original,
+        ) -> str | None:
+            if getattr(self, "is_flag", False) or not getattr(self, "show_choices", True):
+                return None
+            return original(self, ctx)
+
+        cls.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_hide_flag_types()
 out: Console = _Console()
 err: Console = _Console(stderr=True)
 
@@ -56,6 +85,25 @@ def fail(message: str, code: int = 1) -> NoReturn:
     """One line on stderr and a non-zero exit: 1 refused, 2 bad usage."""
     err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
     raise typer.Exit(code)
+
+
+def parse_day(value: str | dt.date) -> dt.date:
+    """A ``YYYY-MM-DD`` argument; an impossible day says so instead of "does not match"."""
+    if isinstance(value, dt.date):
+        return value
+    match = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", value.strip())
+    if not match:
+        raise typer.BadParameter(f"{value!r} is not a date like 2026-12-31 (YYYY-MM-DD)")
+    year, month, day = (int(part) for part in match.groups())
+    if not 1 <= month <= 12:
+        raise typer.BadParameter(f"{value}: there is no month {month}")
+    last = calendar.monthrange(year, month)[1]
+    if not 1 <= day <= last:
+        raise typer.BadParameter(
+            f"{value}: that day does not exist ({calendar.month_name[month]} {year} "
+            f"has {last} days)"
+        )
+    return dt.date(year, month, day)
 
 
 def actor() -> str:
