@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Any, NoReturn, Protocol, cast
 
 import typer
-import typer._click as click
 from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -50,12 +49,14 @@ def _hide_flag_types() -> None:
     notices if an upgrade changes the method it replaces (pyproject pins Typer < 0.30).
     """
     for cls in (TyperOption, TyperArgument):
-        original = cls.display_type_rich
+        original = getattr(cls, "display_type_rich", None)
+        if original is None:  # an older Typer, which never showed these types
+            continue
 
         def display_type_rich(
             self: TyperOption | TyperArgument,
-            ctx: click.Context,
-            original: Callable[[Any, click.Context], str | None] = original,
+            ctx: Any,
+            original: Callable[[Any, Any], str | None] = original,
         ) -> str | None:
             if getattr(self, "is_flag", False) or not getattr(self, "show_choices", True):
                 return None
