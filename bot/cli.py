@@ -23,7 +23,6 @@ import typer
 import uvicorn
 from alembic.script import ScriptDirectory
 from rich.markup import escape
-from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import (
@@ -31,6 +30,7 @@ from bot import (
     cli_broadcast,
     cli_customers,
     cli_import,
+    cli_listings,
     cli_orders,
     cli_outbox,
     cli_refunds,
@@ -41,13 +41,11 @@ from bot.broadcast_service import broadcast_service
 from bot.cli_database import DatabaseProblem, explain, open_database
 from bot.cli_support import err, out, parse_day, progress_bar
 from bot.cli_support import fail as _fail
-from bot.cli_support import print_json as _print_json
 from bot.logging_setup import configure_logging
-from bot.order_views import order_record
 from bot.settings import Settings, SettingsError, load_settings
 from bot.web.app import create_app
 from messaging.dispatcher import DispatchStats
-from store import migrate, order_links, queries, sample
+from store import migrate, sample
 from store.db import Database
 from store.delays import check_delays
 from store.errors import StoreError
@@ -78,9 +76,10 @@ app.add_typer(cli_refunds.app, name="refunds")
 app.command("broadcast")(cli_broadcast.broadcast)
 app.command("import")(cli_import.import_file)
 orders_app.command("ship")(cli_orders.ship)
-
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+orders_app.command("show")(cli_listings.orders_show)
+orders_app.command("revoke-link")(cli_listings.orders_revoke_link)
+app.command("backorders")(cli_listings.backorders_cmd)
+app.command("report")(cli_listings.report_cmd)
 
 
 @dataclasses.dataclass
@@ -153,10 +152,6 @@ def _require_current_schema(db: Database) -> None:
         )
 
 
-def _date_text(value: dt.date | None) -> str:
-    return value.isoformat() if value else "-"
-
-
 # ---- db ----
 
 
@@ -226,128 +221,9 @@ def eta_set(
         )
         told, noticed = len(result.changed_line_ids), len(result.delay_lines)
     out.print(
-        f"{sku}: {_date_text(result.old_eta)} -> {date.isoformat()}; "
+        f"{sku}: {cli_listings.date_text(result.old_eta)} -> {date.isoformat()}; "
         f"{told} customer line(s) to be told, {noticed} delay notice(s)"
     )
-
-
-# ---- listings ----
-
-
-@orders_app.command("revoke-link")
-def orders_revoke_link(ctx: typer.Context, number: str) -> None:
-    """Close the order's page link (say it leaked); its next message carries a new one."""
-    db = _ctx(ctx).database()
-    with db.session() as session:
-        order = queries.order_with_lines(session, number)
-        if order is None:
-            _fail(f"order {number} does not exist")
-        revoked = order_links.revoke(session, order.id, utcnow())
-    if revoked:
-        out.print(
-            f"The page link of order {number} is revoked; the next message carries a new one."
-        )
-    else:
-        out.print(f"Order {number} has no live page link.")
-
-
-@orders_app.command("show")
-def orders_show(ctx: typer.Context, number: str, as_json: JsonFlag = False) -> None:
-    """One order: its customer, lines, dates and open offers."""
-    db = _ctx(ctx).database()
-    with db.read_session() as session:
-        order = queries.order_with_lines(session, number)
-        if order is None:
-            _fail(f"order {number} does not exist")
-        view = order_record(order, with_phone=True)
-    if as_json:
-        _print_json(view)
-        return
-    out.print(f"[bold]Order {view['number']}[/bold] ({view['status']}), placed {view['placed_at']}")
-    out.print(f"Customer: {view['customer']['name']} {view['customer']['phone'] or ''}")
-    columns = ("sku", "product", "qty", "allocated", "backordered", "shipped", "status", "eta")
-    table = Table(*columns, "offer")
-    for line in view["lines"]:
-        offer = line["open_offer"]
-        table.add_row(
-            line["sku"],
-            line["name"],
-            str(line["quantity"]),
-            str(line["allocated"]),
-            str(line["backordered"]),
-            str(line["shipped"]),
-            line["status"],
-            line["eta"] or "-",
-            f"open until {offer['expires_at'][:10]}" if offer else "-",
-        )
-    out.print(table)
-    for shipment in view["shipments"]:
-        out.print(cli_orders.shipment_line(shipment), highlight=False, soft_wrap=True)
-
-
-@app.command("backorders")
-def backorders_cmd(
-    ctx: typer.Context,
-    sku: Annotated[str | None, typer.Option(help="Only this SKU.")] = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Waiting lines grouped by SKU, oldest order first."""
-    db = _ctx(ctx).database()
-    with db.read_session() as session:
-        groups = queries.backorders(session, sku)
-    if as_json:
-        _print_json([{**dataclasses.asdict(g.summary), "lines": g.lines} for g in groups])
-        return
-    if not groups:
-        out.print("Nothing is on backorder.")
-        return
-    for group in groups:
-        s = group.summary
-        eta = _date_text(s.eta)
-        out.print(f"[bold]{s.sku}[/bold] {s.name}: {s.units_waiting} unit(s) waiting, eta {eta}")
-        table = Table("order", "customer", "waiting", "placed", "eta", "slips", "offer")
-        for line in group.lines:
-            table.add_row(
-                line.order_number,
-                line.customer_name,
-                f"{line.backordered_quantity}/{line.quantity}",
-                line.placed_at.date().isoformat(),
-                _date_text(line.eta),
-                str(line.eta_slips),
-                line.offer_choice or line.offer_status or "-",
-            )
-        out.print(table)
-
-
-@app.command("report")
-def report_cmd(ctx: typer.Context, as_json: JsonFlag = False) -> None:
-    """By SKU: lines waiting, units, oldest wait, ETA, supplier."""
-    db = _ctx(ctx).database()
-    now = utcnow()
-    with db.read_session() as session:
-        rows = queries.backorder_summary(session)
-    if as_json:
-        _print_json(
-            [{**dataclasses.asdict(r), "oldest_wait_days": r.oldest_wait_days(now)} for r in rows]
-        )
-        return
-    table = Table(title="Backorders by SKU")
-    for name in ("sku", "product", "lines", "units", "oldest wait", "eta", "supplier", "in stock"):
-        table.add_column(
-            name, justify="right" if name in {"lines", "units", "in stock"} else "left"
-        )
-    for r in rows:
-        table.add_row(
-            r.sku,
-            r.name,
-            str(r.lines_waiting),
-            str(r.units_waiting),
-            f"{r.oldest_wait_days(now)} d",
-            _date_text(r.eta),
-            r.supplier or "-",
-            str(r.stock_on_hand),
-        )
-    out.print(table if rows else "Nothing is on backorder.")
 
 
 # ---- sweeps and sample data ----

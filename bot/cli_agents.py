@@ -10,9 +10,8 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from bot.cli_support import actor, context, fail, out, print_json
+from bot.cli_support import actor, context, data_table, fail, out, print_json
 from store import agents
 from store.errors import StoreError
 from store.models import utcnow
@@ -79,7 +78,7 @@ def list_(
     if not rows:
         out.print("No agents yet: add one with `backorder-bot agents add USERNAME`.")
         return
-    table = Table("username", "telegram user", "disabled", "created")
+    table = data_table("username", "telegram user", "disabled", "created")
     for row in rows:
         table.add_row(
             str(row["username"]),

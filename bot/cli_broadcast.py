@@ -14,12 +14,12 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from bot.broadcast_service import broadcast_service
 from bot.cli_support import (
     actor,
     context,
+    data_table,
     err,
     fail,
     out,
@@ -167,7 +167,9 @@ def _show_preview(preview: Preview) -> None:
     out.print("By locale:  " + _pairs(t.by_locale))
     out.print("Skipped:    " + _pairs(t.skipped))
     out.print(f"Quiet hours: {t.quiet_hours_deferred} will wait for the end of their quiet hours")
-    table = Table("locale", "channel", "segments", "message", title="Samples")
+    table = data_table(
+        "locale", "channel", "segments", "message", title="Samples", wrap=("message",)
+    )
     for sample in preview.samples:
         segments = f"{sample.sms_segments} ({sample.encoding})" if sample.sms_segments else "-"
         table.add_row(sample.locale, sample.channel, segments, sample.text)

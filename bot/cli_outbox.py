@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.cli_support import context, err, fail, out, print_json
+from bot.cli_support import context, data_table, err, fail, out, print_json
 from messaging import outbox
 from store.models import DomainEvent, OutboxMessage, OutboxStatus, utcnow
 
@@ -73,7 +72,16 @@ def outbox_list(
             highlight=False,
         )
     if rows:
-        table = Table("id", "status", "channel", "message", "customer", "tries", "last error")
+        table = data_table(
+            "id",
+            "status",
+            "channel",
+            "message",
+            "customer",
+            "tries",
+            "last error",
+            wrap=("last error",),
+        )
         for r in rows:
             table.add_row(
                 str(r["id"]),

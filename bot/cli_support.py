@@ -13,9 +13,10 @@ from collections.abc import Callable
 from typing import Any, NoReturn, Protocol, cast
 
 import typer
-from rich.console import Console, ConsoleDimensions
+from rich.console import Console, ConsoleDimensions, JustifyMethod
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 from typer.core import TyperArgument, TyperOption
 
 from bot.settings import Settings
@@ -67,7 +68,8 @@ def _hide_flag_types() -> None:
 
 _hide_flag_types()
 out: Console = _Console()
-err: Console = _Console(stderr=True)
+# soft_wrap: an error stays one line (the terminal wraps it), easy to grep and to paste.
+err: Console = _Console(stderr=True, soft_wrap=True)
 
 
 class CliContext(Protocol):
@@ -76,6 +78,20 @@ class CliContext(Protocol):
     settings: Settings
 
     def database(self, *, check_schema: bool = True) -> Database: ...
+
+
+def data_table(*headers: str, title: str | None = None, wrap: tuple[str, ...] = ()) -> Table:
+    """A table for a narrow terminal: the ``wrap`` columns (names, free text) wrap onto more
+    lines, the others (SKUs, dates, counts, statuses) stay whole; Rich's default would cut an
+    ETA to ``2027-0…`` or a status to ``backord…``, which is no answer."""
+    table = Table(title=title)
+    for header in headers:
+        add_column(table, header, wrap=header in wrap)
+    return table
+
+
+def add_column(table: Table, header: str, *, wrap: bool, justify: JustifyMethod = "left") -> None:
+    table.add_column(header, justify=justify, no_wrap=not wrap, overflow="fold")
 
 
 def context(ctx: typer.Context) -> CliContext:
