@@ -231,8 +231,9 @@ def eta_set(
 
 @app.command("sweep")
 def sweep(ctx: typer.Context) -> None:
-    """Apply default choices to expired offers, record due delay notices, and resume broadcasts
-    whose queueing was interrupted (run it hourly)."""
+    """Expire offers, record due delay notices, resume interrupted broadcasts (run it hourly).
+
+    Expired offers get their default choice; broadcasts whose queueing was cut short go on."""
     c = _ctx(ctx)
     db = c.database()
     now = utcnow()

@@ -44,7 +44,14 @@ def broadcast(
     ctx: typer.Context,
     sku: Annotated[str | None, typer.Option(help="Customers with a line for this SKU.")] = None,
     supplier: Annotated[str | None, typer.Option(help="... for this supplier's products.")] = None,
-    status: Annotated[LineStatus, typer.Option(help="The line's status.")] = LineStatus.BACKORDERED,
+    status: Annotated[
+        LineStatus,
+        typer.Option(
+            metavar="STATUS",
+            show_choices=False,
+            help=f"The line's status: {', '.join(s.value for s in LineStatus)}.",
+        ),
+    ] = LineStatus.BACKORDERED,
     waiting_days_min: Annotated[
         int | None, typer.Option(min=0, help="Ordered at least N days ago.")
     ] = None,

@@ -43,13 +43,17 @@ def outbox_list(
     ctx: typer.Context,
     status: Annotated[
         list[OutboxStatus] | None,
-        typer.Option(help="Rows in this status (repeatable). Default: failed and unknown."),
+        typer.Option(
+            metavar="STATUS",
+            show_choices=False,
+            help=f"Rows in this status (repeatable): {', '.join(s.value for s in OutboxStatus)}. "
+            "Default: failed and unknown.",
+        ),
     ] = None,
     limit: Annotated[int, typer.Option(min=1)] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """Counts by status, events still waiting for `dispatch`, and the rows that need a person
-    (failed, unknown)."""
+    """Counts by status, events waiting for `dispatch`, and the rows that need a person."""
     if ctx.invoked_subcommand is not None:
         return
     db = context(ctx).database()
@@ -102,8 +106,9 @@ def outbox_retry(
         list[int], typer.Argument(metavar="ID...", help="Outbox row ids (failed or unknown).")
     ],
 ) -> None:
-    """Send failed or unknown messages again (for unknown ones: only when you know they
-    did not arrive, e.g. the customer says so)."""
+    """Send failed or unknown messages again.
+
+    Retry an unknown one only when you know it did not arrive (the customer says so)."""
     db = context(ctx).database()
     with db.session() as session:
         query = select(OutboxMessage.id, OutboxMessage.status).where(OutboxMessage.id.in_(ids))
