@@ -23,7 +23,7 @@ import typer
 import uvicorn
 from alembic.script import ScriptDirectory
 from rich.markup import escape
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from bot import (
     cli_agents,
@@ -356,8 +356,9 @@ def demo_cmd(
 def main() -> None:
     try:
         app()
-    except SQLAlchemyError as exc:
-        # Whatever command met it, a database that cannot be used is one line, not a traceback.
+    except (OperationalError, InterfaceError) as exc:
+        # Whatever command met it, a database that cannot be used (refused, read-only, locked)
+        # is one line, not a traceback. Other database errors are bugs: their traceback stays.
         problem = explain(exc, _configured_url())
         err.print(f"[red]error:[/red] {escape(str(problem))}", highlight=False)
         sys.exit(problem.code)
