@@ -102,6 +102,13 @@ def run_demo(
             story = Story(console, settings, db, base_url)
             story.play()
             console.print()
+            if not serve:
+                # The server stops with this function: addresses would point at nothing.
+                console.print(
+                    "The story is over and its server has stopped. Run `backorder-bot demo` "
+                    "without --no-serve to try the dashboard, the simulator and the API yourself."
+                )
+                return
             console.print(
                 Panel.fit(
                     f"Dashboard:  {base_url}/agent   (sign in as {DEMO_AGENT[0]} /"
@@ -112,9 +119,8 @@ def run_demo(
                     title="Try it yourself",
                 )
             )
-            if serve:
-                console.print("Serving until Ctrl-C ...")
-                wait_for_exit()
+            console.print("Serving until Ctrl-C ...")
+            wait_for_exit()
     finally:
         db.dispose()
         sock.close()
@@ -185,7 +191,9 @@ class Story:
                 ),
                 start=1,
             ):
-                self.console.rule(f"[bold]{number}. {step.__doc__}")
+                # Not a Rule: its title is cut to the terminal's width, and piped it spans
+                # the whole (unbounded) line.
+                self.console.print(f"\n[bold]── {number}. {step.__doc__}[/bold]")
                 step()
         finally:
             self.api.close()

@@ -26,8 +26,15 @@ REDACTED = "[redacted]"
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Shorter values would redact ordinary words; no real secret is this short.
 MIN_SECRET_LENGTH = 6
-# Per-request INFO lines from HTTP clients: noise at best, the bot token at worst.
-_QUIET_LOGGERS = ("httpx", "httpcore", "telegram.ext.ExtBot", "twilio.http_client")
+# Per-request INFO lines from HTTP clients: noise at best, the bot token at worst. Alembic
+# announces its dialect at INFO each time a command checks the schema: noise on stderr.
+_QUIET_LOGGERS = (
+    "httpx",
+    "httpcore",
+    "telegram.ext.ExtBot",
+    "twilio.http_client",
+    "alembic.runtime.migration",
+)
 
 
 class RedactSecrets(logging.Filter):

@@ -10,9 +10,8 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from bot.cli.support import actor, context, err, fail, out, print_json
+from bot.cli.support import actor, context, data_table, fail, out, print_json
 from store import agents, audit
 from store.agent_sign_ins import end_all_sign_ins
 from store.errors import StoreError
@@ -54,7 +53,7 @@ def add(
             name = agent.username
     except StoreError as exc:
         fail(str(exc))
-    err.print(f"agent {name} added", highlight=False)
+    out.print(f"agent {name} added", highlight=False)
 
 
 @app.command("list")
@@ -80,7 +79,7 @@ def list_(
     if not rows:
         out.print("No agents yet: add one with `backorder-bot agents add USERNAME`.")
         return
-    table = Table("username", "telegram user", "disabled", "created")
+    table = data_table("username", "telegram user", "disabled", "created")
     for row in rows:
         table.add_row(
             str(row["username"]),
@@ -100,7 +99,7 @@ def remove(ctx: typer.Context, username: str) -> None:
             agents.remove_agent(session, username, now=utcnow(), actor=actor())
     except StoreError as exc:
         fail(str(exc))
-    err.print(f"agent {username} removed", highlight=False)
+    out.print(f"agent {username} removed", highlight=False)
 
 
 @app.command("sign-out")
@@ -113,4 +112,4 @@ def sign_out(ctx: typer.Context, username: str) -> None:
             fail(f"agent {name} does not exist")
         ended = end_all_sign_ins(session, name)
         audit.record(session, actor(), "agent.signed_out", subject=f"agent:{name}", now=utcnow())
-    err.print(f"agent {name} signed out everywhere ({ended} session(s) ended)", highlight=False)
+    out.print(f"agent {name} signed out everywhere ({ended} session(s) ended)", highlight=False)

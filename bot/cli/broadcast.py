@@ -14,10 +14,20 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from bot.agents.broadcasts import broadcast_service
-from bot.cli.support import actor, context, err, fail, out, print_json, progress_bar
+from bot.cli.support import (
+    actor,
+    context,
+    data_table,
+    err,
+    fail,
+    out,
+    parse_day,
+    print_json,
+    progress_bar,
+)
+from messaging.broadcast_content import BROADCAST_TEMPLATES
 from messaging.broadcasts import BroadcastProgress, BroadcastRequest, Preview
 from store import audience
 from store.audience import AudienceFilter
@@ -25,7 +35,8 @@ from store.errors import StoreError
 from store.models import Channel, LineStatus
 
 DateOption = Annotated[
-    dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="YYYY-MM-DD", show_default=False)
+    dt.date | None,
+    typer.Option(parser=parse_day, metavar="YYYY-MM-DD", show_default=False),
 ]
 
 
@@ -33,7 +44,14 @@ def broadcast(
     ctx: typer.Context,
     sku: Annotated[str | None, typer.Option(help="Customers with a line for this SKU.")] = None,
     supplier: Annotated[str | None, typer.Option(help="... for this supplier's products.")] = None,
-    status: Annotated[LineStatus, typer.Option(help="The line's status.")] = LineStatus.BACKORDERED,
+    status: Annotated[
+        LineStatus,
+        typer.Option(
+            metavar="STATUS",
+            show_choices=False,
+            help=f"The line's status: {', '.join(s.value for s in LineStatus)}.",
+        ),
+    ] = LineStatus.BACKORDERED,
     waiting_days_min: Annotated[
         int | None, typer.Option(min=0, help="Ordered at least N days ago.")
     ] = None,
@@ -41,7 +59,10 @@ def broadcast(
     eta_after: DateOption = None,
     locale: Annotated[str | None, typer.Option(help="Language, e.g. es (matches es-MX).")] = None,
     channel: Annotated[Channel | None, typer.Option(help="Only this channel.")] = None,
-    template: Annotated[str | None, typer.Option(help="A library message.")] = None,
+    template: Annotated[
+        str | None,
+        typer.Option(metavar="NAME", help=f"A library message: {', '.join(BROADCAST_TEMPLATES)}."),
+    ] = None,
     text: Annotated[
         str | None,
         typer.Option(help="Your text; placeholders like {{ first_name }}, {{ eta }}."),
@@ -62,6 +83,7 @@ def broadcast(
         dt.datetime | None,
         typer.Option(
             formats=["%Y-%m-%dT%H:%M%z", "%Y-%m-%dT%H:%M:%S%z"],
+            metavar="ISO-8601",
             help="When to send (ISO 8601 with offset, e.g. 2026-12-01T09:00+01:00).",
         ),
     ] = None,
@@ -85,8 +107,8 @@ def broadcast(
             supplier=supplier,
             status=status,
             waiting_days_min=waiting_days_min,
-            eta_before=eta_before.date() if eta_before else None,
-            eta_after=eta_after.date() if eta_after else None,
+            eta_before=eta_before,
+            eta_after=eta_after,
             locale=locale,
             channel=channel,
         )
@@ -152,7 +174,9 @@ def _show_preview(preview: Preview) -> None:
     out.print("By locale:  " + _pairs(t.by_locale))
     out.print("Skipped:    " + _pairs(t.skipped))
     out.print(f"Quiet hours: {t.quiet_hours_deferred} will wait for the end of their quiet hours")
-    table = Table("locale", "channel", "segments", "message", title="Samples")
+    table = data_table(
+        "locale", "channel", "segments", "message", title="Samples", wrap=("message",)
+    )
     for sample in preview.samples:
         segments = f"{sample.sms_segments} ({sample.encoding})" if sample.sms_segments else "-"
         table.add_row(sample.locale, sample.channel, segments, sample.text)

@@ -10,9 +10,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from bot.cli.support import context, fail, out, print_json
+from bot.cli.support import context, data_table, fail, out, print_json
 from store.errors import StoreError
 from store.models import utcnow
 from store.refunds import refund_record, refunds, settle_refund
@@ -35,7 +34,9 @@ def list_refunds(
     if not records:
         out.print("No refunds due." if not show_all else "No refunds yet.")
         return
-    table = Table("id", "order", "sku", "qty", "amount", "reason", "owed since", "settled")
+    table = data_table(
+        "id", "order", "sku", "qty", "amount", "reason", "owed since", "settled", wrap=("reason",)
+    )
     for r in records:
         table.add_row(
             str(r["id"]),

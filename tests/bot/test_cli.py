@@ -139,10 +139,11 @@ def test_unmigrated_database_says_to_run_db_upgrade(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty.db").touch()
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
     result = _run("report")
     assert result.exit_code == 1
-    assert "backorder-bot db upgrade" in result.stderr
+    assert "no tables yet: run `backorder-bot db upgrade`" in result.stderr
 
 
 def test_sample_history_is_not_sent_but_new_events_are(
@@ -155,13 +156,13 @@ def test_sample_history_is_not_sent_but_new_events_are(
     _run("sample", "load", "--customers", "12", "--orders", "30")
     first = _run("dispatch", "--once")
     assert first.exit_code == 0
-    assert "0 message(s) queued from events" in first.stderr
+    assert "0 message(s) queued from events" in first.stdout
     group = json.loads(_run("backorders", "--json").stdout)[0]
     later = (dt.date.today() + dt.timedelta(days=400)).isoformat()  # within the 2-year bound
     assert _run("eta", "set", group["sku"], later).exit_code == 0
     second = _run("dispatch", "--once")
     told = len(group["lines"])
-    assert f"{told} message(s) queued from events; {told} sent" in second.stderr
+    assert f"{told} message(s) queued from events; {told} sent" in second.stdout
 
 
 def test_outbox_lists_what_needs_a_person_and_retry_requeues_it(cli_env: Database) -> None:

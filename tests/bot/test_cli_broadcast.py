@@ -149,7 +149,7 @@ def test_agents_add_list_remove(cli_env: Database) -> None:
         stdin="long password 1\nlong password 1\n",
     )
     assert added.exit_code == 0, added.output
-    assert "agent ann added" in added.stderr
+    assert "agent ann added" in added.stdout
     listed = json.loads(_run("agents", "list", "--json").stdout)
     assert [(a["username"], a["telegram_user_id"]) for a in listed] == [("ann", 42)]
     with cli_env.read_session() as session:

@@ -70,7 +70,7 @@ def test_agents_sign_out_ends_every_session_of_that_agent(cli_db: Database) -> N
             start_sign_in(session, name, nonce, now=now, expires_at=now + dt.timedelta(hours=8))
     result = runner.invoke(app, ["agents", "sign-out", "Ada"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert "2 session(s) ended" in result.stderr
+    assert "2 session(s) ended" in result.stdout
     with cli_db.read_session() as session:
         assert session.scalar(select(func.count()).select_from(AgentSignIn)) == 1
 

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.csv_import import ImportFailed, ImportKind, import_csv
+from bot.importing.csv_import import ImportFailed, ImportKind, import_csv
 from store.models import Channel, Customer, LineStatus, Order, Product, PurchaseOrder
 from store.policy import DEFAULT_POLICY
 from tests import factories as f

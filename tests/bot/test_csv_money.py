@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.csv_import import ImportFailed, ImportKind, import_csv
+from bot.importing.csv_import import ImportFailed, ImportKind, import_csv
 from store.models import Product
 from store.policy import DEFAULT_POLICY
 from tests.factories import NOW
