@@ -16,8 +16,11 @@ _PATH_ARG = 2  # uvicorn's args: client, method, path with query, HTTP version, 
 class DropQueryStrings(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
-        if isinstance(args, tuple) and len(args) > _PATH_ARG and isinstance(args[_PATH_ARG], str):
-            path, sep, _query = args[_PATH_ARG].partition("?")
+        if not isinstance(args, tuple) or len(args) <= _PATH_ARG:
+            return True
+        full = args[_PATH_ARG]
+        if isinstance(full, str):
+            path, sep, _query = full.partition("?")
             if sep:
                 record.args = (*args[:_PATH_ARG], path + "?…", *args[_PATH_ARG + 1 :])
         return True
