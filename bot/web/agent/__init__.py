@@ -3,9 +3,10 @@
 Pages: sign-in (:mod:`.auth`), the backorder board with the offer-outcome chart, a SKU's page
 with the edit-ETA form (:mod:`.pages`), the broadcast composer, preview, confirm and progress
 (:mod:`.broadcasts`), search and a customer's page with their timeline (:mod:`.customers`).
-Sessions are signed, expiring cookies (:mod:`.session`); every POST form carries the session's CSRF token and is refused with 403 without it, before anything is
-written. Pages send :data:`bot.web.html.PAGE_HEADERS`: the CSP allows only this router's own
-style sheet and script, no inline code.
+Sessions are signed, expiring cookies (:mod:`.session`); every POST form carries the session's
+CSRF token and is refused with 403 without it, before anything is written. Pages send
+:data:`bot.web.html.PAGE_HEADERS`: the CSP allows only this router's own style sheet and
+script, no inline code.
 """
 
 import datetime as dt
