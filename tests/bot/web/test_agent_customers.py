@@ -153,7 +153,7 @@ async def test_search_finds_ada_by_every_key(
 ) -> None:
     page = (await agent.get("/agent/search", params={"q": q})).text
     assert f'href="/agent/customers/{shop["ada"]}">Ada Lovelace</a>' in page
-    assert f"<td>{found_by}" in page
+    assert f'<td data-label="Found by">{found_by}' in page
     assert f'value="{html.escape(q)}"' in page  # the box keeps what was typed
 
 
