@@ -39,6 +39,11 @@ def test_it_finds_a_foreign_number_typed_in_international_format(shop: Session) 
     assert names(shop, "+44 20 7946 0018") == ["Alan Turing"]
 
 
+def test_a_national_number_with_a_trunk_prefix_finds_its_e164_number(shop: Session) -> None:
+    # "020..." is not a run of digits inside "+4420...": only normalising finds it.
+    assert names(shop, "020 7946 0018", region="GB") == ["Alan Turing"]
+
+
 def test_it_finds_customers_by_the_last_digits_of_their_phone(shop: Session) -> None:
     assert names(shop, "555-01") == ["Ada Lovelace", "Grace Hopper"]
 
