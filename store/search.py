@@ -121,18 +121,21 @@ def _by_phone(
 
 def _by_order(session: Session, query: str) -> tuple[str | None, list[SearchHit]]:
     number = query.removeprefix("#").strip()
-    # Order numbers are stored as the shop wrote them; an agent may type them in any case.
-    stmt = (
-        select(*_CUSTOMER, Order.number.label("detail"))
-        .join(Order, Order.customer_id == Customer.id)
-        .where(func.upper(Order.number) == number.upper())
+    stmt = select(*_CUSTOMER, Order.number.label("detail")).join(
+        Order, Order.customer_id == Customer.id
     )
-    hits = _hits(session, stmt, "order")
+    # The exact number uses the unique index; only a miss pays for the case-folding scan
+    # (numbers are stored as the shop wrote them, an agent may type them in any case).
+    hits = _hits(session, stmt.where(Order.number == number), "order")
+    if not hits:
+        hits = _hits(session, stmt.where(func.upper(Order.number) == number.upper()), "order")
     return (hits[0].detail if hits else None), hits
 
 
 def _by_sku(session: Session, query: str, limit: int) -> tuple[str | None, list[SearchHit]]:
-    sku = session.scalar(select(Product.sku).where(func.upper(Product.sku) == query.upper()))
+    sku = session.scalar(select(Product.sku).where(Product.sku == query)) or session.scalar(
+        select(Product.sku).where(func.upper(Product.sku) == query.upper())
+    )
     if sku is None:
         return None, []
     stmt = (
