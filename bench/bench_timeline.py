@@ -1,9 +1,10 @@
 """A customer's timeline and a search on a shop with history: time per call.
 
-Builds a throwaway database (SQLite file by default, or ``--database-url`` for a PostgreSQL
-server) with N customers, each with ``--per-customer`` texts in and as many messages out, then
-times ``store.customer_timeline.timeline`` (first page, and a page deep in one customer's
-history) and ``store.search.search`` (by phone, by name), the median of ``--runs`` calls.
+Builds a throwaway database (a SQLite file by default; with ``--database-url`` a fresh
+``bench_<random>`` database on that PostgreSQL server, dropped afterwards) with N customers,
+each with ``--per-customer`` texts in and as many messages out, then times
+``store.customer_timeline.timeline`` (first page, and the next) and ``store.search.search``
+(by phone, last digits, name), the median of ``--runs`` calls.
 
     python bench/bench_timeline.py [--customers 5000] [--per-customer 40]
 """
@@ -11,13 +12,16 @@ history) and ``store.search.search`` (by phone, by name), the median of ``--runs
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import secrets
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
-from sqlalchemy import insert
+from sqlalchemy import create_engine, insert, text
+from sqlalchemy.engine import make_url
 
 from store.customer_timeline import timeline
 from store.db import Database
@@ -78,6 +82,25 @@ def _outbound(ids: list[int], per: int) -> list[dict[str, object]]:
     ]
 
 
+@contextlib.contextmanager
+def throwaway(server_url: str | None, tmp: str) -> Iterator[str]:
+    """A new empty database: never the one ``server_url`` names, which may hold real data."""
+    if server_url is None:
+        yield f"sqlite:///{tmp}/bench.db"
+        return
+    url = make_url(server_url)
+    name = f"bench_{secrets.token_hex(6)}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def median_ms(call: Callable[[], object], runs: int) -> float:
     times = []
     for _ in range(runs):
@@ -94,8 +117,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--database-url")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        url = args.database_url or f"sqlite:///{tmp}/bench.db"
+    with tempfile.TemporaryDirectory() as tmp, throwaway(args.database_url, tmp) as url:
         upgrade(url)
         db = Database(url)
         started = time.perf_counter()
