@@ -66,8 +66,9 @@ class Cursor:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
             at_text, kind, id_text = raw.split("|")
             at = dt.datetime.fromisoformat(at_text)
-            cursor = cls(at, kind, int(id_text))
-        except (ValueError, binascii.Error, UnicodeDecodeError):
+            # In UTC now: an offset past year 9999 or before year 1 would overflow at the query.
+            cursor = cls(at.astimezone(dt.UTC), kind, int(id_text))
+        except (ValueError, binascii.Error, UnicodeDecodeError, OverflowError):
             raise InvalidInput("this cursor was not made by this API", field="cursor") from None
         if at.tzinfo is None or kind not in KINDS or not 0 <= cursor.id < 2**63:
             raise InvalidInput("this cursor was not made by this API", field="cursor")

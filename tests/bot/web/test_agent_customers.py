@@ -152,7 +152,8 @@ async def test_search_finds_ada_by_every_key(
     agent: httpx.AsyncClient, shop: dict[str, int], q: str, found_by: str
 ) -> None:
     page = (await agent.get("/agent/search", params={"q": q})).text
-    assert f'href="/agent/customers/{shop["ada"]}">Ada Lovelace</a>' in page
+    anchor = "#order-A-7" if found_by == "order" else ""  # an order hit opens at that order
+    assert f'href="/agent/customers/{shop["ada"]}{anchor}">Ada Lovelace</a>' in page
     assert f'<td data-label="Found by">{found_by}' in page
     assert f'value="{html.escape(q)}"' in page  # the box keeps what was typed
 
@@ -183,6 +184,7 @@ async def test_the_customer_page_shows_orders_consent_and_the_timeline(
     assert order == sorted(order)  # newest first
     assert "by the customer, SMS" in timeline
     assert '<span class="tag status-failed">failed</span>' in timeline
+    assert 'id="order-A-7"' in page
     assert "21610: the number has opted out" in timeline
 
 
@@ -229,3 +231,25 @@ async def test_an_unknown_customer_is_a_404_page(
     response = await agent.get(f"/agent/customers/{customer_id}")
     assert response.status_code == 404
     assert "There is no such customer." in response.text
+
+
+async def test_a_message_waiting_for_its_turn_reads_queued(
+    agent: httpx.AsyncClient, shop: dict[str, int], committed_db: Database
+) -> None:
+    with committed_db.session() as session:
+        session.add(
+            OutboxMessage(
+                dedupe_key="test:pending",
+                customer_id=shop["ada"],
+                channel=Channel.TELEGRAM,
+                address="42",
+                message="ready_to_ship",
+                locale="en",
+                body="Your oven ships today.",
+                status=OutboxStatus.PENDING,
+                created_at=f.NOW + dt.timedelta(days=1),
+            )
+        )
+    page = (await agent.get(f"/agent/customers/{shop['ada']}")).text
+    assert '<span class="tag status-pending">queued</span>' in page
+    assert "· Telegram ·" in page
