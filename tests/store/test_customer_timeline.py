@@ -221,8 +221,8 @@ def walk_from(session: Session, customer_id: int, cursor: str | None) -> list[En
         "nonsense",
         "bm9ub25zZW5zZQ",
         "MjAyNnxpbmJvdW5kfDE",
-        "OTk5OS0xMi0zMVQyMzo1OTo1OS0wNTowMHxpbmJvdW5kfDE",  # 9999-12-31T23:59:59-05:00: past UTC's end
-        "MDAwMS0wMS0wMVQwMDowMDowMCswNTowMHxpbmJvdW5kfDE",  # 0001-01-01T00:00+05:00: before its start
+        "OTk5OS0xMi0zMVQyMzo1OTo1OS0wNTowMHxpbmJvdW5kfDE",  # 9999-12-31T23:59:59-05:00
+        "MDAwMS0wMS0wMVQwMDowMDowMCswNTowMHxpbmJvdW5kfDE",  # 0001-01-01T00:00+05:00
     ],
 )
 def test_a_cursor_not_made_here_is_refused(session: Session, ada: Customer, cursor: str) -> None:
