@@ -1,11 +1,13 @@
 """Search and the customer page in a real browser, at 1280 px and on a 390 px phone: an agent
 types a national phone number in the box at the top, opens the customer, reads the orders and
 the timeline; nothing overflows the phone's width, no script from a hostile name runs.
-Screenshots (desktop and phone) go to the artifacts folder."""
+Screenshots (desktop and phone) go to the artifacts folder. With ``AXE_CORE_JS`` set to the
+npm package axe-core's ``axe.min.js``, each page must have no serious or critical violation."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +87,23 @@ def _overflow(page: Any) -> int:
     return int(page.evaluate("document.documentElement.scrollWidth - window.innerWidth"))
 
 
+# axe-core (the npm package's axe.min.js), when given: each page is checked for accessibility.
+AXE = os.environ.get("AXE_CORE_JS")
+
+
+def _serious_violations(page: Any) -> list[str]:
+    """axe-core's serious and critical violations on the page (none checked without AXE)."""
+    if not AXE:
+        return []
+    page.add_script_tag(path=AXE)
+    found = page.evaluate("axe.run().then(r => r.violations)")
+    return [
+        f"{v['id']}: {v['help']} ({len(v['nodes'])}x)"
+        for v in found
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
 def _widest(page: Any) -> str:
     """The elements reaching past the window's right edge, to say what overflows."""
     return str(
@@ -111,7 +130,9 @@ def test_an_agent_finds_a_customer_and_reads_their_timeline(
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
         try:
-            page = browser.new_context(viewport={"width": width, "height": height}).new_page()
+            # axe is injected as a script: only then is the page's CSP bypassed.
+            viewport = {"width": width, "height": height}
+            page = browser.new_context(viewport=viewport, bypass_csp=bool(AXE)).new_page()
             problems: list[str] = []
             page.on("pageerror", lambda error: problems.append(str(error)))
             page.on("console", lambda m: problems.append(m.text) if "Refused" in m.text else None)
@@ -124,6 +145,7 @@ def test_an_agent_finds_a_customer_and_reads_their_timeline(
             expect(page.locator("table.results")).to_contain_text("phone")
             page.screenshot(path=str(artifacts / f"customer-search-{name}.png"), full_page=True)
             assert _overflow(page) <= 0, f"the results page scrolls sideways: {_widest(page)}"
+            assert _serious_violations(page) == []
 
             page.locator("table.results a").first.click()
             expect(page.locator("h1")).to_contain_text("María José")
@@ -138,6 +160,7 @@ def test_an_agent_finds_a_customer_and_reads_their_timeline(
             page.screenshot(path=str(artifacts / f"customer-page-{name}.png"), full_page=True)
             assert _overflow(page) <= 0, f"the customer page scrolls sideways: {_widest(page)}"
             assert page.evaluate("window.pwned") is None
+            assert _serious_violations(page) == []
             assert problems == []
         finally:
             browser.close()
