@@ -234,3 +234,29 @@ def test_a_customer_without_history_has_an_empty_timeline(session: Session) -> N
     page = timeline(session, f.customer(session).id)
     assert page.entries == []
     assert page.next_cursor is None
+
+
+def test_a_text_not_handled_yet_shows_by_its_sender(session: Session, ada: Customer) -> None:
+    """A text is logged before it is handled, without a customer: a crash in between (or a
+    handler still at work) must not hide what the customer wrote."""
+    ada.telegram_chat_id = 4_000_000_001
+    rows = [
+        (Channel.SMS, ada.phone, "sms not handled"),
+        (Channel.TELEGRAM, "4000000001", "telegram not handled"),
+        (Channel.SMS, "+14155559999", "someone else"),
+        (Channel.TELEGRAM, ada.phone, "a chat id that is not hers"),
+    ]
+    for n, (channel, sender, body) in enumerate(rows):
+        session.add(
+            InboundMessage(
+                channel=channel,
+                provider_id=f"unhandled-{n}",
+                sender=sender or "",
+                body=body,
+                received_at=hours(10 + n),
+                customer_id=None,
+            )
+        )
+    session.flush()
+    texts = [e.text for e in timeline(session, ada.id).entries if e.kind == "inbound"]
+    assert texts == ["telegram not handled", "sms not handled", "where is my oven?"]
