@@ -22,7 +22,14 @@ from store.customers import normalize_phone
 from store.errors import InvalidInput
 from store.models import Customer, Order, OrderLine, Product
 
-__all__ = ["MAX_QUERY_LENGTH", "MIN_PHONE_DIGITS", "SearchHit", "SearchResults", "search"]
+__all__ = [
+    "MAX_QUERY_LENGTH",
+    "MIN_PHONE_DIGITS",
+    "SearchHit",
+    "SearchResults",
+    "clean_query",
+    "search",
+]
 
 MAX_QUERY_LENGTH = 200
 MIN_PHONE_DIGITS = 4
@@ -57,7 +64,7 @@ def search(
     session: Session, raw: str, *, default_region: str | None = None, limit: int = DEFAULT_LIMIT
 ) -> SearchResults:
     """Customers matching ``raw`` by any key, strongest match first, at most ``limit``."""
-    query = raw.strip()[:MAX_QUERY_LENGTH]
+    query = clean_query(raw)
     if not query:
         return SearchResults(query="", hits=[])
     found: list[SearchHit] = []
@@ -75,6 +82,13 @@ def search(
         order_number=order_number,
         truncated=len(hits) > limit,
     )
+
+
+def clean_query(raw: str) -> str:
+    """What can be searched for: no NUL (PostgreSQL refuses it in text), no lone surrogate
+    (it cannot be encoded to send to the database, or back in a page), trimmed and capped."""
+    text = raw.replace("\x00", "").encode("utf-8", "ignore").decode("utf-8")
+    return text.strip()[:MAX_QUERY_LENGTH]
 
 
 def _best_per_customer(found: list[SearchHit]) -> list[SearchHit]:

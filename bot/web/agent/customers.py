@@ -18,7 +18,7 @@ from bot.web.agent.pages import Context
 from store.customer_profile import Profile, profile
 from store.customer_timeline import TimelinePage, timeline
 from store.errors import InvalidInput
-from store.search import MAX_QUERY_LENGTH, SearchResults, search
+from store.search import SearchResults, clean_query, search
 
 TIMELINE_PAGE = 50
 MAX_ID = 2**31 - 1
@@ -37,7 +37,7 @@ def router(ctx: Context, default_region: str | None) -> APIRouter:
     async def search_page(request: Request) -> Response:
         """Customers by phone, name, order number or SKU; each links to their page."""
         who = await ctx.gate.agent(request)
-        q = request.query_params.get("q", "")[:MAX_QUERY_LENGTH]
+        q = clean_query(request.query_params.get("q", ""))
         results = await asyncio.to_thread(_search, ctx, q, default_region)
         return ctx.render(request, who, "search.html", q=q, results=results)
 

@@ -219,9 +219,10 @@ async def test_the_timeline_pages_back_with_older(
 async def test_a_cursor_edited_by_hand_shows_the_newest_entries(
     agent: httpx.AsyncClient, shop: dict[str, int]
 ) -> None:
-    response = await agent.get(f"/agent/customers/{shop['bob']}", params={"before": "garbage"})
-    assert response.status_code == 200
-    assert "bob text 59" in response.text
+    for before in ("garbage", "\x00", "MjAyNnxpbmJvdW5kfDE\x00"):
+        response = await agent.get(f"/agent/customers/{shop['bob']}", params={"before": before})
+        assert response.status_code == 200
+        assert "bob text 59" in response.text
 
 
 @pytest.mark.parametrize("customer_id", ["999999", "abc", "0", str(2**40)])
@@ -253,3 +254,11 @@ async def test_a_message_waiting_for_its_turn_reads_queued(
     page = (await agent.get(f"/agent/customers/{shop['ada']}")).text
     assert '<span class="tag status-pending">queued</span>' in page
     assert "· Telegram ·" in page
+
+
+@pytest.mark.parametrize(
+    "query", ["love%00lace", "%ED%B3%BF", "%FF%FE", "x" * 5000, "%25_%5C", "q=a&q=b"]
+)
+async def test_odd_searches_are_answered_not_500(agent: httpx.AsyncClient, query: str) -> None:
+    response = await agent.get("/agent/search?q=" + query)
+    assert response.status_code == 200
