@@ -46,7 +46,7 @@ def router(ctx: Context, default_region: str | None) -> APIRouter:
         """Who they are, their orders, and the timeline (newest first)."""
         who = await ctx.gate.agent(request)
         before = request.query_params.get("before")
-        number = int(customer_id) if customer_id.isdigit() else 0
+        number = int(customer_id) if customer_id.isascii() and customer_id.isdigit() else 0
         if not 0 < number <= MAX_ID:
             return ctx.render(request, who, "not_found.html", 404, sku=None, what="customer")
         try:

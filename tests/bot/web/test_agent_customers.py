@@ -225,7 +225,7 @@ async def test_a_cursor_edited_by_hand_shows_the_newest_entries(
         assert "bob text 59" in response.text
 
 
-@pytest.mark.parametrize("customer_id", ["999999", "abc", "0", str(2**40)])
+@pytest.mark.parametrize("customer_id", ["999999", "abc", "0", str(2**40), "²", "１"])
 async def test_an_unknown_customer_is_a_404_page(
     agent: httpx.AsyncClient, customer_id: str
 ) -> None:
