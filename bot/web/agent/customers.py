@@ -15,6 +15,7 @@ from fastapi.responses import Response
 
 from bot.web.agent.auth import PATH
 from bot.web.agent.pages import Context
+from bot.web.agent.timeline_text import entry_text
 from store.customer_profile import Profile, profile
 from store.customer_timeline import TimelinePage, timeline
 from store.errors import InvalidInput
@@ -64,6 +65,7 @@ def router(ctx: Context, default_region: str | None) -> APIRouter:
             paged=before is not None,
             tz=ctx.timezone,
             locale="en",
+            shown=entry_text,
         )
 
     return routes

@@ -262,3 +262,29 @@ async def test_a_message_waiting_for_its_turn_reads_queued(
 async def test_odd_searches_are_answered_not_500(agent: httpx.AsyncClient, query: str) -> None:
     response = await agent.get("/agent/search?q=" + query)
     assert response.status_code == 200
+
+
+async def test_telegram_html_reads_as_text_and_link_keys_are_masked(
+    agent: httpx.AsyncClient, shop: dict[str, int], committed_db: Database
+) -> None:
+    token = "grx22CvBirRZUMyZ1FJP3A"
+    with committed_db.session() as session:
+        session.add(
+            OutboxMessage(
+                dedupe_key="test:telegram-html",
+                customer_id=shop["ada"],
+                channel=Channel.TELEGRAM,
+                address="42",
+                message="ready_to_ship",
+                locale="en",
+                body=f'<b>Good news</b>: <a href="https://shop.example/o/{token}">your order</a>',
+                status=OutboxStatus.SENT,
+                created_at=f.NOW + dt.timedelta(days=1),
+            )
+        )
+        _inbound(session, shop["ada"], f"/start {token}", f.NOW + dt.timedelta(days=2), "TG-1")
+    page = (await agent.get(f"/agent/customers/{shop['ada']}")).text
+    assert "Good news: your order (https://shop.example/o/…)" in page
+    assert "/start …" in page
+    assert token not in page
+    assert "&lt;b&gt;" not in page
