@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from bot.timeline_text import entry_text
 from bot.web.agent.auth import PATH
 from bot.web.agent.pages import Context
-from bot.web.agent.timeline_text import entry_text
 from store.customer_profile import Profile, profile
 from store.customer_timeline import TimelinePage, timeline
 from store.errors import InvalidInput

@@ -15,9 +15,10 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict
 
 from bot.settings import Settings
+from bot.timeline_text import entry_text
 from bot.web.api.errors import MAX_INT, ApiRoute, unprocessable
 from store.customer_profile import profile
-from store.customer_timeline import MAX_LIMIT, timeline
+from store.customer_timeline import MAX_LIMIT, TimelinePage, timeline
 from store.db import Database
 from store.errors import InvalidInput
 from store.models import Customer
@@ -149,13 +150,17 @@ def router(settings: Settings, db: Database) -> APIRouter:
         cursor: Annotated[str | None, Query(max_length=200)] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     ) -> TimelineOut:
-        """Everything in and out on every channel, choices, links and refunds, newest first."""
+        """Everything in and out on every channel, choices, links and refunds, newest first.
+
+        ``text`` reads as the customer saw it (Telegram HTML as plain text); the keys of links
+        (order pages, Telegram ``/start``) are masked.
+        """
 
         def read() -> TimelineOut | None:
             with db.read_session() as session:
                 if session.get(Customer, customer_id) is not None:
                     page = timeline(session, customer_id, before=cursor, limit=limit)
-                    return TimelineOut.model_validate(page)
+                    return _timeline_out(page)
                 return None
 
         try:
@@ -167,3 +172,11 @@ def router(settings: Settings, db: Database) -> APIRouter:
         return found
 
     return routes
+
+
+def _timeline_out(page: TimelinePage) -> TimelineOut:
+    """Texts as the dashboard shows them: Telegram HTML as plain text, link keys masked."""
+    entries = [
+        EntryOut.model_validate(e).model_copy(update={"text": entry_text(e)}) for e in page.entries
+    ]
+    return TimelineOut(entries=entries, next_cursor=page.next_cursor)

@@ -168,3 +168,21 @@ async def test_the_access_log_never_shows_the_searched_phone_number(
 async def test_a_customer_id_past_the_column_range_is_422(api: httpx.AsyncClient) -> None:
     response = await api.get(f"/api/customers/{2**31}")
     assert response.status_code == 422
+
+
+async def test_the_timeline_masks_order_page_keys(
+    api: httpx.AsyncClient, ada_id: int, committed_db: Database
+) -> None:
+    with committed_db.session() as session:
+        session.add(
+            InboundMessage(
+                channel=Channel.SMS,
+                provider_id="SM-link",
+                sender=PHONE,
+                body="is https://shop.example/o/grx22CvBirRZUMyZ1FJP3A mine?",
+                received_at=f.NOW.replace(hour=20),
+                customer_id=ada_id,
+            )
+        )
+    body = (await api.get(f"/api/customers/{ada_id}/messages", params={"limit": 1})).json()
+    assert body["entries"][0]["text"] == "is https://shop.example/o/… mine?"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from bot.web.agent.timeline_text import entry_text
+from bot.timeline_text import entry_text
 from store.customer_timeline import Entry
 
 AT = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
