@@ -288,3 +288,26 @@ async def test_telegram_html_reads_as_text_and_link_keys_are_masked(
     assert "/start …" in page
     assert token not in page
     assert "&lt;b&gt;" not in page
+
+
+async def test_a_broadcast_message_links_to_its_broadcast(
+    agent: httpx.AsyncClient, shop: dict[str, int], committed_db: Database
+) -> None:
+    with committed_db.session() as session:
+        session.add(
+            OutboxMessage(
+                dedupe_key="test:broadcast",
+                customer_id=shop["ada"],
+                channel=Channel.SMS,
+                address=PHONE,
+                message="broadcast",
+                locale="en",
+                body="We are closed on Monday.",
+                broadcast_id=77,
+                status=OutboxStatus.DELIVERED,
+                created_at=f.NOW + dt.timedelta(days=1),
+            )
+        )
+    page = (await agent.get(f"/agent/customers/{shop['ada']}")).text
+    assert '<a href="/agent/broadcasts/77">Broadcast #77</a>' in page
+    assert '<span class="tag status-delivered">delivered</span>' in page
