@@ -13,6 +13,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
 
 from bot.settings import Settings
 from bot.web import create_app
@@ -87,10 +88,7 @@ def shop(committed_db: Database) -> dict[str, int]:
         return {"ada": ada.id, "evil": evil.id, "bob": bob.id}
 
 
-def _inbound(session: object, customer_id: int, body: str, at: dt.datetime, sid: str) -> None:
-    from sqlalchemy.orm import Session
-
-    assert isinstance(session, Session)
+def _inbound(session: Session, customer_id: int, body: str, at: dt.datetime, sid: str) -> None:
     session.add(
         InboundMessage(
             channel=Channel.SMS,
