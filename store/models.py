@@ -569,6 +569,8 @@ class InboundMessage(Base):
         # Recent misses of one sender, for rate limiting order-number guessing.
         Index("ix_inbound_messages_sender", "channel", "sender", "received_at"),
         Index("ix_inbound_messages_unhandled", "handled_at", "channel"),
+        # A customer's timeline, newest first (store/customer_timeline.py).
+        Index("ix_inbound_messages_customer", "customer_id", "received_at"),
     )
 
     id: Mapped[int] = mapped_column(BIG_ID, primary_key=True)

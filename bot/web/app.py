@@ -24,6 +24,7 @@ from bot.settings import Settings
 from bot.telegram.agents import AgentCommands
 from bot.telegram.bot import build_application, running
 from bot.web import (
+    access_log,
     agent,
     api,
     ops,
@@ -63,6 +64,7 @@ def create_app(
     settings the web app cannot run with.
     """
     settings.check_can_serve()
+    access_log.install()  # searches put phone numbers in query strings
     keys = SandboxKeys.generate() if settings.sandbox else None
     inbound = inbound_service.from_settings(settings, db)
     agents = AgentCommands.from_settings(settings, db, inbound)  # Telegram agent commands

@@ -2,10 +2,11 @@
 
 Pages: sign-in (:mod:`.auth`), the backorder board with the offer-outcome chart, a SKU's page
 with the edit-ETA form (:mod:`.pages`), the broadcast composer, preview, confirm and progress
-(:mod:`.broadcasts`). Sessions are signed, expiring cookies (:mod:`.session`); every POST form
-carries the session's CSRF token and is refused with 403 without it, before anything is
-written. Pages send :data:`bot.web.html.PAGE_HEADERS`: the CSP allows only this router's own
-style sheet and script, no inline code.
+(:mod:`.broadcasts`), search and a customer's page with their timeline (:mod:`.customers`).
+Sessions are signed, expiring cookies (:mod:`.session`); every POST form carries the session's
+CSRF token and is refused with 403 without it, before anything is written. Pages send
+:data:`bot.web.html.PAGE_HEADERS`: the CSP allows only this router's own style sheet and
+script, no inline code.
 """
 
 import datetime as dt
@@ -16,7 +17,7 @@ from fastapi import APIRouter
 
 from bot.agents.broadcasts import broadcast_service
 from bot.settings import Settings
-from bot.web.agent import auth, broadcasts, pages
+from bot.web.agent import auth, broadcasts, customers, pages
 from bot.web.agent.session import SessionSigner, session_key
 from bot.web.ops import WebMetrics
 from messaging.broadcasts import BroadcastService
@@ -50,4 +51,5 @@ def router(
     routes.include_router(auth.router(gate, settings.shop_name))
     routes.include_router(pages.router(ctx))
     routes.include_router(broadcasts.router(ctx, service))
+    routes.include_router(customers.router(ctx, settings.default_phone_region))
     return routes

@@ -9,7 +9,16 @@ from fastapi import APIRouter, Depends
 
 from bot.agents.broadcasts import broadcast_service
 from bot.settings import Settings
-from bot.web.api import auth, broadcasts, orders, products, refunds, shipments, stock
+from bot.web.api import (
+    auth,
+    broadcasts,
+    customers,
+    orders,
+    products,
+    refunds,
+    shipments,
+    stock,
+)
 from store.db import Database
 
 PREFIX = "/api"
@@ -24,4 +33,5 @@ def router(settings: Settings, db: Database) -> APIRouter:
     api.include_router(stock.router(db))
     api.include_router(refunds.router(db))
     api.include_router(broadcasts.router(broadcast_service(settings, db)))
+    api.include_router(customers.router(settings, db))
     return api

@@ -76,6 +76,9 @@ OPERATIONS = [
     "POST /api/broadcasts",
     "GET /api/broadcasts/{broadcast_id}",
     "POST /api/broadcasts/{broadcast_id}/cancel",
+    "GET /api/customers",
+    "GET /api/customers/{customer_id}",
+    "GET /api/customers/{customer_id}/messages",
 ]
 
 

@@ -1,0 +1,85 @@
+"""Search (``/agent/search?q=``, the box at the top of every page) and a customer's page
+(``/agent/customers/{id}``): who they are, consent per channel, their orders with line
+statuses, and one timeline of everything in and out, a page at a time (``?before=<cursor>``).
+
+The same store queries as ``/api/customers`` (``store.search``, ``store.customer_profile``,
+``store.customer_timeline``). Nothing here logs the query: it is often a phone number.
+"""
+
+# No ``from __future__ import annotations``: FastAPI evaluates the routes' annotations.
+import asyncio
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from bot.agents.timeline_text import entry_text
+from bot.web.agent.auth import PATH
+from bot.web.agent.pages import Context
+from store.customer_profile import Profile, profile
+from store.customer_timeline import TimelinePage, timeline
+from store.errors import InvalidInput
+from store.search import SearchResults, clean_query, search
+
+TIMELINE_PAGE = 50
+MAX_ID = 2**31 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerPage:
+    customer: Profile
+    timeline: TimelinePage
+
+
+def router(ctx: Context, default_region: str | None) -> APIRouter:
+    routes = APIRouter()
+
+    @routes.get(PATH + "/search")
+    async def search_page(request: Request) -> Response:
+        """Customers by phone, name, order number or SKU; each links to their page."""
+        who = await ctx.gate.agent(request)
+        q = clean_query(request.query_params.get("q", ""))
+        results = await asyncio.to_thread(_search, ctx, q, default_region)
+        return ctx.render(request, who, "search.html", q=q, results=results)
+
+    @routes.get(PATH + "/customers/{customer_id}")
+    async def customer_page(request: Request, customer_id: str) -> Response:
+        """Who they are, their orders, and the timeline (newest first)."""
+        who = await ctx.gate.agent(request)
+        before = request.query_params.get("before")
+        number = int(customer_id) if customer_id.isascii() and customer_id.isdigit() else 0
+        if not 0 < number <= MAX_ID:
+            return ctx.render(request, who, "not_found.html", 404, sku=None, what="customer")
+        try:
+            found = await asyncio.to_thread(_customer, ctx, number, before)
+        except InvalidInput:  # a cursor edited by hand: show the newest entries instead
+            found = await asyncio.to_thread(_customer, ctx, number, None)
+            before = None
+        if found is None:
+            return ctx.render(request, who, "not_found.html", 404, sku=None, what="customer")
+        return ctx.render(
+            request,
+            who,
+            "customer.html",
+            page=found,
+            paged=before is not None,
+            tz=ctx.timezone,
+            locale="en",
+            shown=entry_text,
+        )
+
+    return routes
+
+
+def _search(ctx: Context, q: str, default_region: str | None) -> SearchResults:
+    with ctx.db.read_session() as session:
+        return search(session, q, default_region=default_region)
+
+
+def _customer(ctx: Context, customer_id: int, before: str | None) -> CustomerPage | None:
+    with ctx.db.read_session() as session:
+        found = profile(session, customer_id)
+        if found is None:
+            return None
+        page = timeline(session, customer_id, before=before, limit=TIMELINE_PAGE)
+        return CustomerPage(found, page)
