@@ -27,11 +27,11 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, meta
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import Template, TemplateError, TemplateSyntaxError, meta
 
 from messaging.notifier import ShopVoice
 from messaging.render import ENVIRONMENT, available_messages, render_message
+from messaging.text_sandbox import BoundedSandbox
 from messaging.types import Rendered
 from store.audience import AudienceRow
 from store.customers import SUPPORTED_LOCALES
@@ -39,6 +39,9 @@ from store.errors import InvalidInput
 from store.models import Channel, ReachState
 
 MAX_TEXT_LENGTH = 1_000
+# What the text may fill in to, per customer: ten SMS segments of plain text. Loops, sizes and
+# render time are bounded too (``messaging.text_sandbox``), so no text can exhaust the server.
+MAX_RENDERED_LENGTH = 1_600
 TEXT_MESSAGE = "broadcast"
 # Library messages that make sense sent to an audience; the others answer something a customer
 # just did (help, opted_out, confirmations) and would confuse anyone who did not.
@@ -55,7 +58,7 @@ PLACEHOLDERS: dict[str, str] = {
     "shop_name": "the shop's name",
 }
 
-_SANDBOX = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+_SANDBOX = BoundedSandbox(max_output=MAX_RENDERED_LENGTH)
 _SAMPLE_ROW = AudienceRow(
     customer_id=0,
     name="Ada Lovelace",
@@ -137,16 +140,17 @@ class Content:
         compiled = self.for_locale(locale)._compiled
         assert compiled is not None
         words = row.name.split()
-        text = compiled.render(
-            name=row.name,
-            first_name=words[0] if words else "",
-            order_number=row.order_number,
-            product=row.product_name,
-            sku=row.sku,
-            eta=format_eta(row.eta, locale),
-            coupon=row.coupon or "",
-            shop_name=voice.shop_name,
-        ).strip()
+        values = {
+            "name": row.name,
+            "first_name": words[0] if words else "",
+            "order_number": row.order_number,
+            "product": row.product_name,
+            "sku": row.sku,
+            "eta": format_eta(row.eta, locale),
+            "coupon": row.coupon or "",
+            "shop_name": voice.shop_name,
+        }
+        text = _SANDBOX.render(compiled, values).strip()
         return render_message(TEXT_MESSAGE, channel, locale, **base, text=text)
 
 
@@ -202,6 +206,8 @@ def _compile_text(text: str, field: str) -> Content:
         raise ContentError(field, f"the text is longer than {MAX_TEXT_LENGTH} characters")
     try:
         parsed = _SANDBOX.parse(stripped)
+        # Compiled with its loops and concatenations bounded; an unknown filter fails here.
+        compiled = _SANDBOX.compile_text(stripped)
     except TemplateSyntaxError as exc:
         raise ContentError(
             field, f"placeholder syntax error on line {exc.lineno}: {exc.message}"
@@ -211,7 +217,6 @@ def _compile_text(text: str, field: str) -> Content:
         names = ", ".join("{{ " + name + " }}" for name in unknown)
         valid = ", ".join("{{ " + name + " }}" for name in PLACEHOLDERS)
         raise ContentError(field, f"unknown placeholder {names}; use {valid}")
-    compiled = _SANDBOX.from_string(stripped)
     content = Content(None, stripped, compiled, needs_coupon="coupon" in _names(parsed))
     _try_render(content, field)
     return content
