@@ -18,8 +18,8 @@ from bot.settings import Settings, SettingsError
 from bot.web import create_app
 from bot.web.path_prefix import PathPrefix
 from store.agents import add_agent
-from store.models import utcnow
 from store.db import Database
+from store.models import utcnow
 from tests.bot.web.conftest import FORM, sign, twilio_settings
 
 PREFIX = "/bot"
