@@ -82,7 +82,7 @@ class _Budget:
     def spend(self) -> None:
         self.used += 1
         if self.used > self.steps:
-            raise TooCostly(f"the text loops or calls more than {self.steps} times")
+            raise TooCostly(f"the text loops or calls more than {self.steps:,} times")
         if time.monotonic() > self.deadline:
             raise TooCostly("the text takes too long to fill in")
 
@@ -99,7 +99,7 @@ def _spend() -> None:
 
 def _check_length(value: Any) -> Any:
     if isinstance(value, str | list | tuple | bytes) and len(value) > MAX_VALUE_LENGTH:
-        raise TooCostly(f"the text builds a value longer than {MAX_VALUE_LENGTH} characters")
+        raise TooCostly(f"the text builds a value longer than {MAX_VALUE_LENGTH:,} characters")
     return value
 
 
@@ -123,7 +123,7 @@ def _bounded_iter(iterable: Iterable[Any]) -> Iterator[Any]:
 def _bounded_concat(*parts: Any) -> str:
     total = sum(len(str(part)) for part in parts)
     if total > MAX_VALUE_LENGTH:
-        raise TooCostly(f"the text builds a value longer than {MAX_VALUE_LENGTH} characters")
+        raise TooCostly(f"the text builds a value longer than {MAX_VALUE_LENGTH:,} characters")
     return "".join(str(part) for part in parts)
 
 
@@ -147,7 +147,7 @@ class BoundedSandbox(SandboxedEnvironment):
                 size = _length(seq)
                 if size is not None and isinstance(times, int) and size * times > MAX_VALUE_LENGTH:
                     raise TooCostly(
-                        f"the text builds a value longer than {MAX_VALUE_LENGTH} characters"
+                        f"the text builds a value longer than {MAX_VALUE_LENGTH:,} characters"
                     )
         if (
             operator == "**"
@@ -193,7 +193,8 @@ class BoundedSandbox(SandboxedEnvironment):
                 budget.spend()
                 size += len(chunk)
                 if size > self.max_output:
-                    raise TooCostly(f"the text fills in to more than {self.max_output} characters")
+                    limit = f"{self.max_output:,}"
+                    raise TooCostly(f"the text fills in to more than {limit} characters")
                 parts.append(chunk)
             return "".join(parts)
         except (RecursionError, MemoryError, OverflowError) as exc:
