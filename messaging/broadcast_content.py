@@ -7,9 +7,10 @@ An agent's text may use placeholders in Jinja2 syntax, filled per customer::
 The names are fixed (``PLACEHOLDERS``); anything else is refused with the list of valid ones
 before a single row is queued. The text is compiled in a ``SandboxedEnvironment`` with
 ``StrictUndefined``: it is typed by a person into a web form or a Telegram chat, so it must not
-reach Python attributes or render a silent blank. It is rendered as plain text and then placed
-into the ``broadcast`` message, which adds the shop's header and, on SMS, the opt-out line, and
-escapes it for Telegram HTML.
+reach Python attributes or render a silent blank, nor cost more time, memory or output than a
+message needs (``messaging.text_sandbox`` bounds all three). It is rendered as plain text and
+then placed into the ``broadcast`` message, which adds the shop's header and, on SMS, the
+opt-out line, and escapes it for Telegram HTML.
 
 An agent's text may come with translations (locale -> text, for ``SUPPORTED_LOCALES``), each
 checked like the text; a customer gets the one for their language (``es`` for ``es-MX``), and
@@ -59,7 +60,7 @@ PLACEHOLDERS: dict[str, str] = {
 }
 
 _SANDBOX = BoundedSandbox(max_output=MAX_RENDERED_LENGTH)
-_SAMPLE_ROW = AudienceRow(
+SAMPLE_ROW = AudienceRow(
     customer_id=0,
     name="Ada Lovelace",
     locale="en",
@@ -262,7 +263,7 @@ def _try_render(content: Content, field: str) -> None:
     for channel in Channel:
         for locale in SUPPORTED_LOCALES:
             try:
-                content.render(_SAMPLE_ROW, channel, voice, locale)
+                content.render(SAMPLE_ROW, channel, voice, locale)
             except (TemplateError, ValueError, TypeError, AttributeError) as exc:
                 raise ContentError(field, f"cannot be rendered: {exc}") from None
 

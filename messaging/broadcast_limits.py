@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from messaging.broadcast_content import _SAMPLE_ROW, Content, ContentError
+from messaging.broadcast_content import SAMPLE_ROW, Content, ContentError
 from messaging.notifier import ShopVoice
 from messaging.segments import count_segments
 from store.customers import SUPPORTED_LOCALES
@@ -59,6 +59,6 @@ def sample_sms_segments(content: Content, voice: ShopVoice) -> int:
     """The segments of the SMS a sample customer gets, the most over the languages: what the
     CLI checks before queueing, without reading the audience."""
     return max(
-        count_segments(content.render(_SAMPLE_ROW, Channel.SMS, voice, locale).text).segments
+        count_segments(content.render(SAMPLE_ROW, Channel.SMS, voice, locale).text).segments
         for locale in SUPPORTED_LOCALES
     )

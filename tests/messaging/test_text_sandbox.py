@@ -8,8 +8,15 @@ import pytest
 from jinja2.sandbox import SandboxedEnvironment
 
 from messaging import broadcast_content
-from messaging.broadcast_content import MAX_RENDERED_LENGTH, ContentError, compile_content
+from messaging.broadcast_content import (
+    MAX_RENDERED_LENGTH,
+    SAMPLE_ROW,
+    ContentError,
+    compile_content,
+)
 from messaging.broadcast_limits import RenderTimer, long_sms_warning
+from messaging.notifier import ShopVoice
+from store.models import Channel
 
 HOSTILE = {
     "huge string": "{{ 'x' * 20000000 }}",
@@ -71,11 +78,7 @@ def test_an_ordinary_text_with_a_loop_and_filters_still_renders() -> None:
         "Hi {{ first_name | upper }}{% for i in range(3) %}!{% endfor %} "
         "{{ 'ab' ~ sku }} {{ '-' * 3 }} {{ 2 ** 10 }}",
     )
-    from messaging.broadcast_content import _SAMPLE_ROW
-    from messaging.notifier import ShopVoice
-    from store.models import Channel
-
-    text = content.render(_SAMPLE_ROW, Channel.TELEGRAM, ShopVoice("Shop", "s@example.com")).text
+    text = content.render(SAMPLE_ROW, Channel.TELEGRAM, ShopVoice("Shop", "s@example.com")).text
     assert "Hi ADA!!! abSKU-1 --- 1024" in text
 
 
