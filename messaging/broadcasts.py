@@ -30,7 +30,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import closing
+from contextlib import closing, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -714,11 +714,8 @@ class BroadcastService:
                 continue
             channel, address = routed
             try:
-                if timer is None:
+                with timer or nullcontext():
                     rendered = content.render(row, channel, self._voice)
-                else:
-                    with timer:
-                        rendered = content.render(row, channel, self._voice)
             except TemplateError:
                 planned.append((row, "render_error"))
                 continue
