@@ -35,6 +35,20 @@ PositiveRate = Annotated[float, Field(gt=0)]
 _TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
+def root_path_prefix(value: str) -> str:
+    """``/bot`` for ``/bot/``; empty for none; ``ValueError`` for anything but a plain path."""
+    prefix = value.strip().rstrip("/")
+    if prefix and not _PATH_PREFIX.fullmatch(prefix):
+        raise ValueError(
+            f"{value!r} is not a path prefix such as /bot (a leading slash, no scheme or host, "
+            "no ? or #)"
+        )
+    return prefix
+
+
+_PATH_PREFIX = re.compile(r"(/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)+")
+
+
 class SettingsError(Exception):
     """Start-up configuration is invalid; the message names each bad variable."""
 
@@ -46,6 +60,10 @@ class Settings(BaseSettings):
 
     database_url: str = DEFAULT_DATABASE_URL
     public_base_url: str | None = None
+    # Behind a proxy: the path prefix the app is served under (``/bot``), kept in the path by
+    # the proxy or stripped; and the proxies whose X-Forwarded-For/-Proto uvicorn believes.
+    root_path: str = ""
+    forwarded_allow_ips: str = "127.0.0.1"
 
     telegram_bot_token: SecretStr | None = None
     telegram_webhook_secret: SecretStr | None = None
@@ -121,6 +139,11 @@ class Settings(BaseSettings):
         if parsed is None or not phonenumbers.is_valid_number(parsed):
             raise ValueError(f"{value!r} is not a phone number in E.164 form, e.g. +14155550100")
         return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+
+    @field_validator("root_path")
+    @classmethod
+    def _path_prefix(cls, value: str) -> str:
+        return root_path_prefix(value)
 
     @field_validator("public_base_url", "telegram_api_base_url", "twilio_api_base_url")
     @classmethod

@@ -7,9 +7,10 @@ An agent's text may use placeholders in Jinja2 syntax, filled per customer::
 The names are fixed (``PLACEHOLDERS``); anything else is refused with the list of valid ones
 before a single row is queued. The text is compiled in a ``SandboxedEnvironment`` with
 ``StrictUndefined``: it is typed by a person into a web form or a Telegram chat, so it must not
-reach Python attributes or render a silent blank. It is rendered as plain text and then placed
-into the ``broadcast`` message, which adds the shop's header and, on SMS, the opt-out line, and
-escapes it for Telegram HTML.
+reach Python attributes or render a silent blank, nor cost more time, memory or output than a
+message needs (``messaging.text_sandbox`` bounds all three). It is rendered as plain text and
+then placed into the ``broadcast`` message, which adds the shop's header and, on SMS, the
+opt-out line, and escapes it for Telegram HTML.
 
 An agent's text may come with translations (locale -> text, for ``SUPPORTED_LOCALES``), each
 checked like the text; a customer gets the one for their language (``es`` for ``es-MX``), and
@@ -27,11 +28,11 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, meta
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import Template, TemplateError, TemplateSyntaxError, meta
 
 from messaging.notifier import ShopVoice
 from messaging.render import ENVIRONMENT, available_messages, render_message
+from messaging.text_sandbox import BoundedSandbox
 from messaging.types import Rendered
 from store.audience import AudienceRow
 from store.customers import SUPPORTED_LOCALES
@@ -39,6 +40,9 @@ from store.errors import InvalidInput
 from store.models import Channel, ReachState
 
 MAX_TEXT_LENGTH = 1_000
+# What the text may fill in to, per customer: ten SMS segments of plain text. Loops, sizes and
+# render time are bounded too (``messaging.text_sandbox``), so no text can exhaust the server.
+MAX_RENDERED_LENGTH = 1_600
 TEXT_MESSAGE = "broadcast"
 # Library messages that make sense sent to an audience; the others answer something a customer
 # just did (help, opted_out, confirmations) and would confuse anyone who did not.
@@ -55,8 +59,8 @@ PLACEHOLDERS: dict[str, str] = {
     "shop_name": "the shop's name",
 }
 
-_SANDBOX = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
-_SAMPLE_ROW = AudienceRow(
+_SANDBOX = BoundedSandbox(max_output=MAX_RENDERED_LENGTH)
+SAMPLE_ROW = AudienceRow(
     customer_id=0,
     name="Ada Lovelace",
     locale="en",
@@ -137,16 +141,17 @@ class Content:
         compiled = self.for_locale(locale)._compiled
         assert compiled is not None
         words = row.name.split()
-        text = compiled.render(
-            name=row.name,
-            first_name=words[0] if words else "",
-            order_number=row.order_number,
-            product=row.product_name,
-            sku=row.sku,
-            eta=format_eta(row.eta, locale),
-            coupon=row.coupon or "",
-            shop_name=voice.shop_name,
-        ).strip()
+        values = {
+            "name": row.name,
+            "first_name": words[0] if words else "",
+            "order_number": row.order_number,
+            "product": row.product_name,
+            "sku": row.sku,
+            "eta": format_eta(row.eta, locale),
+            "coupon": row.coupon or "",
+            "shop_name": voice.shop_name,
+        }
+        text = _SANDBOX.render(compiled, values).strip()
         return render_message(TEXT_MESSAGE, channel, locale, **base, text=text)
 
 
@@ -202,6 +207,8 @@ def _compile_text(text: str, field: str) -> Content:
         raise ContentError(field, f"the text is longer than {MAX_TEXT_LENGTH} characters")
     try:
         parsed = _SANDBOX.parse(stripped)
+        # Compiled with its loops and concatenations bounded; an unknown filter fails here.
+        compiled = _SANDBOX.compile_text(stripped)
     except TemplateSyntaxError as exc:
         raise ContentError(
             field, f"placeholder syntax error on line {exc.lineno}: {exc.message}"
@@ -211,7 +218,6 @@ def _compile_text(text: str, field: str) -> Content:
         names = ", ".join("{{ " + name + " }}" for name in unknown)
         valid = ", ".join("{{ " + name + " }}" for name in PLACEHOLDERS)
         raise ContentError(field, f"unknown placeholder {names}; use {valid}")
-    compiled = _SANDBOX.from_string(stripped)
     content = Content(None, stripped, compiled, needs_coupon="coupon" in _names(parsed))
     _try_render(content, field)
     return content
@@ -257,7 +263,7 @@ def _try_render(content: Content, field: str) -> None:
     for channel in Channel:
         for locale in SUPPORTED_LOCALES:
             try:
-                content.render(_SAMPLE_ROW, channel, voice, locale)
+                content.render(SAMPLE_ROW, channel, voice, locale)
             except (TemplateError, ValueError, TypeError, AttributeError) as exc:
                 raise ContentError(field, f"cannot be rendered: {exc}") from None
 

@@ -30,7 +30,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import closing
+from contextlib import closing, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -40,6 +40,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from messaging.broadcast_content import Content, ContentError, compile_content
+from messaging.broadcast_limits import (
+    PREVIEW_RENDER_SECONDS,
+    RenderTimer,
+    long_sms_warning,
+    sample_sms_segments,
+)
 from messaging.notifier import ShopVoice
 from messaging.outbox import QueuedMessage, enqueue
 from messaging.quiet_hours import QuietHours
@@ -146,10 +152,17 @@ class Preview:
         """The most SMS segments any sample costs (what one SMS of this broadcast may bill)."""
         return max((s.sms_segments or 0 for s in self.samples), default=0)
 
+    @property
+    def warnings(self) -> list[str]:
+        """What a person should read before sending (a many-segment SMS)."""
+        long_sms = long_sms_warning(self.sms_segments)
+        return [long_sms] if long_sms else []
+
     def to_json(self) -> dict[str, Any]:
         return {
             **self.tally.to_json(),
             "sms_segments": self.sms_segments,
+            "warnings": self.warnings,
             "send_at": self.send_at.isoformat() if self.send_at else None,
             "samples": [
                 {
@@ -338,6 +351,7 @@ class BroadcastService:
         send_at = _check_send_at(request.send_at, now)
         tally = Tally()
         samples: dict[tuple[str, str], list[Sample]] = {}
+        timer = RenderTimer(PREVIEW_RENDER_SECONDS)
         with (
             self._db.read_session() as session,
             closing(
@@ -345,7 +359,8 @@ class BroadcastService:
             ) as chunks,
         ):
             for chunk in chunks:
-                for row, planned in self._plan(chunk, content, request.filters, send_at or now):
+                plan = self._plan(chunk, content, request.filters, send_at or now, timer)
+                for row, planned in plan:
                     _count(tally, row, planned)
                     if isinstance(planned, str):
                         continue
@@ -354,6 +369,12 @@ class BroadcastService:
                         taken.append(_sample(row.locale, planned.channel, planned.rendered.text))
         ordered = [s for key in sorted(samples) for s in samples[key]]
         return Preview(tally, ordered, send_at)
+
+    def sms_segments(self, request: BroadcastRequest) -> int:
+        """The segments of a sample customer's SMS (no audience read); ``ContentError`` for
+        unusable content."""
+        content = compile_content(request.template, request.text, request.translations)
+        return sample_sms_segments(content, self._voice)
 
     # ---- create, queue ----
 
@@ -678,8 +699,10 @@ class BroadcastService:
         content: Content,
         filters: AudienceFilter,
         send_time: dt.datetime,
+        timer: RenderTimer | None = None,
     ) -> list[tuple[AudienceRow, Planned | str]]:
-        """Each row with what to send it, or the reason it is skipped."""
+        """Each row with what to send it, or the reason it is skipped; ``timer`` sums the
+        rendering time (a preview's, so a costly text is refused before it is queued)."""
         planned: list[tuple[AudienceRow, Planned | str]] = []
         for row in chunk:
             routed = route(row, filters.channel)
@@ -691,7 +714,8 @@ class BroadcastService:
                 continue
             channel, address = routed
             try:
-                rendered = content.render(row, channel, self._voice)
+                with timer or nullcontext():
+                    rendered = content.render(row, channel, self._voice)
             except TemplateError:
                 planned.append((row, "render_error"))
                 continue

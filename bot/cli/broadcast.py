@@ -10,6 +10,7 @@ queues nobody twice.
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -28,6 +29,7 @@ from bot.cli.support import (
     progress_bar,
 )
 from messaging.broadcast_content import BROADCAST_TEMPLATES
+from messaging.broadcast_limits import LONG_SMS_SEGMENTS, long_sms_warning
 from messaging.broadcasts import BroadcastProgress, BroadcastRequest, Preview
 from store import audience
 from store.audience import AudienceFilter
@@ -79,6 +81,13 @@ def broadcast(
         bool, typer.Option("--dry-run", help="Count and show; send nothing.")
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Send it.")] = False,
+    allow_long: Annotated[
+        bool,
+        typer.Option(
+            "--allow-long",
+            help=f"Send SMS longer than {LONG_SMS_SEGMENTS} segments without asking.",
+        ),
+    ] = False,
     send_at: Annotated[
         dt.datetime | None,
         typer.Option(
@@ -128,6 +137,7 @@ def broadcast(
             else:
                 _show_preview(preview)
             return
+        _check_length(service.sms_segments(request), allow_long)
         info, created = service.create(request)
         if not created:
             err.print(
@@ -145,6 +155,18 @@ def broadcast(
         print_json({"created": created, **progress.to_json()})
     else:
         _show_progress(progress)
+
+
+def _check_length(segments: int, allow_long: bool) -> None:
+    """Ask before queueing a many-segment SMS (each is billed that many times), or refuse
+    without a terminal to ask at, unless ``--allow-long`` says it is meant."""
+    warning = long_sms_warning(segments)
+    if warning is None or allow_long:
+        return
+    err.print(f"[yellow]warning:[/yellow] {escape(warning)}")
+    if sys.stdin.isatty() and typer.confirm("Send it anyway?", default=False, err=True):
+        return
+    fail("not sent; shorten the text, or add --allow-long to send it as it is", code=2)
 
 
 def _translations(pairs: list[str]) -> dict[str, str]:
@@ -174,6 +196,10 @@ def _show_preview(preview: Preview) -> None:
     out.print("By locale:  " + _pairs(t.by_locale))
     out.print("Skipped:    " + _pairs(t.skipped))
     out.print(f"Quiet hours: {t.quiet_hours_deferred} will wait for the end of their quiet hours")
+    if preview.sms_segments:
+        out.print(f"SMS length: {preview.sms_segments} segment(s) each (the longest sample)")
+    for warning in preview.warnings:
+        out.print(f"[yellow]Warning:[/yellow] {escape(warning)}")
     table = data_table(
         "locale", "channel", "segments", "message", title="Samples", wrap=("message",)
     )

@@ -41,7 +41,7 @@ from bot.cli.database import DatabaseProblem, explain, open_database
 from bot.cli.support import err, out, parse_day, progress_bar
 from bot.cli.support import fail as _fail
 from bot.logging_setup import configure_logging
-from bot.settings import Settings, SettingsError, load_settings
+from bot.settings import Settings, SettingsError, load_settings, root_path_prefix
 from bot.web.app import create_app
 from messaging.dispatcher import DispatchStats
 from store import migrate, sample
@@ -320,11 +320,23 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     dispatch: Annotated[bool, typer.Option(help="Also run the dispatcher in this process.")] = True,
+    root_path: Annotated[
+        str | None,
+        typer.Option(
+            help="Path prefix a proxy serves the app under, e.g. /bot (default: ROOT_PATH).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the web app (webhooks, health, metrics) and, by default, the dispatcher."""
     c = _ctx(ctx)
-    db = c.database()
     settings = c.settings
+    if root_path is not None:
+        try:
+            settings = settings.model_copy(update={"root_path": root_path_prefix(root_path)})
+        except ValueError as exc:
+            _fail(f"--root-path: {exc}", code=2)
+    db = c.database()
     hooks = [wiring.dispatcher_lifespan(settings, db)] if dispatch else []
     if settings.sandbox:
         err.print(f"sandbox mode: nothing leaves this machine; see {settings.sandbox_log}")
@@ -333,8 +345,18 @@ def serve(
     except SettingsError as exc:
         _fail(str(exc), code=2)
     # uvicorn turns SIGTERM/SIGINT into a lifespan shutdown, which stops the dispatcher cleanly.
-    # log_config=None: uvicorn's loggers propagate to ours, which scrub secrets.
-    uvicorn.Server(uvicorn.Config(web, host=host, port=port, lifespan="on", log_config=None)).run()
+    # log_config=None: uvicorn's loggers propagate to ours, which scrub secrets. The prefix is
+    # the app's (see create_app), not uvicorn's: uvicorn's root_path prepends it to every path,
+    # doubling it when the proxy keeps it.
+    config = uvicorn.Config(
+        web,
+        host=host,
+        port=port,
+        lifespan="on",
+        log_config=None,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+    )
+    uvicorn.Server(config).run()
 
 
 @app.command("demo")

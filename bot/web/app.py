@@ -31,9 +31,11 @@ from bot.web import (
     order_page,
     simulator,
     telegram_webhook,
+    trailing_slash,
     twilio_sms,
     twilio_status,
 )
+from bot.web.path_prefix import PathPrefix
 from bot.web.twilio_signature import TwilioSignature
 from messaging.channels.aiohttp_request import AiohttpRequest
 from messaging.channels.sandbox import SandboxChannel
@@ -80,7 +82,9 @@ def create_app(
                 await stack.enter_async_context(hook(app))
             yield
 
-    app = FastAPI(title="backorder-bot", lifespan=lifespan)
+    # No automatic slash redirects: see bot.web.trailing_slash.
+    app = FastAPI(title="backorder-bot", lifespan=lifespan, redirect_slashes=False)
+    app.add_middleware(PathPrefix, prefix=settings.root_path)
     metrics = ops.WebMetrics()
     verify_twilio = TwilioSignature.from_settings(settings, metrics)
     telegram_secret = settings.telegram_webhook_secret
@@ -106,6 +110,7 @@ def create_app(
     app.include_router(order_page.router(db, settings, metrics))
     app.include_router(api.router(settings, db), prefix=api.PREFIX)
     app.include_router(agent.router(settings, db, metrics))
+    app.include_router(trailing_slash.router())  # last: only what nothing else matched
     app.state.telegram = telegram
     app.state.sandbox_keys = keys
     return app

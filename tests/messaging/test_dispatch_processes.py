@@ -318,19 +318,27 @@ def test_worker_whose_lease_expired_does_not_send_rows_another_worker_took(
 def test_sigterm_does_not_wait_for_rate_limited_claims(
     committed_db: Database, tmp_path: Path
 ) -> None:
+    # One SMS every 5 s: a dispatcher that waited for its claimed rows before stopping would
+    # send them all after the SIGTERM, 5 s apart. The promise is checked on what is sent, not
+    # on the wall clock (a loaded machine takes seconds just to stop a process); the time bound
+    # is only a backstop, catching a hang (stops measured 0.6-4.8 s with 3 busy loops on 2 cores).
     queue(committed_db, customers=4, sms=4)
     with committed_db.session() as session:
         session.execute(delete(OutboxMessage).where(OutboxMessage.channel == Channel.TELEGRAM))
     with recording_fake(tmp_path) as fake:
-        env = dispatcher_env(committed_db.url, fake.url, SMS_RATE_PER_SECOND="1")
+        env = dispatcher_env(committed_db.url, fake.url, SMS_RATE_PER_SECOND="0.2")
         with child([str(CLI), "dispatch"], env, tmp_path / "dispatch.log") as worker:
             wait_for(lambda: sum(fake.texts().values()) > 0, "the first send")
             worker.send_signal(signal.SIGTERM)
             stopped_at = time.monotonic()
-            assert worker.wait(timeout=30) == 0
+            sent_at_sigterm = sum(fake.texts().values())
+            assert worker.wait(timeout=60) == 0
             took = time.monotonic() - stopped_at
-    assert {r.status for r in rows(committed_db).values()} == {
-        OutboxStatus.SENT,
-        OutboxStatus.PENDING,
-    }
-    assert took < 1.5, f"SIGTERM took {took:.1f} s to stop the dispatcher"
+        sent = sum(fake.texts().values())
+    statuses = Counter(r.status for r in rows(committed_db).values())
+    assert set(statuses) == {OutboxStatus.SENT, OutboxStatus.PENDING}, statuses
+    # At most the one send already under way when the signal came.
+    assert sent - sent_at_sigterm <= 1, (sent_at_sigterm, sent)
+    assert statuses[OutboxStatus.SENT] == sent
+    assert took < 20, f"SIGTERM took {took:.1f} s to stop the dispatcher"
+    print(f"\nSIGTERM to exit: {took:.2f} s, {sent - sent_at_sigterm} sent after the signal")

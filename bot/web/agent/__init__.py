@@ -42,7 +42,12 @@ def router(
     service = service or broadcast_service(settings, db)
     secure = (settings.public_base_url or "").startswith("https://")
     gate = auth.Gate(
-        db, SessionSigner(session_key(settings)), secure=secure, clock=clock, metrics=metrics
+        db,
+        SessionSigner(session_key(settings)),
+        secure=secure,
+        clock=clock,
+        metrics=metrics,
+        root_path=settings.root_path,
     )
     ctx = pages.Context(
         db, gate, settings.shop_name, settings.policy(), clock, ZoneInfo(settings.default_timezone)

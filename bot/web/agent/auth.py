@@ -66,10 +66,14 @@ class Gate:
         secure: bool,
         clock: Callable[[], dt.datetime],
         metrics: WebMetrics,
+        root_path: str = "",
     ) -> None:
         self.db = db
         self.signer = signer
         self.secure = secure
+        # The browser sees the proxy's prefix (ROOT_PATH): a cookie for /agent alone never
+        # comes back from /bot/agent.
+        self.cookie_path = root_path + PATH
         self.clock = clock
         self.metrics = metrics
         self.attempts = SlidingWindow(LOGIN_ATTEMPTS, LOGIN_WINDOW_SECONDS)
@@ -151,7 +155,7 @@ class Gate:
             name,
             value,
             max_age=int(ttl.total_seconds()),
-            path=PATH,
+            path=self.cookie_path,
             httponly=True,
             samesite="strict",
             secure=self.secure,
@@ -159,7 +163,7 @@ class Gate:
 
     def clear_cookie(self, response: Response, name: str) -> None:
         response.delete_cookie(
-            name, path=PATH, httponly=True, samesite="strict", secure=self.secure
+            name, path=self.cookie_path, httponly=True, samesite="strict", secure=self.secure
         )
 
 

@@ -418,6 +418,20 @@ async def test_the_preview_refuses_an_unknown_placeholder(signed_in: httpx.Async
     assert "Hi {{ nickname }}" in response.text  # the agent's text is kept to fix
 
 
+async def test_the_preview_refuses_a_costly_text_next_to_it(
+    signed_in: httpx.AsyncClient,
+) -> None:
+    response = await preview(signed_in, text="{% for i in range(10**9) %}{% endfor %}")
+    assert response.status_code == 422
+    assert "loops or calls more than" in response.text
+
+
+async def test_the_preview_warns_about_a_many_segment_sms(signed_in: httpx.AsyncClient) -> None:
+    long = "Hi {{ first_name }}. " + "This is a long note about your order. " * 20
+    html = (await preview(signed_in, text=long)).text
+    assert "Warning: each SMS of this broadcast is" in html
+
+
 async def test_confirming_twice_creates_one_broadcast(
     signed_in: httpx.AsyncClient, shop: Database
 ) -> None:

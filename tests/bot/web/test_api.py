@@ -359,6 +359,34 @@ async def test_bad_broadcasts_are_422_with_the_field(
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("dry_run", [True, False])
+@pytest.mark.parametrize(
+    "text",
+    ["{{ 'x' * 20000000 }}", "{% for i in range(10**9) %}{% endfor %}"],
+    ids=["huge string", "huge range"],
+)
+async def test_a_costly_text_is_422_on_the_text(
+    api: httpx.AsyncClient, committed_db: Database, text: str, dry_run: bool
+) -> None:
+    await _shop(api)
+    body = {"filters": {"sku": "OVEN-5"}, "text": text, "dry_run": dry_run}
+    response = await api.post("/api/broadcasts", json=body)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "text"]
+    assert _count(committed_db, Broadcast) == 0
+
+
+@pytest.mark.asyncio
+async def test_the_dry_run_warns_about_a_many_segment_sms(api: httpx.AsyncClient) -> None:
+    await _shop(api)
+    text = "Hola {{ first_name }}. " + "This is a long note about your order. " * 20
+    body = {"filters": {"sku": "OVEN-5"}, "text": text, "dry_run": True}
+    preview = (await api.post("/api/broadcasts", json=body)).json()
+    assert preview["sms_segments"] > 3
+    assert f"{preview['sms_segments']} segments long" in preview["warnings"][0]
+
+
+@pytest.mark.asyncio
 async def test_each_customer_gets_the_text_in_their_language(
     api: httpx.AsyncClient, committed_db: Database
 ) -> None:

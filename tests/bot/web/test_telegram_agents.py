@@ -175,6 +175,20 @@ async def test_a_broadcast_with_an_unknown_placeholder_is_refused(bot: Bot) -> N
     assert "reply_markup" not in sent.fields
 
 
+async def test_a_costly_broadcast_text_is_refused(bot: Bot) -> None:
+    [sent] = await bot.sent_after(message("/broadcast OVEN {{ 'x' * 20000000 }}"))
+    assert "longer than 4,000 characters" in sent.fields["text"]
+    assert "reply_markup" not in sent.fields
+    assert broadcasts(bot.db) == 0
+
+
+async def test_a_many_segment_broadcast_preview_warns(bot: Bot) -> None:
+    long = "Hi {{ first_name }}. " + "This is a long note about your order. " * 20
+    [sent] = await bot.sent_after(message("/broadcast OVEN " + long))
+    assert "Warning" in sent.fields["text"]
+    assert "segments long" in sent.fields["text"]
+
+
 async def test_eta_in_the_past_is_refused_for_an_agent(bot: Bot) -> None:
     [sent] = await bot.sent_after(message("/eta OVEN 2020-01-01"))
     assert "is in the past" in sent.fields["text"]
