@@ -17,7 +17,7 @@ from bot.integrations.shopify.verification import expected_signature
 from bot.settings import Settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
-SECRET = "shpss_0123456789abcdef0123456789abcdef"  # noqa: S105 (a test secret)
+SECRET = "shpss_0123456789abcdef0123456789abcdef"
 SHOP = "jsmith.myshopify.com"
 PHONE = "+14155550123"
 _ids = itertools.count(1)

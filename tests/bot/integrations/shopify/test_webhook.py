@@ -192,7 +192,8 @@ async def test_an_order_we_cannot_place_is_refused_recorded_and_answered_200(
     assert response.json() == {"outcome": "refused"}
     [row] = webhook_rows(committed_db)
     assert row.outcome == ShopifyOutcome.REFUSED
-    assert row.reason is not None and reason in row.reason
+    assert row.reason is not None
+    assert reason in row.reason
     assert row.topic == "orders/create"
     assert row.resource_id is None
     assert all(count(committed_db, m) == 0 for m in (Order, Customer, DomainEvent))
