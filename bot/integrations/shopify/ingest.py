@@ -11,7 +11,9 @@ store rule: unknown SKU, a count below what is promised...) rolls the savepoint 
 of the webhook is half-written, and the claim row keeps the outcome ``refused`` and the reason:
 a list a person can read (``refused_webhooks``). Shopify still gets 200, so it stops retrying a
 webhook that can never succeed. Anything else (the database failing) rolls back everything,
-claim included, and the route answers 500: Shopify's retry tries again.
+claim included, and the route answers 500: Shopify's retry tries again. A unique violation (two
+webhooks creating the same new customer at once, on PostgreSQL) re-runs the transaction: the
+second run finds the row the other committed.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Table, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.integrations.shopify.mapping import Refused
@@ -35,6 +38,7 @@ __all__ = ["Delivery", "Ingested", "ShopifyIngest", "refused_webhooks"]
 
 logger = logging.getLogger(__name__)
 MAX_REASON = 500
+INTEGRITY_ATTEMPTS = 3
 _TABLE = cast(Table, ShopifyWebhook.__table__)
 
 
@@ -89,10 +93,17 @@ class ShopifyIngest:
             )
             return applied
 
-        try:
-            applied = self._db.transaction(work)
-        except _Duplicate:
-            return Ingested(duplicate=True)
+        for attempt in range(INTEGRITY_ATTEMPTS):
+            try:
+                applied = self._db.transaction(work)
+                break
+            except _Duplicate:
+                return Ingested(duplicate=True)
+            except IntegrityError:
+                # A concurrent webhook inserted the same new customer (or order number) first;
+                # everything was rolled back, and the next attempt finds their row.
+                if attempt + 1 == INTEGRITY_ATTEMPTS:
+                    raise
         if applied.outcome is ShopifyOutcome.REFUSED:
             logger.warning(
                 "Shopify webhook %s (%s) refused: %s",

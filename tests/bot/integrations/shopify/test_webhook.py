@@ -11,8 +11,10 @@ import httpx
 import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot.integrations.shopify import topics
 from bot.settings import Settings
 from bot.web import create_app
 from messaging.notifier import ShopVoice, notify_pending
@@ -344,3 +346,27 @@ async def test_app_uninstalled_is_recorded_and_other_topics_ignored(
         ("app/uninstalled", ShopifyOutcome.HANDLED),
         ("customers/update", ShopifyOutcome.IGNORED),
     ]
+
+
+@pytest.mark.asyncio
+async def test_a_unique_violation_from_a_concurrent_webhook_is_run_again(
+    shop: httpx.AsyncClient, committed_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two webhooks creating the same new customer at once: the loser's insert violates the
+    unique index (PostgreSQL); its transaction is run again and finds the winner's row."""
+    products(committed_db, TEA=0)
+    real = topics.HANDLERS["orders/create"]
+    calls = []
+
+    def racing(session: Session, *args: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise IntegrityError("INSERT INTO customers", {}, Exception("unique"))
+        return real(session, *args)
+
+    monkeypatch.setitem(topics.HANDLERS, "orders/create", racing)
+    response = await deliver(shop, h.order([("TEA", 1)]), "orders/create")
+    assert response.json() == {"outcome": "handled"}
+    assert len(calls) == 2
+    assert count(committed_db, Order) == 1
+    assert count(committed_db, ShopifyWebhook) == 1
