@@ -7,9 +7,11 @@ with 20 products, half of them out of stock, so that about half the orders' line
 process, aiohttp, ``--concurrency`` connections) posts ``-n`` distinct signed ``orders/create``
 webhooks (Shopify's documented sample payload, one new order id, name, customer phone and line
 each) and, with ``--duplicates``, re-sends that share of them under the same webhook id, shuffled
-in. Then it checks: every answer 200, one ``shopify_webhooks`` row and one order per distinct
-webhook, every repeat answered ``duplicate``; and prints the rate (distinct webhooks/s over the
-whole run, wall clock) with p50/p99 latency.
+in (``--customers K``: the orders come from K customers, so that new customers' first orders
+arrive at once and race to create them). Then it checks: every answer 200, one
+``shopify_webhooks`` row and one order per distinct webhook, every repeat answered
+``duplicate``; and prints the rate (distinct webhooks/s over the whole run, wall clock) with
+p50/p99 latency.
 
     .venv/bin/python bench/bench_shopify.py -n 2000 [--concurrency 16] [--duplicates 0.1]
         [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench_shopify]
@@ -97,7 +99,9 @@ def prepare(database_url: str) -> None:
     db.dispose()
 
 
-def deliveries(n: int, duplicates: float, seed: int) -> list[tuple[bytes, dict[str, str]]]:
+def deliveries(
+    n: int, duplicates: float, seed: int, customers: int | None = None
+) -> list[tuple[bytes, dict[str, str]]]:
     sample = json.loads(SAMPLE.read_text())
     rng = random.Random(seed)
     made = []
@@ -106,7 +110,8 @@ def deliveries(n: int, duplicates: float, seed: int) -> list[tuple[bytes, dict[s
         sku = SKUS[i % len(SKUS)]
         item = {**order["line_items"][0], "sku": sku, "quantity": 1, "current_quantity": 1}
         order.update(id=10**12 + i, name=f"#B{i}", cancelled_at=None, line_items=[item])
-        order["customer"].update(id=10**12 + i, phone=f"+1415{2000000 + i:07d}")
+        who = i % customers if customers else i  # a few customers: concurrent first orders race
+        order["customer"].update(id=10**12 + who, phone=f"+1415{2000000 + who:07d}")
         body = json.dumps(order).encode()
         headers = {
             "Content-Type": "application/json",
@@ -167,6 +172,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--duplicates", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--customers", type=int, help="spread the orders over this many customers")
     parser.add_argument("--database-url")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -181,7 +187,7 @@ def main() -> int:
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         database_url = f"sqlite:///{path}"
     prepare(database_url)
-    work = deliveries(args.n, args.duplicates, args.seed)
+    work = deliveries(args.n, args.duplicates, args.seed, args.customers)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     server = subprocess.Popen(
         [sys.executable, __file__, "--serve", database_url],
