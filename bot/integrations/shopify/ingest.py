@@ -119,14 +119,17 @@ class ShopifyIngest:
             return Applied(ShopifyOutcome.IGNORED, reason=f"topic {delivery.topic} is not acted on")
         if delivery.payload is None:
             return Applied(ShopifyOutcome.REFUSED, reason="the body is not a JSON object")
+        # Which order, item or product a refusal is about, for the person reading the list.
+        about = delivery.payload.get("id") or delivery.payload.get("inventory_item_id")
+        resource = str(about) if isinstance(about, int) else None
         try:
             with session.begin_nested():
                 return handler(session, delivery.payload, self._config, now)
         except (Refused, StoreError) as exc:
-            return Applied(ShopifyOutcome.REFUSED, reason=str(exc))
+            return Applied(ShopifyOutcome.REFUSED, resource, str(exc))
         except (TypeError, AttributeError, KeyError) as exc:
             # A payload of an unexpected shape: retrying it cannot help either.
-            return Applied(ShopifyOutcome.REFUSED, reason=f"unreadable payload ({exc!r:.200})")
+            return Applied(ShopifyOutcome.REFUSED, resource, f"unreadable payload ({exc!r:.200})")
 
 
 def _claim(session: Session, delivery: Delivery, now: dt.datetime) -> bool:

@@ -197,7 +197,7 @@ async def test_an_order_we_cannot_place_is_refused_recorded_and_answered_200(
     assert row.reason is not None
     assert reason in row.reason
     assert row.topic == "orders/create"
-    assert row.resource_id is None
+    assert row.resource_id == str(payload["id"])  # which Shopify order it was
     assert all(count(committed_db, m) == 0 for m in (Order, Customer, DomainEvent))
 
 
