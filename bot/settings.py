@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     # Key for the order page's links and forms (see ``order_link_secret_bytes``).
     order_link_secret: SecretStr | None = None
 
+    # Shopify (``bot.integrations.shopify``): the app's webhook signing secret, and the shop
+    # (``name.myshopify.com``) whose webhooks are accepted; empty: any shop signing with it.
+    shopify_webhook_secret: SecretStr | None = None
+    shopify_shop_domain: str | None = None
+
     shop_name: str = "Our shop"
     support_contact: str = "support@example.com"
     default_locale: str = "en"
@@ -160,6 +165,7 @@ class Settings(BaseSettings):
         "twilio_auth_token",
         "agent_api_token",
         "order_link_secret",
+        "shopify_webhook_secret",
     )
     @classmethod
     def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:

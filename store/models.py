@@ -605,6 +605,58 @@ class TelegramLinkToken(Base):
     used_at: Mapped[dt.datetime | None]
 
 
+class ShopifyOutcome(StrEnum):
+    HANDLED = "handled"  # acted on (or nothing to do: a repeat of an order already placed)
+    REFUSED = "refused"  # nothing written; ``reason`` says why (unknown SKU, no phone, ...)
+    STALE = "stale"  # older than what we hold for that order: changes nothing
+    IGNORED = "ignored"  # a topic we do not act on; recorded so a retry is still a repeat
+
+
+class ShopifyWebhook(Base):
+    """One Shopify webhook delivery, by ``X-Shopify-Webhook-Id`` (the same on Shopify's retries).
+
+    The row is written in the transaction that acts on the webhook, so a retry of a webhook
+    already handled (or refused) finds it and does nothing (``bot.integrations.shopify.ingest``).
+    """
+
+    __tablename__ = "shopify_webhooks"
+    __table_args__ = (Index("ix_shopify_webhooks_outcome", "outcome", "received_at"),)
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True)
+    webhook_id: Mapped[str] = mapped_column(String(64), unique=True)
+    topic: Mapped[str] = mapped_column(String(64))
+    shop_domain: Mapped[str | None] = mapped_column(String(255))
+    resource_id: Mapped[str | None] = mapped_column(String(64))  # the order, item or product
+    outcome: Mapped[ShopifyOutcome] = mapped_column(_enum(ShopifyOutcome, "outcome"))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ShopifyOrder(Base):
+    """A Shopify order placed here: its id (fulfillments name only that) and the ``updated_at``
+    of the newest webhook applied, so an older ``orders/updated`` changes nothing."""
+
+    __tablename__ = "shopify_orders"
+
+    shopify_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), unique=True)
+    updated_at: Mapped[dt.datetime]
+
+
+class ShopifyInventoryItem(Base):
+    """Which SKU a Shopify inventory item counts (``inventory_levels/update`` names only the
+    item), filled from the variants of ``products/update``."""
+
+    __tablename__ = "shopify_inventory_items"
+
+    inventory_item_id: Mapped[int] = mapped_column(
+        BigInteger, primary_key=True, autoincrement=False
+    )
+    sku: Mapped[str] = mapped_column(String(64), index=True)
+    variant_id: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 # Broadcast rows are a small minority of the outbox: a partial index finds them for progress
 # and cancel without taxing the 100,000-row inserts of an event fan-out (NULL rows are not indexed).
 Index(
@@ -785,6 +837,10 @@ __all__ = [
     "Refund",
     "Shipment",
     "ShipmentLine",
+    "ShopifyInventoryItem",
+    "ShopifyOrder",
+    "ShopifyOutcome",
+    "ShopifyWebhook",
     "StockReceipt",
     "Supplier",
     "TelegramLinkToken",

@@ -19,6 +19,9 @@ from telegram.request import BaseRequest
 
 from bot import inbound as inbound_service
 from bot.inbound import Inbound
+from bot.integrations.shopify import webhook as shopify_webhook
+from bot.integrations.shopify.ingest import ShopifyIngest
+from bot.integrations.shopify.topics import Config as ShopifyConfig
 from bot.sandbox import SANDBOX_TOKEN, SandboxBotApi, SandboxKeys
 from bot.settings import Settings
 from bot.telegram.agents import AgentCommands
@@ -106,6 +109,7 @@ def create_app(
     app.include_router(twilio_sms.router(inbound, verify_twilio, metrics, whatsapp_answer=whatsapp))
     app.include_router(telegram_webhook.router(telegram, telegram_secret, inbound, metrics))
     app.include_router(twilio_status.router(db, verify_twilio, metrics))
+    app.include_router(_shopify_router(settings, db, metrics))
     app.include_router(ops.router(db, metrics))
     app.include_router(order_page.router(db, settings, metrics))
     app.include_router(api.router(settings, db), prefix=api.PREFIX)
@@ -114,6 +118,21 @@ def create_app(
     app.state.telegram = telegram
     app.state.sandbox_keys = keys
     return app
+
+
+def _shopify_router(settings: Settings, db: Database, metrics: ops.WebMetrics) -> Any:
+    config = ShopifyConfig(
+        policy=settings.policy(),
+        default_locale=settings.default_locale,
+        default_timezone=settings.default_timezone,
+        phone_region=settings.default_phone_region,
+    )
+    return shopify_webhook.router(
+        ShopifyIngest(db, config),
+        settings.shopify_webhook_secret,
+        settings.shopify_shop_domain,
+        metrics,
+    )
 
 
 TelegramApplication = Application[Any, Any, Any, Any, Any, Any]

@@ -1,0 +1,1 @@
+"""Connections to the platforms a shop sells on; one package per platform."""
