@@ -78,6 +78,10 @@ def contexts(locale: str, count: int) -> list[dict[str, Any]]:
                     "expires_at": expires,
                     "coupon_code": None,
                     "applied_choice": None,
+                    "cancels_order": i % 3 == 0,
+                    "refund_cents": 12_900 * (1 + i % 2),
+                    "price_minor": 12_900,
+                    "discount_minor": 1_290 * (1 + i % 2),
                 },
                 "text": BROADCAST[locale],
             }
