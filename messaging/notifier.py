@@ -157,6 +157,7 @@ _EVENT_ROWS = (
         OrderLine.eta.label("line_eta"),
         OrderLine.status.label("line_status"),
         OrderLine.replaced_by_line_id,
+        OrderLine.shipped_quantity,
         # What the line was sold at; the product's price for lines kept from before that.
         func.coalesce(OrderLine.unit_price_cents, Product.price_cents).label("price_minor"),
         OrderLine.currency.label("line_currency"),
@@ -314,9 +315,11 @@ def _cancel_terms(row: Any, remaining: dict[int, int]) -> dict[str, Any]:
     itself = row.line_status not in GONE_STATUSES or row.replaced_by_line_id is not None
     others = remaining.get(row.order_id, 0) - (1 if itself else 0)
     unit = row.price_minor
+    # As store.refunds.refund_preview: units already shipped are not refunded.
+    unshipped = row.quantity - (row.shipped_quantity or 0)
     return {
         "cancels_order": others <= 0,
-        "refund_cents": unit * row.quantity if unit is not None else None,
+        "refund_cents": unit * unshipped if unit is not None else None,
     }
 
 

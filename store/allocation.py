@@ -91,7 +91,7 @@ def set_shop_count(session: Session, product: Product, count: int, now: dt.datet
     ones. A count below the reserved units would mean units promised to customers are gone:
     that is refused, not silently "fixed", so a person decides which orders lose them.
     """
-    reserved = reserved_units(session, product.id) if product.id is not None else 0
+    reserved = reserved_units(session, product.id)  # the caller flushed: the product has an id
     if count < reserved:
         raise InvalidInput(
             f"stock_on_hand {count} for {product.sku} is below what is already promised:"

@@ -227,3 +227,20 @@ def test_a_date_past_the_promised_one_is_an_option_notice_at_once(session: Sessi
     (notice,) = [r for r in _outbox(session) if r.message in ("eta_changed", "delay_notice")]
     assert notice.message == "delay_notice"
     assert "If you don't reply, you agree to wait until then" in notice.body
+
+
+def test_a_partly_shipped_line_is_offered_the_refund_of_its_unshipped_units(
+    session: Session,
+) -> None:
+    """The offer quotes what cancelling refunds (store.refunds): never the units already shipped."""
+    from store.shipments import ship
+
+    f.product(session, "MUG", stock=1, price_cents=1_000, eta=dt.date(2026, 12, 1))
+    f.order(session, "A1", [("MUG", 3)])
+    ship(session, "A1", sku="MUG", quantity=1, now=NOW)
+    notify_pending(session, VOICE, NOW)
+    set_eta(session, "MUG", dt.date(2026, 12, 20), source="agent", policy=DEFAULT_POLICY, now=NOW)
+    notify_pending(session, VOICE, NOW)
+    notice = next(r for r in _outbox(session) if r.message == "delay_notice")
+    assert "$20.00" in notice.body
+    assert "$30.00" not in notice.body
