@@ -88,6 +88,7 @@ class Base(DeclarativeBase):
 class Channel(StrEnum):
     SMS = "sms"
     TELEGRAM = "telegram"
+    EMAIL = "email"  # suppliers only (``store.supplier_requests``); customers are not e-mailed
 
 
 class ReachState(StrEnum):
@@ -136,6 +137,12 @@ class Supplier(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     lead_time_days: Mapped[int | None]
     contact: Mapped[str | None] = mapped_column(String(320))
+    # Where and how the shop asks for dates (``store.supplier_requests``); e-mail first.
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(20))  # E.164
+    telegram_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    locale: Mapped[str] = mapped_column(String(16), default="en")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
 
 
 class Product(Base):
@@ -493,9 +500,11 @@ class OutboxMessage(Base):
 
     id: Mapped[int] = mapped_column(BIG_ID, primary_key=True)
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    # A message goes to a customer or, for supplier requests (e-mail), to a supplier.
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    supplier_id: Mapped[int | None] = mapped_column(ForeignKey("suppliers.id"))
     channel: Mapped[Channel] = mapped_column(_enum(Channel, "channel"))
-    address: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(320))  # an e-mail address may be long
     message: Mapped[str] = mapped_column(String(64))  # the template's name
     locale: Mapped[str] = mapped_column(String(16))
     body: Mapped[str] = mapped_column(Text)
@@ -846,3 +855,5 @@ __all__ = [
     "TelegramLinkToken",
     "utcnow",
 ]
+
+from store import tables_suppliers as _tables_suppliers  # noqa: E402,F401

@@ -1,0 +1,69 @@
+"""Tables for asking suppliers for dates (``store.supplier_requests``).
+
+A request is one e-mail to one supplier listing the SKUs it owes dates for, with a private
+link to the supplier page. The link's token is derived, like the order page's
+(``store.order_links``): ``HMAC(key, request id + nonce)``, and only its SHA-256 is stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from store.models import Base, Product, Supplier, _enum, utcnow
+
+
+class SupplierAnswer(StrEnum):
+    CONFIRMED = "confirmed"  # the date the shop had still holds
+    CHANGED = "changed"  # a new date
+    UNKNOWN = "unknown"  # the supplier cannot say
+
+
+class SupplierRequest(Base):
+    """One ask: open until answered, revoked or expired; reminded once, then escalated."""
+
+    __tablename__ = "supplier_requests"
+    __table_args__ = (Index("ix_supplier_requests_open", "supplier_id", "answered_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("suppliers.id"))
+    nonce: Mapped[str] = mapped_column(String(32))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime]
+    reminded_at: Mapped[dt.datetime | None]
+    # No answer after the reminder either: shown on the agents' board from then on.
+    escalated_at: Mapped[dt.datetime | None]
+    answered_at: Mapped[dt.datetime | None]
+    revoked_at: Mapped[dt.datetime | None]
+    note: Mapped[str | None] = mapped_column(Text)
+
+    supplier: Mapped[Supplier] = relationship()
+    items: Mapped[list[SupplierRequestItem]] = relationship(
+        back_populates="request", cascade="all, delete-orphan", order_by="SupplierRequestItem.id"
+    )
+
+
+class SupplierRequestItem(Base):
+    """One SKU of a request, with what the e-mail said about it and what the supplier answered."""
+
+    __tablename__ = "supplier_request_items"
+    __table_args__ = (UniqueConstraint("request_id", "product_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("supplier_requests.id"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
+    units_waiting: Mapped[int]
+    oldest_placed_at: Mapped[dt.datetime]
+    eta_asked: Mapped[dt.date | None] = mapped_column(Date)  # the date the shop had when asking
+    answer: Mapped[SupplierAnswer | None] = mapped_column(_enum(SupplierAnswer, "answer"))
+    answered_eta: Mapped[dt.date | None] = mapped_column(Date)
+
+    request: Mapped[SupplierRequest] = relationship(back_populates="items")
+    product: Mapped[Product] = relationship()
+
+
+__all__ = ["SupplierAnswer", "SupplierRequest", "SupplierRequestItem"]
