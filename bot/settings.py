@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import zoneinfo
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 import phonenumbers
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -85,6 +85,19 @@ class Settings(BaseSettings):
     # (``name.myshopify.com``) whose webhooks are accepted; empty: any shop signing with it.
     shopify_webhook_secret: SecretStr | None = None
     shopify_shop_domain: str | None = None
+
+    # E-mail to suppliers (``messaging.channels.email``); no SMTP_HOST: the sandbox records them.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str | None = None
+    smtp_timeout_seconds: PositiveRate = 30.0
+    email_rate_per_second: PositiveRate = 2.0
+    # Asking suppliers for dates (``store.supplier_requests``).
+    supplier_reminder_days: int = Field(default=3, ge=1)
+    supplier_link_days: int = Field(default=30, ge=1)
 
     shop_name: str = "Our shop"
     support_contact: str = "support@example.com"
@@ -166,6 +179,7 @@ class Settings(BaseSettings):
         "agent_api_token",
         "order_link_secret",
         "shopify_webhook_secret",
+        "smtp_password",
     )
     @classmethod
     def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
@@ -184,6 +198,24 @@ class Settings(BaseSettings):
             raise ValueError(
                 "set TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID to send SMS with Twilio"
             )
+        return self
+
+    @field_validator("smtp_host", "smtp_username", "smtp_from")
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+    @model_validator(mode="after")
+    def _smtp_complete(self) -> Self:
+        if self.smtp_host is None:
+            return self
+        if self.smtp_from is None or "@" not in self.smtp_from:
+            raise ValueError(
+                "SMTP_FROM must be the sender's e-mail address when SMTP_HOST is set, "
+                "e.g. Our shop <orders@shop.example>"
+            )
+        if self.smtp_password is not None and self.smtp_username is None:
+            raise ValueError("SMTP_PASSWORD is set without SMTP_USERNAME")
         return self
 
     @model_validator(mode="after")

@@ -14,6 +14,7 @@ from contextlib import AbstractAsyncContextManager
 
 from bot.settings import Settings
 from messaging.channels.base import Channel as ChannelProtocol
+from messaging.channels.email import SmtpConfig, SmtpEmailChannel
 from messaging.channels.sandbox import SandboxChannel
 from messaging.channels.sms import TwilioSmsChannel
 from messaging.channels.telegram import TelegramChannel
@@ -26,9 +27,13 @@ from store.models import Channel
 
 
 def build_channels(settings: Settings) -> dict[Channel, ChannelProtocol]:
-    if settings.sandbox:
-        return {kind: SandboxChannel(kind, log_path=settings.sandbox_log) for kind in Channel}
     channels: dict[Channel, ChannelProtocol] = {}
+    if settings.sandbox:
+        for kind in Channel:
+            channels[kind] = SandboxChannel(kind, log_path=settings.sandbox_log)
+        channels.update(email_channel(settings))
+        return channels
+    channels.update(email_channel(settings))
     if settings.telegram_bot_token is not None:
         channels[Channel.TELEGRAM] = TelegramChannel(
             settings.telegram_bot_token.get_secret_value(),
@@ -45,6 +50,24 @@ def build_channels(settings: Settings) -> dict[Channel, ChannelProtocol]:
             validity_period=settings.sms_validity_period_seconds,
         )
     return channels
+
+
+def email_channel(settings: Settings) -> dict[Channel, ChannelProtocol]:
+    """SMTP when SMTP_HOST is set; else the sandbox records e-mails, whatever else is real."""
+    if settings.smtp_host is None:
+        return {Channel.EMAIL: SandboxChannel(Channel.EMAIL, log_path=settings.sandbox_log)}
+    assert settings.smtp_from is not None  # checked with the settings
+    password = settings.smtp_password
+    config = SmtpConfig(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        sender=settings.smtp_from,
+        security=settings.smtp_security,
+        username=settings.smtp_username,
+        password=password.get_secret_value() if password is not None else None,
+        timeout=settings.smtp_timeout_seconds,
+    )
+    return {Channel.EMAIL: SmtpEmailChannel(config)}
 
 
 def status_callback_url(settings: Settings) -> str | None:
@@ -66,6 +89,9 @@ def build_limiters(settings: Settings, workers: int = 1) -> dict[Channel, Limite
         Channel.SMS: RateLimiter(
             settings.sms_rate_per_second, settings.sms_rate_per_second, share=share
         ),
+        Channel.EMAIL: RateLimiter(
+            settings.email_rate_per_second, settings.email_rate_per_second, share=share
+        ),
     }
 
 
@@ -77,6 +103,7 @@ def dispatch_config(settings: Settings) -> DispatchConfig:
         rates={
             Channel.TELEGRAM: settings.telegram_rate_per_second * share,
             Channel.SMS: settings.sms_rate_per_second * share,
+            Channel.EMAIL: settings.email_rate_per_second * share,
         },
         voice=shop_voice(settings),
     )

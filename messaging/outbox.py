@@ -83,7 +83,7 @@ class QueuedMessage:
     """What the notifier or a broadcast hands to ``enqueue``."""
 
     dedupe_key: str
-    customer_id: int
+    customer_id: int | None  # None: a supplier's e-mail (``supplier_id``)
     channel: Channel
     address: str
     message: str
@@ -94,6 +94,7 @@ class QueuedMessage:
     broadcast_id: int | None = None
     urgent: bool = False
     due_at: dt.datetime | None = None
+    supplier_id: int | None = None
 
 
 def enqueue(session: Session, messages: Sequence[QueuedMessage], now: dt.datetime) -> None:
@@ -104,6 +105,7 @@ def enqueue(session: Session, messages: Sequence[QueuedMessage], now: dt.datetim
         {
             "dedupe_key": m.dedupe_key,
             "customer_id": m.customer_id,
+            "supplier_id": m.supplier_id,
             "channel": m.channel,
             "address": m.address,
             "message": m.message,
@@ -136,6 +138,7 @@ def enqueue(session: Session, messages: Sequence[QueuedMessage], now: dt.datetim
 _COPY_COLUMNS = (
     "dedupe_key",
     "customer_id",
+    "supplier_id",
     "channel",
     "address",
     "message",
@@ -176,7 +179,7 @@ class Claimed:
     """A message a worker now holds, with what it needs to send it."""
 
     id: int
-    customer_id: int
+    customer_id: int | None
     channel: Channel
     address: str
     body: str
@@ -251,7 +254,7 @@ def claim(
     skipped: list[dict[str, Any]] = []
     deferred: list[dict[str, Any]] = []
     for row in rows:
-        state, timezone = people[row.customer_id]
+        state, timezone = people.get(row.customer_id, NOT_A_CUSTOMER)
         channel = Channel(row.channel)
         if state[channel] != ReachState.ACTIVE:
             skipped.append(
@@ -280,9 +283,16 @@ def claim(
     return ClaimResult(ready, len(skipped), len(deferred))
 
 
+# A supplier's e-mail has no customer whose consent or quiet hours apply (see store.models).
+NOT_A_CUSTOMER: tuple[dict[Channel, ReachState], str] = (
+    {channel: ReachState.ACTIVE for channel in Channel},
+    "UTC",
+)
+
+
 def reach(
-    session: Session, customer_ids: set[int]
-) -> dict[int, tuple[dict[Channel, ReachState], str]]:
+    session: Session, customer_ids: set[int | None]
+) -> dict[int | None, tuple[dict[Channel, ReachState], str]]:
     """Each customer's state per channel and time zone (one SELECT by primary key)."""
     found = session.execute(
         select(Customer.id, Customer.sms_state, Customer.telegram_state, Customer.timezone).where(
@@ -290,7 +300,7 @@ def reach(
         )
     )
     return {
-        cid: ({Channel.SMS: sms, Channel.TELEGRAM: telegram}, tz)
+        cid: ({Channel.SMS: sms, Channel.TELEGRAM: telegram, Channel.EMAIL: ReachState.ACTIVE}, tz)
         for cid, sms, telegram, tz in found
     }
 
@@ -578,7 +588,7 @@ class Unresolved:
     """An ``unknown`` row to look up at the provider."""
 
     id: int
-    customer_id: int
+    customer_id: int | None
     channel: Channel
     address: str
     body: str

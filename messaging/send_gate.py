@@ -69,7 +69,7 @@ def check_and_mark(
         if message.id not in held:
             turn.verdict = "taken_over"
             continue
-        states, timezone = people[message.customer_id]
+        states, timezone = people.get(message.customer_id, outbox.NOT_A_CUSTOMER)
         state = states[message.channel]
         later = None if message.urgent else quiet_hours.next_allowed(turn.at, timezone)
         if state != ReachState.ACTIVE:

@@ -37,11 +37,13 @@ from bot.cli import listings as cli_listings
 from bot.cli import orders as cli_orders
 from bot.cli import outbox as cli_outbox
 from bot.cli import refunds as cli_refunds
+from bot.cli import suppliers as cli_suppliers
 from bot.cli.database import DatabaseProblem, explain, open_database
 from bot.cli.support import err, out, parse_day, progress_bar
 from bot.cli.support import fail as _fail
 from bot.logging_setup import configure_logging
 from bot.settings import Settings, SettingsError, load_settings, root_path_prefix
+from bot.suppliers.asking import AskingConfig, ask_suppliers
 from bot.web.app import create_app
 from messaging.dispatcher import DispatchStats
 from store import migrate, sample
@@ -73,6 +75,7 @@ app.add_typer(cli_agents.app, name="agents")
 app.add_typer(cli_customers.app, name="customers")
 app.add_typer(cli_refunds.app, name="refunds")
 app.add_typer(cli_inbound.app, name="inbound")
+app.add_typer(cli_suppliers.app, name="suppliers")
 app.command("broadcast")(cli_broadcast.broadcast)
 app.command("import")(cli_import.import_file)
 orders_app.command("ship")(cli_orders.ship)
@@ -235,7 +238,7 @@ def eta_set(
 
 @app.command("sweep")
 def sweep(ctx: typer.Context) -> None:
-    """Expire offers, record due delay notices, resume interrupted broadcasts (run it hourly).
+    """Expire offers, record due delay notices, resume broadcasts, ask suppliers (run hourly).
 
     Expired offers get their default choice; broadcasts whose queueing was cut short go on."""
     c = _ctx(ctx)
@@ -250,6 +253,8 @@ def sweep(ctx: typer.Context) -> None:
     out.print(f"{expired} offer(s) expired, {delayed} delay notice(s) recorded")
     for resumed in broadcast_service(c.settings, db).resume_interrupted():
         out.print(f"broadcast {resumed}: interrupted queueing resumed")
+    asked = ask_suppliers(db, AskingConfig.from_settings(c.settings), now)
+    out.print(f"{len(asked.asked)} supplier request(s), {len(asked.reminded)} reminder(s) queued")
 
 
 @sample_app.command("load")

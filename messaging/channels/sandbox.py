@@ -22,7 +22,7 @@ from messaging.types import Button, ChannelKind, OutgoingMessage
 
 # Look-alike ids keep log lines and status-callback code paths realistic: Twilio message SIDs
 # are "SM" + 32 hex digits; "SB" marks a sandboxed Telegram message.
-_ID_PREFIX = {ChannelKind.SMS: "SM", ChannelKind.TELEGRAM: "SB"}
+_ID_PREFIX = {ChannelKind.SMS: "SM", ChannelKind.TELEGRAM: "SB", ChannelKind.EMAIL: "EM"}
 # Recent sends kept for ``sent`` and ``find_sent``: well over what reconciliation looks back
 # over at sandbox speeds (a minute), and a few MB.
 KEEP_IN_MEMORY = 20_000
