@@ -17,13 +17,17 @@ import logging
 import re
 
 from store.order_links import PAGE_PATH
+from store.supplier_requests import PAGE_PATH as SUPPLIER_PAGE_PATH
 
 __all__ = ["LINK_REDACTED", "RedactLinkTokens", "install_on_access_log", "redact_links"]
 
 LINK_REDACTED = "<redacted>"
 # The token is whatever follows the page prefix up to the next separator; the stylesheet under
 # the same prefix is no secret and stays readable.
-_PAGE = re.compile(re.escape(PAGE_PATH) + r"(?!assets/)[^/?#\s\"'<>]+")
+# The order page (/o/) and the supplier page (/s/) alike.
+_PAGE = re.compile(
+    "(" + "|".join(map(re.escape, (PAGE_PATH, SUPPLIER_PAGE_PATH))) + r")(?!assets/)[^/?#\s\"'<>]+"
+)
 # Query parameters that carry a one-time or bearer token (Telegram deep links, and any
 # ``token=``/``key=`` a future link may use).
 _QUERY = re.compile(r"(?i)([?&](?:start|token|key|secret|signature)=)[^&#\s\"'<>]+")
@@ -37,7 +41,7 @@ def redact_links(text: str) -> str:
     """``text`` with every page token and token-bearing query value replaced."""
     if "/" not in text and "=" not in text:
         return text
-    text = _PAGE.sub(PAGE_PATH + LINK_REDACTED, text)
+    text = _PAGE.sub(r"\1" + LINK_REDACTED, text)
     text = _START.sub(r"\1" + LINK_REDACTED, text)
     return _QUERY.sub(r"\1" + LINK_REDACTED, text)
 

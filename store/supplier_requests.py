@@ -168,9 +168,7 @@ def _new_request(
     products = dict(
         session.execute(
             select(Product.sku, Product.id).where(Product.sku.in_([i.sku for i in items]))
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     for item in items:
         request.items.append(

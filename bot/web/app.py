@@ -33,6 +33,7 @@ from bot.web import (
     ops,
     order_page,
     simulator,
+    supplier_page,
     telegram_webhook,
     trailing_slash,
     twilio_sms,
@@ -112,6 +113,7 @@ def create_app(
     app.include_router(_shopify_router(settings, db, metrics))
     app.include_router(ops.router(db, metrics))
     app.include_router(order_page.router(db, settings, metrics))
+    app.include_router(supplier_page.router(db, settings, metrics))
     app.include_router(api.router(settings, db), prefix=api.PREFIX)
     app.include_router(agent.router(settings, db, metrics))
     app.include_router(trailing_slash.router())  # last: only what nothing else matched

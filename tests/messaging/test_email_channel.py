@@ -78,13 +78,16 @@ async def test_it_sends_multipart_text_and_html_over_starttls_with_auth(
     email = received.message
     assert email["Subject"] == "Dates needed"
     assert email["Message-ID"] == provider_id
-    assert provider_id.startswith("<") and provider_id.endswith("@shop.example>")
+    assert provider_id.startswith("<")
+    assert provider_id.endswith("@shop.example>")
     assert len(provider_id) <= 64
     assert email.get_content_type() == "multipart/alternative"
     text = email.get_body(("plain",))
     html = email.get_body(("html",))
-    assert text is not None and text.get_content().splitlines() == ["Plain words"]
-    assert html is not None and "<b>words</b>" in html.get_content()
+    assert text is not None
+    assert text.get_content().splitlines() == ["Plain words"]
+    assert html is not None
+    assert "<b>words</b>" in html.get_content()
 
 
 @pytest.mark.asyncio
@@ -197,5 +200,6 @@ def test_the_html_part_escapes_data_and_the_subject_is_one_line() -> None:
         url="https://shop.example/s/token",
     )
     assert "\n" not in content.subject
-    assert "<script>" not in content.html and "&lt;script&gt;" in content.html
+    assert "<script>" not in content.html
+    assert "&lt;script&gt;" in content.html
     assert "<script>Acme</script>" in content.text

@@ -158,8 +158,10 @@ def downgrade() -> None:
         batch_op.drop_column("phone")
         batch_op.drop_column("email")
 
-    supplier_rows = "SELECT id FROM outbox_messages WHERE supplier_id IS NOT NULL"
-    op.execute(f"DELETE FROM delivery_attempts WHERE outbox_id IN ({supplier_rows})")
+    op.execute(
+        "DELETE FROM delivery_attempts WHERE outbox_id IN"
+        " (SELECT id FROM outbox_messages WHERE supplier_id IS NOT NULL)"
+    )
     op.execute("DELETE FROM outbox_messages WHERE supplier_id IS NOT NULL")
     with op.batch_alter_table("outbox_messages", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("ck_outbox_messages_channel"), type_="check")

@@ -1,0 +1,300 @@
+"""``/s/<token>``: a supplier's private page, linked from the e-mail asking for dates.
+
+No login: the token is the key (``store.supplier_requests``). ``GET /s/<token>`` lists the
+request's SKUs with the units waiting, the oldest order's age and the shop's current date;
+for each the supplier confirms the date, gives a new one or says it is unknown, and may add a
+note. ``POST /s/<token>`` applies the answers through the same ``set_eta`` as an agent's
+(``source="supplier"``), so customers are told once by the existing rules; the answers are
+checked together first, so one bad date saves nothing.
+
+The protections are the order page's (``bot.web.order_page``), on every response under ``/s/``:
+one identical 404 for unknown, revoked, expired and malformed tokens (in the shop's default
+language); a CSRF token (HMAC of the link token under a key derived from ORDER_LINK_SECRET)
+checked before the database is asked, 403 otherwise; limits per token and per client address
+before any look-up (429 with ``Retry-After``); the same security headers and a CSP with no
+script at all.
+"""
+
+# No ``from __future__ import annotations`` here: FastAPI evaluates the routes' annotations.
+import asyncio
+import base64
+import datetime as dt
+import hmac
+import math
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import FormData
+
+from bot.settings import Settings
+from bot.suppliers.asking import supplier_link_key
+from bot.web.html import WEB_TEMPLATES_DIR, environment
+from bot.web.ops import WebMetrics
+from bot.web.order_page import PageLimits, security_headers
+from bot.web.sliding_window import SlidingWindow
+from messaging.render import locale_chain
+from store.db import Database
+from store.errors import InvalidInput, NotFound
+from store.models import utcnow
+from store.order_links import subkey
+from store.policy import Policy
+from store.supplier_requests import PAGE_PATH, Answer, answer_request, find_open_request
+from store.tables_suppliers import SupplierAnswer, SupplierRequest
+
+__all__ = ["router"]
+
+ROUTE = PAGE_PATH + "{token}"  # the metrics label: never the token itself
+CSS_PATH = PAGE_PATH + "assets/page.css"
+_CSRF_CHARS = 32
+_DEFAULT_LIMITS = PageLimits()
+
+
+def router(
+    db: Database,
+    settings: Settings,
+    metrics: WebMetrics,
+    *,
+    limits: PageLimits = _DEFAULT_LIMITS,
+) -> APIRouter:
+    """Build the supplier page's router around this app's database and settings."""
+    page = _SupplierPages(db, settings, metrics, limits)
+    routes = APIRouter(include_in_schema=False)
+
+    @routes.get(CSS_PATH)
+    async def stylesheet() -> Response:
+        return Response(page.css, media_type="text/css", headers=security_headers())
+
+    @routes.get(PAGE_PATH + "{token}")
+    async def show(request: Request, token: str) -> Response:
+        """The request's SKUs and the form to answer them."""
+        return await page.show(request, token)
+
+    @routes.post(PAGE_PATH + "{token}")
+    async def answer(request: Request, token: str) -> Response:
+        """Apply the supplier's answers, then show the page again (POST, redirect, GET)."""
+        return await page.answer(request, token)
+
+    @routes.api_route(
+        PAGE_PATH + "{rest:path}",
+        methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+    )
+    async def anything_else(request: Request, rest: str) -> Response:
+        """Every other path or method under /s/: the same 404 as an unknown token."""
+        refused = page.limit(request, rest.split("/", 1)[0])
+        return refused if refused is not None else page.not_found(request)
+
+    return routes
+
+
+class _SupplierPages:
+    def __init__(
+        self, db: Database, settings: Settings, metrics: WebMetrics, limits: PageLimits
+    ) -> None:
+        self.db = db
+        self.metrics = metrics
+        self.policy: Policy = settings.policy()
+        self.shop = {"shop_name": settings.shop_name, "support_contact": settings.support_contact}
+        self.default_locale = settings.default_locale
+        self.csrf_key = subkey(supplier_link_key(settings), "csrf")
+        self.by_token = SlidingWindow(limits.per_token, limits.window_seconds)
+        self.by_address = SlidingWindow(limits.per_address, limits.window_seconds)
+        self.env = environment()
+        self.css = (WEB_TEMPLATES_DIR / "order" / "page.css").read_bytes() + (
+            WEB_TEMPLATES_DIR / "supplier" / "supplier.css"
+        ).read_bytes()
+
+    async def show(self, request: Request, token: str) -> Response:
+        refused = self.limit(request, token)
+        if refused is not None:
+            return refused
+        view = await asyncio.to_thread(self._load, token, None)
+        if view is None:
+            return self.not_found(request)
+        notice = request.query_params.get("done")
+        view["notice"] = notice if notice == "saved" else None
+        self.metrics.webhook(ROUTE, "shown")
+        return self._html(self._render("page.html", view["locale"], request, token, view))
+
+    async def answer(self, request: Request, token: str) -> Response:
+        refused = self.limit(request, token)
+        if refused is not None:
+            return refused
+        form = await request.form()
+        if not self._csrf_ok(token, _text(form.get("csrf"))):
+            self.metrics.webhook(ROUTE, "csrf_refused")
+            return self._error(request, 403, "forbidden")
+        outcome = await asyncio.to_thread(self._apply, token, form)
+        if outcome is None:
+            return self.not_found(request)
+        if isinstance(outcome, dict):  # refused: the page again, with the problem and the input
+            self.metrics.webhook(ROUTE, "answer_refused")
+            body = self._render("page.html", outcome["locale"], request, token, outcome)
+            return self._html(body, status=422)
+        self.metrics.webhook(ROUTE, "answered")
+        url = _page_path(request, token) + "?done=saved"
+        return RedirectResponse(url, status_code=303, headers=security_headers())
+
+    # --- database work, in a thread ----------------------------------------------------------
+
+    def _load(self, token: str, form: FormData | None) -> dict[str, Any] | None:
+        with self.db.read_session() as session:
+            request = find_open_request(session, token, utcnow())
+            return None if request is None else _view(request, utcnow(), form)
+
+    def _apply(self, token: str, form: FormData) -> dict[str, Any] | str | None:
+        """ "saved", the page's view with the problem when refused, or None for a dead token."""
+        try:
+            return self.db.transaction(lambda session: self._apply_in(session, token, form))
+        except (InvalidInput, NotFound) as exc:
+            view = self._load(token, form)
+            if view is not None:
+                view["problem"] = str(exc)
+            return view
+
+    def _apply_in(self, session: Any, token: str, form: FormData) -> str | None:
+        now = utcnow()
+        request = find_open_request(session, token, now)
+        if request is None:
+            return None
+        answers = _answers(request, form)
+        if not answers:
+            raise InvalidInput("choose an answer for at least one item")
+        answer_request(
+            session, request, answers, _text(form.get("note")), now=now, policy=self.policy
+        )
+        return "saved"
+
+    # --- responses ----------------------------------------------------------------------------
+
+    def limit(self, request: Request, token: str) -> Response | None:
+        address = request.client.host if request.client is not None else "unknown"
+        wait = self.by_address.hit(address)
+        if wait is None:
+            wait = self.by_token.hit(token[:64])
+        if wait is None:
+            return None
+        self.metrics.webhook(ROUTE, "rate_limited")
+        retry_after = {"Retry-After": str(max(1, math.ceil(wait)))}
+        return self._error(request, 429, "too_many", retry_after)
+
+    def not_found(self, request: Request) -> Response:
+        """The one 404 for every token that opens nothing: nothing in it depends on the token."""
+        self.metrics.webhook(ROUTE, "not_found")
+        return self._error(request, 404, "not_found")
+
+    def _error(
+        self, request: Request, status: int, error: str, headers: dict[str, str] | None = None
+    ) -> Response:
+        body = self._render("error.html", self.default_locale, request, "", {"error": error})
+        return self._html(body, status=status, headers=headers)
+
+    @staticmethod
+    def _html(body: str, *, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+        return Response(
+            body,
+            status_code=status,
+            media_type="text/html; charset=utf-8",
+            headers=security_headers(headers),
+        )
+
+    def _render(
+        self, name: str, locale: str, request: Request, token: str, context: dict[str, Any]
+    ) -> str:
+        strings = self.env.select_template(
+            [f"supplier/strings.{candidate}.html" for candidate in locale_chain(locale)]
+        )
+        language = strings.name.split(".")[-2] if strings.name else self.default_locale
+        context = {**context, "locale": locale}
+        return self.env.get_template(f"supplier/{name}").render(
+            **self.shop,
+            **context,
+            lang=language,
+            strings=strings,
+            page_path=_page_path(request, token),
+            csrf=self._csrf(token) if token else "",
+            css_path=str(request.scope.get("root_path", "")) + CSS_PATH,
+        )
+
+    # --- CSRF ---------------------------------------------------------------------------------
+
+    def _csrf(self, token: str) -> str:
+        mac = hmac.new(self.csrf_key, f"supplier-answer\n{token}".encode(), "sha256").digest()
+        return base64.urlsafe_b64encode(mac).decode("ascii")[:_CSRF_CHARS]
+
+    def _csrf_ok(self, token: str, given: str) -> bool:
+        expected = self._csrf(token)
+        return hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace"))
+
+
+def _view(request: SupplierRequest, now: dt.datetime, form: FormData | None) -> dict[str, Any]:
+    """What the page shows, as plain data (read in the session, rendered after it)."""
+    supplier = request.supplier
+    zone = ZoneInfo(supplier.timezone)
+    today = now.astimezone(zone).date()
+    items = []
+    for item in request.items:
+        eta = item.product.eta
+        chosen = _text(form.get(f"answer_{item.id}")) if form is not None else ""
+        typed = _text(form.get(f"eta_{item.id}")) if form is not None else ""
+        items.append(
+            {
+                "id": item.id,
+                "sku": item.product.sku,
+                "name": item.product.name,
+                "units_waiting": item.units_waiting,
+                "oldest_days": max(0, (now - item.oldest_placed_at).days),
+                "eta": eta,
+                "eta_passed": eta is not None and eta < today,
+                "answered": item.answer.value if item.answer is not None else None,
+                "answered_eta": item.answered_eta,
+                "chosen": chosen,
+                "typed": typed[:10],
+            }
+        )
+    return {
+        "locale": supplier.locale,
+        "supplier": {"name": supplier.name, "timezone": supplier.timezone},
+        "customer": {"name": supplier.name, "timezone": supplier.timezone},
+        "today": today,
+        "expires_on": request.expires_at.astimezone(zone).date(),
+        "items": items,
+        "note": _text(form.get("note"))[:2000] if form is not None else (request.note or ""),
+        "notice": None,
+        "problem": None,
+    }
+
+
+def _answers(request: SupplierRequest, form: FormData) -> list[Answer]:
+    """The form's answers; an item left blank is left alone. ``InvalidInput`` for bad values."""
+    answers = []
+    for item in request.items:
+        chosen = _text(form.get(f"answer_{item.id}"))
+        typed = _text(form.get(f"eta_{item.id}")).strip()
+        if not chosen and typed:
+            chosen = SupplierAnswer.CHANGED.value  # a date typed without ticking "new date"
+        if not chosen:
+            continue
+        try:
+            kind = SupplierAnswer(chosen)
+        except ValueError:
+            raise InvalidInput(f"{item.product.sku}: unknown answer") from None
+        eta = None
+        if kind is SupplierAnswer.CHANGED:
+            try:
+                eta = dt.date.fromisoformat(typed)
+            except ValueError:
+                raise InvalidInput(
+                    f"{item.product.sku}: give the new date as YYYY-MM-DD", field=f"eta_{item.id}"
+                ) from None
+        answers.append(Answer(item.id, kind, eta))
+    return answers
+
+
+def _page_path(request: Request, token: str) -> str:
+    return str(request.scope.get("root_path", "")) + PAGE_PATH + token
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
