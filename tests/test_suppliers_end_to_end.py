@@ -9,7 +9,6 @@ import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import select
 
