@@ -26,7 +26,6 @@ from bot.importing.csv_parsers import (
     OrderRow,
     customer_parser,
     order_parser,
-    parse_product,
     parse_purchase,
     parse_rows,
 )
@@ -38,6 +37,12 @@ from bot.importing.csv_reading import (
     iter_rows,
     open_text,
     read_header,
+)
+from bot.importing.supplier_columns import (
+    CONTACT_COLUMNS,
+    apply_contact,
+    catalog_parser,
+    check_contacts,
 )
 from store.catalog import ProductData, PurchaseLineData, record_purchase_order, upsert_product
 from store.customers import (
@@ -65,7 +70,7 @@ COLUMNS: dict[ImportKind, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # kind: (required columns, optional columns)
     ImportKind.CATALOG: (
         ("sku", "name", "price", "category", "stock_on_hand"),
-        ("supplier", "alternatives", "discount_percent", "currency"),
+        ("supplier", "alternatives", "discount_percent", "currency", *CONTACT_COLUMNS),
     ),
     ImportKind.CUSTOMERS: (
         ("name", "phone"),
@@ -133,7 +138,7 @@ def _ignore(_n: int) -> None:
 
 def _parser(kind: ImportKind, default_region: str) -> Callable[[dict[str, str]], Any]:
     return {
-        ImportKind.CATALOG: parse_product,
+        ImportKind.CATALOG: catalog_parser(default_region),
         ImportKind.CUSTOMERS: customer_parser(default_region),
         ImportKind.ORDERS: order_parser(default_region),
         ImportKind.PURCHASE_ORDERS: parse_purchase,
@@ -176,7 +181,7 @@ def _check_catalog(session: Session, parsed: Parsed, _today: dt.date) -> list[Ro
         for alt in data.alternatives
         if currencies.get(alt, data.currency) != data.currency
     ]
-    return errors
+    return errors + check_contacts(parsed)
 
 
 def _check_customers(_session: Session, parsed: Parsed, _today: dt.date) -> list[RowError]:
@@ -248,6 +253,7 @@ def _apply_catalog(
     for line, data in parsed:
         with _at_line(line):
             upsert_product(session, data, now)
+            apply_contact(session, data)
         tick(1)
     return {"products": len(parsed)}
 
