@@ -39,7 +39,9 @@ class ContactData:
 def check_email(raw: str) -> str:
     text = raw.strip()
     if len(text) > EMAIL_MAX or not _EMAIL.fullmatch(text):
-        raise InvalidInput(f"e-mail {raw!r} is not an address such as orders@supplier.example")
+        raise InvalidInput(
+            f"e-mail {raw!r} is not an address such as orders@supplier.example", field="email"
+        )
     return text
 
 

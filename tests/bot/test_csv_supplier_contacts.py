@@ -12,7 +12,10 @@ from store.models import Product, Supplier
 from store.policy import DEFAULT_POLICY
 from tests.factories import NOW
 
-HEADER = b"sku,name,price,category,stock_on_hand,supplier,supplier_email,supplier_locale,supplier_timezone\n"
+HEADER = (
+    b"sku,name,price,category,stock_on_hand,supplier,"
+    b"supplier_email,supplier_locale,supplier_timezone\n"
+)
 
 
 def _import(session: Session, data: bytes) -> None:

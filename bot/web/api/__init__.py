@@ -18,6 +18,7 @@ from bot.web.api import (
     refunds,
     shipments,
     stock,
+    suppliers,
 )
 from store.db import Database
 
@@ -34,4 +35,5 @@ def router(settings: Settings, db: Database) -> APIRouter:
     api.include_router(refunds.router(db))
     api.include_router(broadcasts.router(broadcast_service(settings, db)))
     api.include_router(customers.router(settings, db))
+    api.include_router(suppliers.router(settings, db))
     return api
