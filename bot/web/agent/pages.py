@@ -23,6 +23,7 @@ from store.db import Database
 from store.errors import InvalidInput, NotFound
 from store.eta import set_eta
 from store.policy import Policy
+from store.supplier_requests import Silent, not_answering
 
 _STATIC = {
     "agent.css": "text/css; charset=utf-8",
@@ -72,12 +73,13 @@ def router(ctx: Context) -> APIRouter:
     async def board(request: Request) -> Response:
         """Every SKU with waiting customers, and how customers answered their offers."""
         who = await ctx.gate.agent(request)
-        rows, outcomes = await asyncio.to_thread(_board, ctx)
+        rows, outcomes, silent = await asyncio.to_thread(_board, ctx)
         return ctx.render(
             request,
             who,
             "board.html",
             rows=rows,
+            silent=silent,
             bars=views.chart(outcomes),
             total_outcomes=sum(outcomes.values()),
             chart_width=views.CHART_WIDTH,
@@ -142,9 +144,10 @@ def router(ctx: Context) -> APIRouter:
     return routes
 
 
-def _board(ctx: Context) -> tuple[list[views.BoardRow], dict[str, int]]:
+def _board(ctx: Context) -> tuple[list[views.BoardRow], dict[str, int], list[Silent]]:
     with ctx.db.read_session() as session:
-        return views.board(session, ctx.clock()), views.offer_outcomes(session)
+        now = ctx.clock()
+        return views.board(session, now), views.offer_outcomes(session), not_answering(session, now)
 
 
 def _sku(ctx: Context, sku: str) -> views.SkuPage | None:
