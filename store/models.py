@@ -314,6 +314,7 @@ class OrderLine(Base):
             name="shipped_within_allocated",
         ),
         Index("ix_order_lines_waiting", "product_id", "status"),
+        Index("ix_order_lines_backordered_at", "backordered_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -343,6 +344,11 @@ class OrderLine(Base):
     # prices were kept (the product's price at the time of the migration was copied in).
     unit_price_cents: Mapped[int | None]
     currency: Mapped[str | None] = mapped_column(String(3))
+    # When the line began to wait (None: never backordered), when its last unit was reserved,
+    # when its last unit shipped: written as each happens, for store/analytics (migration 0017).
+    backordered_at: Mapped[dt.datetime | None]
+    allocated_at: Mapped[dt.datetime | None]
+    shipped_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     order: Mapped[Order] = relationship(back_populates="lines")
