@@ -14,7 +14,8 @@ VALUE_WIDTH = 110  # the value written after each horizontal bar
 BAR_HEIGHT = 20
 BAR_GAP = 8
 COLUMN_PLOT_HEIGHT = 160
-COLUMN_WIDTH = 22
+COLUMN_WIDTH = 30
+COLUMNS_MIN_WIDTH = 420
 GROUP_GAP = 18
 TEXT_BAND = 34  # under the columns: the group's label and room for the value labels above
 
@@ -86,19 +87,21 @@ def columns(
 ) -> Chart:
     """Vertical columns, one group per label (a histogram bucket, a week), side by side."""
     top = max((item.value for _, items in groups for item in items), default=0) or 1
+    # A few groups still fill a readable width: each gets an equal slot, its columns centred.
+    widest = max((len(items) for _, items in groups), default=1)
+    natural = widest * (COLUMN_WIDTH + 2) + GROUP_GAP
+    slot = max(natural, COLUMNS_MIN_WIDTH // max(1, len(groups)))
     bars, labels = [], []
-    x = 0
-    for group_label, items in groups:
-        start = x
+    for g, (group_label, items) in enumerate(groups):
+        x = g * slot + (slot - len(items) * (COLUMN_WIDTH + 2)) // 2
         for item in items:
             height = round(COLUMN_PLOT_HEIGHT * max(0.0, item.value) / top)
             y = TEXT_BAND // 2 + COLUMN_PLOT_HEIGHT - height
             bars.append(Bar(item.label, item.value_text, item.series, x, y, COLUMN_WIDTH, height))
             x += COLUMN_WIDTH + 2
-        labels.append(
-            Label(group_label, (start + x) // 2, TEXT_BAND // 2 + COLUMN_PLOT_HEIGHT + 16)
-        )
-        x += GROUP_GAP
+        centre = g * slot + slot // 2
+        labels.append(Label(group_label, centre, TEXT_BAND // 2 + COLUMN_PLOT_HEIGHT + 16))
+    x = slot * len(groups)
     return Chart(
         ident,
         title,
