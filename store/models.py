@@ -237,6 +237,8 @@ class EtaChange(Base):
     """Every date a supplier or an agent gave for a product, in order: the slip history."""
 
     __tablename__ = "eta_changes"
+    # A product's dates in order: the scorecard finds the date in force at each receipt.
+    __table_args__ = (Index("ix_eta_changes_product_created", "product_id", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)

@@ -22,12 +22,12 @@ Definitions (every figure per supplier, over the supplier's products' history):
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Integer, and_, case, cast, func, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from store.models import EtaChange, LineStatus, OrderLine, Product, StockReceipt, Supplier
 
@@ -94,16 +94,25 @@ class Scorecard:
         self.total_days_late += late
         self.max_days_late = max(self.max_days_late, late)
 
-    def add_change(self, old: dt.date | None, new: dt.date | None) -> None:
-        self.date_changes += 1
-        if old is not None and new is None:
-            self.withdrawn += 1
-        elif old is not None and new is not None and new > old:
-            self.slips += 1
-            self.slip_days += (new - old).days
-            self.max_slip_days = max(self.max_slip_days, (new - old).days)
-        elif old is not None and new is not None and new < old:
-            self.pulled_in += 1
+    def add_changes(self, changes: _Changes) -> None:
+        self.date_changes += changes.count
+        self.slips += changes.slips
+        self.slip_days += changes.slip_days
+        self.max_slip_days = max(self.max_slip_days, changes.max_slip_days)
+        self.pulled_in += changes.pulled_in
+        self.withdrawn += changes.withdrawn
+
+
+@dataclass(frozen=True, slots=True)
+class _Changes:
+    """One product's date changes, counted by the database."""
+
+    count: int
+    slips: int
+    slip_days: int
+    max_slip_days: int
+    pulled_in: int
+    withdrawn: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,17 +129,18 @@ def scorecards(session: Session, timezone: str = "UTC") -> list[Scorecard]:
     cards: dict[str, Scorecard] = {}
 
     def card(name: str) -> Scorecard:
-        return cards.setdefault(name, Scorecard(name))
+        found = cards.get(name)
+        if found is None:
+            found = cards[name] = Scorecard(name)
+        return found
 
     for name in session.scalars(select(Supplier.name)):
         card(name)
     for product in products.values():
         card(product.supplier).products += 1
-    changes = _changes_by_product(session)
-    for product_id, rows in changes.items():
-        for _, old, new in rows:
-            card(products[product_id].supplier).add_change(old, new)
-    for receipt_product, receipt in _rounds(session, products, changes, zone):
+    for product_id, changes in _changes_by_product(session):
+        card(products[product_id].supplier).add_changes(changes)
+    for receipt_product, receipt in _rounds(session, products, zone):
         card(products[receipt_product].supplier).add_receipt(receipt)
     for product_id, lines, units in _open_backorders(session):
         supplier = card(products[product_id].supplier)
@@ -151,58 +161,96 @@ def _products(session: Session) -> dict[int, _Product]:
     return {pid: _Product(sku, supplier) for pid, sku, supplier in rows}
 
 
-_Change = tuple[dt.datetime, dt.date | None, dt.date | None]
+def _days_between(session: Session, later: Any, earlier: Any) -> ColumnElement[int]:
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(later - earlier, Integer)  # date - date is a whole number of days there
+    return cast(func.julianday(later) - func.julianday(earlier), Integer)
 
 
-def _changes_by_product(session: Session) -> dict[int, list[_Change]]:
-    changes: dict[int, list[_Change]] = defaultdict(list)
+def _changes_by_product(session: Session) -> list[tuple[int, _Changes]]:
+    old, new = EtaChange.old_eta, EtaChange.new_eta
+    both = and_(old.is_not(None), new.is_not(None))
+    slipped = and_(both, new > old)
+    size = _days_between(session, new, old)
     rows = session.execute(
         select(
-            EtaChange.product_id, EtaChange.created_at, EtaChange.old_eta, EtaChange.new_eta
-        ).order_by(EtaChange.product_id, EtaChange.created_at, EtaChange.id)
+            EtaChange.product_id,
+            func.count(),
+            func.sum(case((slipped, 1), else_=0)),
+            func.sum(case((slipped, size), else_=0)),
+            func.max(case((slipped, size), else_=0)),
+            func.sum(case((and_(both, new < old), 1), else_=0)),
+            func.sum(case((and_(old.is_not(None), new.is_(None)), 1), else_=0)),
+        ).group_by(EtaChange.product_id)
     )
-    for product_id, at, old, new in rows:
-        changes[product_id].append((at, old, new))
-    return changes
+    return [(pid, _Changes(*(int(v or 0) for v in values))) for pid, *values in rows]
 
 
 def _rounds(
-    session: Session,
-    products: dict[int, _Product],
-    changes: dict[int, list[_Change]],
-    zone: ZoneInfo,
+    session: Session, products: dict[int, _Product], zone: ZoneInfo
 ) -> list[tuple[int, ReceiptPromise]]:
-    """Each receipt with the first and last dates promised in its delivery round."""
-    found: list[tuple[int, ReceiptPromise]] = []
+    """Each receipt with the first and last dates promised in its delivery round, found by the
+    database (``ix_eta_changes_product_created``): the round began after the product's
+    previous receipt, ``prev_at``."""
+    prev_at = func.lag(StockReceipt.created_at).over(
+        partition_by=StockReceipt.product_id, order_by=(StockReceipt.created_at, StockReceipt.id)
+    )
+    receipts = select(
+        StockReceipt.id,
+        StockReceipt.product_id,
+        StockReceipt.created_at,
+        StockReceipt.reference,
+        StockReceipt.quantity,
+        prev_at.label("prev_at"),
+    ).subquery()
+    change = aliased(EtaChange)
+
+    def latest_until(moment: Any) -> Any:
+        return (
+            select(change.new_eta)
+            .where(change.product_id == receipts.c.product_id, change.created_at <= moment)
+            .order_by(change.created_at.desc(), change.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+
+    first_in_round = (
+        select(change.new_eta)
+        .where(
+            change.product_id == receipts.c.product_id,
+            or_(receipts.c.prev_at.is_(None), change.created_at > receipts.c.prev_at),
+            change.created_at <= receipts.c.created_at,
+            change.new_eta.is_not(None),
+        )
+        .order_by(change.created_at, change.id)
+        .limit(1)
+        .scalar_subquery()
+    )
     rows = session.execute(
         select(
-            StockReceipt.product_id,
-            StockReceipt.created_at,
-            StockReceipt.reference,
-            StockReceipt.quantity,
-        ).order_by(StockReceipt.product_id, StockReceipt.created_at, StockReceipt.id)
+            receipts.c.product_id,
+            receipts.c.created_at,
+            receipts.c.reference,
+            receipts.c.quantity,
+            func.coalesce(latest_until(receipts.c.prev_at), first_in_round),
+            latest_until(receipts.c.created_at),
+        ).order_by(receipts.c.product_id, receipts.c.created_at, receipts.c.id)
     )
-    position: dict[int, int] = defaultdict(int)  # the next change not yet in a round
-    in_force: dict[int, dt.date | None] = {}  # the date in force when the round began
-    for product_id, at, reference, quantity in rows:
-        history = changes.get(product_id, [])
-        i = position[product_id]
-        first = in_force.get(product_id)
-        last = first
-        while i < len(history) and history[i][0] <= at:
-            new = history[i][2]
-            if first is None and new is not None:
-                first = new
-            last = new
-            i += 1
-        position[product_id] = i
-        in_force[product_id] = last
+    found: list[tuple[int, ReceiptPromise]] = []
+    for product_id, at, reference, quantity, first, last in rows:
         received_on = at.astimezone(zone).date()
-        sku = products[product_id].sku
-        found.append(
-            (product_id, ReceiptPromise(sku, reference, quantity, received_on, first, last))
+        promise = ReceiptPromise(
+            products[product_id].sku, reference, quantity, received_on, _day(first), _day(last)
         )
+        found.append((product_id, promise))
     return found
+
+
+def _day(value: dt.date | str | None) -> dt.date | None:
+    # A scalar subquery's date comes back as text from SQLite.
+    if value is None or isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(value)
 
 
 def _open_backorders(session: Session) -> list[tuple[int, int, int]]:

@@ -19,10 +19,10 @@ from sqlalchemy import Select, and_, case, func, literal, select
 from sqlalchemy.orm import Session, aliased
 
 from store.analytics.common import (
+    DAY,
     WAIT_BANDS_DAYS,
     Distribution,
     band_label,
-    band_of,
     day_of,
     distribution,
     seconds_between,
@@ -99,26 +99,32 @@ def choices_by_wait(session: Session) -> list[BandChoices]:
     in the bands of ``WAIT_BANDS_DAYS`` (closed-open: 7 days exactly is in 7-14d). Each round of
     choices counts: a line that waited at day 3 and cancelled at day 20 counts in both bands."""
     waited = seconds_between(session, Offer.decided_at, OrderLine.backordered_at)
+    # The band is found by the database: a few groups come back, not a row per decision.
+    band = case(
+        *((waited >= edge * DAY, i) for i, edge in reversed(list(enumerate(WAIT_BANDS_DAYS)))),
+        else_=0,
+    )
     silent = case((Offer.decided_via == "expiry", 1), else_=0)
     rows = session.execute(
-        select(waited, Offer.choice, silent)
+        select(band, Offer.choice, func.count(), func.sum(silent))
         .join(OrderLine, OrderLine.id == Offer.line_id)
         .where(
             OrderLine.backordered_at.is_not(None),
             Offer.status.in_((OfferStatus.ACCEPTED, OfferStatus.EXPIRED)),
             Offer.choice.is_not(None),
         )
+        .group_by(band, Offer.choice)
     ).all()
     bands = [BandChoices(band_label(WAIT_BANDS_DAYS, i)) for i in range(len(WAIT_BANDS_DAYS))]
-    for seconds, choice, by_silence in rows:
-        band = bands[band_of(max(0, seconds), WAIT_BANDS_DAYS)]
+    for index, choice, count, by_silence in rows:
+        found = bands[index]
         if choice == OfferChoice.WAIT:
-            band.wait += 1
+            found.wait += count
         elif choice == OfferChoice.SWITCH:
-            band.switch += 1
+            found.switch += count
         else:
-            band.cancel += 1
-        band.by_silence += by_silence
+            found.cancel += count
+        found.by_silence += int(by_silence or 0)
     return bands
 
 

@@ -10,7 +10,8 @@ happens (``store/analytics`` measures waits with them, exactly). Rows from befor
 what recorded those moments then: the ``backordered`` and ``ready_to_ship`` events, the line's
 own creation for lines reserved whole when placed or switched to, and the shipments. Replacement
 lines written by a switch before this revision had no price; they get their product's current
-one, as revision 0011 did for every line.
+one, as revision 0011 did for every line. An index on ``eta_changes (product_id, created_at)``
+lets the scorecard find the date in force at each receipt.
 """
 
 from collections.abc import Sequence
@@ -33,6 +34,10 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("shipped_at", store.models.UTCDateTime(), nullable=True))
         batch_op.create_index(
             batch_op.f("ix_order_lines_backordered_at"), ["backordered_at"], unique=False
+        )
+    with op.batch_alter_table("eta_changes", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_eta_changes_product_created", ["product_id", "created_at"], unique=False
         )
     _backfill()
 
@@ -67,6 +72,8 @@ def _backfill() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("eta_changes", schema=None) as batch_op:
+        batch_op.drop_index("ix_eta_changes_product_created")
     with op.batch_alter_table("order_lines", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_order_lines_backordered_at"))
         batch_op.drop_column("shipped_at")
