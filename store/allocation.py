@@ -159,6 +159,7 @@ def allocate_waiting(session: Session, product_id: int, now: dt.datetime) -> lis
         allocations.append(Allocation(line, taken))
         if line.backordered_quantity == 0:
             line.status = LineStatus.ALLOCATED
+            line.allocated_at = now
             supersede_open_offers(session, line, now)
             events.record(session, EventKind.READY_TO_SHIP, line, quantity=line.quantity)
         else:

@@ -92,6 +92,7 @@ def set_eta(
                 source=source,
                 reason=reason,
                 purchase_order_line_id=purchase_order_line_id,
+                created_at=now,  # the scorecard's promise times follow the caller's clock
             )
         )
         product.eta = eta

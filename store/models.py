@@ -244,6 +244,8 @@ class EtaChange(Base):
     """Every date a supplier or an agent gave for a product, in order: the slip history."""
 
     __tablename__ = "eta_changes"
+    # A product's dates in order: the scorecard finds the date in force at each receipt.
+    __table_args__ = (Index("ix_eta_changes_product_created", "product_id", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
@@ -321,6 +323,7 @@ class OrderLine(Base):
             name="shipped_within_allocated",
         ),
         Index("ix_order_lines_waiting", "product_id", "status"),
+        Index("ix_order_lines_backordered_at", "backordered_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -350,6 +353,11 @@ class OrderLine(Base):
     # prices were kept (the product's price at the time of the migration was copied in).
     unit_price_cents: Mapped[int | None]
     currency: Mapped[str | None] = mapped_column(String(3))
+    # When the line began to wait (None: never backordered), when its last unit was reserved,
+    # when its last unit shipped: written as each happens, for store/analytics (migration 0017).
+    backordered_at: Mapped[dt.datetime | None]
+    allocated_at: Mapped[dt.datetime | None]
+    shipped_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     order: Mapped[Order] = relationship(back_populates="lines")

@@ -314,6 +314,7 @@ def _switch_line(
     if taken < wanted:
         add_stock(session, alternative_id, taken)
         return None
+    alternative = session.get_one(Product, alternative_id)
     new_line = OrderLine(
         order=line.order,
         product_id=alternative_id,
@@ -322,6 +323,10 @@ def _switch_line(
         backordered_quantity=0,
         status=LineStatus.ALLOCATED,
         replaces_line_id=line.id,
+        # What the switch sells, at today's price: the revenue kept (and a later refund's basis).
+        unit_price_cents=alternative.price_cents,
+        currency=alternative.currency,
+        allocated_at=now,
     )
     session.add(new_line)
     session.flush()

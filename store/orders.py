@@ -81,6 +81,9 @@ def place_order(
         )
         if taken < quantity:
             line.eta = line.first_eta = product.eta
+            line.backordered_at = now
+        else:
+            line.allocated_at = now
         session.add(line)
     session.flush()
     for line in order.lines:

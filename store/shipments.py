@@ -103,6 +103,7 @@ def ship(
         line.shipped_quantity += units
         if line.shipped_quantity == line.quantity:
             line.status = LineStatus.SHIPPED
+            line.shipped_at = now
     session.add(shipment)
     status = settle_order(order)
     session.flush()

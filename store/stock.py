@@ -48,7 +48,9 @@ def receive_stock(
             if (previous.product_id, previous.quantity) != (product.id, quantity):
                 raise Conflict(f"receipt {reference} was already recorded with other content")
             return ReceiptResult(previous, [], duplicate=True)
-    receipt = StockReceipt(product_id=product.id, quantity=quantity, reference=reference)
+    receipt = StockReceipt(
+        product_id=product.id, quantity=quantity, reference=reference, created_at=now
+    )
     session.add(receipt)
     add_stock(session, product.id, quantity)
     allocations = allocate_waiting(session, product.id, now)

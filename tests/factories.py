@@ -115,6 +115,7 @@ def waiting_customers(
                 "status": LineStatus.BACKORDERED,
                 "eta": product.eta,
                 "first_eta": product.eta,
+                "backordered_at": placed,
                 "created_at": now,
             }
             for order_id in orders

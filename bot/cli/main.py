@@ -38,6 +38,7 @@ from bot.cli import orders as cli_orders
 from bot.cli import outbox as cli_outbox
 from bot.cli import refunds as cli_refunds
 from bot.cli import suppliers as cli_suppliers
+from bot.cli import report as cli_report
 from bot.cli.database import DatabaseProblem, explain, open_database
 from bot.cli.support import err, out, parse_day, progress_bar
 from bot.cli.support import fail as _fail
@@ -82,7 +83,7 @@ orders_app.command("ship")(cli_orders.ship)
 orders_app.command("show")(cli_listings.orders_show)
 orders_app.command("revoke-link")(cli_listings.orders_revoke_link)
 app.command("backorders")(cli_listings.backorders_cmd)
-app.command("report")(cli_listings.report_cmd)
+app.add_typer(cli_report.app, name="report")
 
 
 @dataclasses.dataclass

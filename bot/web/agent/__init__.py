@@ -2,7 +2,8 @@
 
 Pages: sign-in (:mod:`.auth`), the backorder board with the offer-outcome chart, a SKU's page
 with the edit-ETA form (:mod:`.pages`), the broadcast composer, preview, confirm and progress
-(:mod:`.broadcasts`), search and a customer's page with their timeline (:mod:`.customers`).
+(:mod:`.broadcasts`), search and a customer's page with their timeline (:mod:`.customers`),
+the analytics with its SVG charts and CSV links (:mod:`.analytics`).
 Sessions are signed, expiring cookies (:mod:`.session`); every POST form carries the session's
 CSRF token and is refused with 403 without it, before anything is written. Pages send
 :data:`bot.web.html.PAGE_HEADERS`: the CSP allows only this router's own style sheet and
@@ -18,6 +19,7 @@ from fastapi import APIRouter
 from bot.agents.broadcasts import broadcast_service
 from bot.settings import Settings
 from bot.web.agent import auth, broadcasts, customers, pages, suppliers
+from bot.web.agent import analytics, auth, broadcasts, customers, pages
 from bot.web.agent.session import SessionSigner, session_key
 from bot.web.ops import WebMetrics
 from messaging.broadcasts import BroadcastService
@@ -58,4 +60,5 @@ def router(
     routes.include_router(broadcasts.router(ctx, service))
     routes.include_router(customers.router(ctx, settings.default_phone_region))
     routes.include_router(suppliers.router(ctx, settings.default_phone_region))
+    routes.include_router(analytics.router(ctx))
     return routes

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends
 from bot.agents.broadcasts import broadcast_service
 from bot.settings import Settings
 from bot.web.api import (
+    analytics,
     auth,
     broadcasts,
     customers,
@@ -36,4 +37,5 @@ def router(settings: Settings, db: Database) -> APIRouter:
     api.include_router(broadcasts.router(broadcast_service(settings, db)))
     api.include_router(customers.router(settings, db))
     api.include_router(suppliers.router(settings, db))
+    api.include_router(analytics.router(db, settings.default_timezone))
     return api

@@ -1,0 +1,246 @@
+"""Where waiting costs customers: how long backordered lines wait, what customers choose by how
+long they had waited, and the revenue kept and lost, per SKU, per supplier and per week.
+
+A *backordered line* is an order line with ``backordered_at`` set: it could not be filled when
+it was placed (``store.orders.place_order`` writes the moment). Every wait is measured from
+that moment, in whole seconds, from columns written when things happen (``allocated_at``: the
+last unit reserved; ``shipped_at``: the last unit shipped; ``offers.decided_at``), so each
+figure is exact, not estimated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Select, and_, case, func, literal, select
+from sqlalchemy.orm import Session, aliased
+
+from store.analytics.common import (
+    DAY,
+    WAIT_BANDS_DAYS,
+    Distribution,
+    band_label,
+    day_of,
+    distribution,
+    seconds_between,
+    week_of,
+)
+from store.models import (
+    LineStatus,
+    Offer,
+    OfferChoice,
+    OfferStatus,
+    OrderLine,
+    Product,
+    Refund,
+    Supplier,
+)
+
+# The outcome of a backordered line, as it stands: "waited" (it waited and is now reserved or
+# shipped), "switched", "cancelled", or "waiting" (still backordered: at risk, not yet kept).
+KEPT_OUTCOMES = ("waited", "switched")
+LOST_OUTCOMES = ("cancelled",)
+OUTCOMES = ("waited", "switched", "cancelled", "waiting")
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """The three legs of a backordered line's way out, each over the lines that made it."""
+
+    backorder_to_allocation: Distribution
+    allocation_to_shipment: Distribution
+    backorder_to_shipment: Distribution
+
+
+def flow(session: Session) -> Flow:
+    """Backorder -> allocation: lines with both moments (``allocated_at - backordered_at``);
+    allocation -> shipment and backorder -> shipment: lines shipped whole after waiting."""
+    line = OrderLine
+    waited = line.backordered_at.is_not(None)
+    to_alloc = seconds_between(session, line.allocated_at, line.backordered_at)
+    to_ship = seconds_between(session, line.shipped_at, line.allocated_at)
+    whole = seconds_between(session, line.shipped_at, line.backordered_at)
+    rows = session.execute(
+        select(to_alloc, to_ship, whole).where(waited, line.allocated_at.is_not(None))
+    ).all()
+    return Flow(
+        backorder_to_allocation=distribution([r[0] for r in rows]),
+        allocation_to_shipment=distribution([r[1] for r in rows if r[1] is not None]),
+        backorder_to_shipment=distribution([r[2] for r in rows if r[2] is not None]),
+    )
+
+
+@dataclass(slots=True)
+class BandChoices:
+    """Decided offers whose line had waited ``band`` when they were decided."""
+
+    band: str
+    wait: int = 0
+    switch: int = 0
+    cancel: int = 0
+    by_silence: int = 0  # of the above, decided by the offer's expiry (the default applied)
+
+    @property
+    def decisions(self) -> int:
+        return self.wait + self.switch + self.cancel
+
+    @property
+    def cancel_rate(self) -> float | None:
+        """Cancels / decisions in the band (None when nobody decided in it)."""
+        return self.cancel / self.decisions if self.decisions else None
+
+
+def choices_by_wait(session: Session) -> list[BandChoices]:
+    """Every decided offer (accepted, or expired with its default applied) of a backordered
+    line, by how long the line had waited at the decision (``decided_at - backordered_at``),
+    in the bands of ``WAIT_BANDS_DAYS`` (closed-open: 7 days exactly is in 7-14d). Each round of
+    choices counts: a line that waited at day 3 and cancelled at day 20 counts in both bands."""
+    waited = seconds_between(session, Offer.decided_at, OrderLine.backordered_at)
+    # The band is found by the database: a few groups come back, not a row per decision.
+    band = case(
+        *((waited >= edge * DAY, i) for i, edge in reversed(list(enumerate(WAIT_BANDS_DAYS)))),
+        else_=0,
+    )
+    silent = case((Offer.decided_via == "expiry", 1), else_=0)
+    rows = session.execute(
+        select(band, Offer.choice, func.count(), func.sum(silent))
+        .join(OrderLine, OrderLine.id == Offer.line_id)
+        .where(
+            OrderLine.backordered_at.is_not(None),
+            Offer.status.in_((OfferStatus.ACCEPTED, OfferStatus.EXPIRED)),
+            Offer.choice.is_not(None),
+        )
+        .group_by(band, Offer.choice)
+    ).all()
+    bands = [BandChoices(band_label(WAIT_BANDS_DAYS, i)) for i in range(len(WAIT_BANDS_DAYS))]
+    for index, choice, count, by_silence in rows:
+        found = bands[index]
+        if choice == OfferChoice.WAIT:
+            found.wait += count
+        elif choice == OfferChoice.SWITCH:
+            found.switch += count
+        else:
+            found.cancel += count
+        found.by_silence += int(by_silence or 0)
+    return bands
+
+
+@dataclass(slots=True)
+class Money:
+    """Backordered lines and their value by outcome, in minor units of one currency."""
+
+    lines: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
+    amount: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
+
+    def add(self, outcome: str, lines: int, amount: int) -> None:
+        self.lines[outcome] += lines
+        self.amount[outcome] += amount
+
+    @property
+    def kept(self) -> int:
+        return sum(self.amount[o] for o in KEPT_OUTCOMES)
+
+    @property
+    def lost(self) -> int:
+        return sum(self.amount[o] for o in LOST_OUTCOMES)
+
+
+@dataclass(frozen=True, slots=True)
+class Revenue:
+    """``totals[currency]``, ``by_sku[sku][currency]``, ``by_supplier[name][currency]``,
+    ``by_week[monday][currency]`` (weeks of the lines' ``backordered_at``, UTC)."""
+
+    totals: dict[str, Money]
+    by_sku: dict[str, dict[str, Money]]
+    by_supplier: dict[str, dict[str, Money]]
+    by_week: dict[dt.date, dict[str, Money]]
+
+
+NO_SUPPLIER = "(no supplier)"
+
+
+def revenue(session: Session) -> Revenue:
+    """The value of every backordered line by its outcome, in its currency's minor units:
+
+    - *cancelled* (lost): the line's refund, ``refunds.amount_cents`` in its currency (its
+      unshipped units at the price sold);
+    - *switched* (kept): the replacement line, its quantity x its unit price, in its currency;
+    - *waited* (kept) and *waiting* (at risk): the line, quantity x ``unit_price_cents``.
+
+    Lines without a price (placed before prices were kept) count as lines with amount 0.
+    """
+    per_sku = session.execute(_outcome_query(session, by_day=False)).all()
+    per_day = session.execute(_outcome_query(session, by_day=True)).all()
+    names = dict(
+        session.execute(
+            select(Product.id, func.coalesce(Supplier.name, NO_SUPPLIER)).outerjoin(
+                Supplier, Supplier.id == Product.supplier_id
+            )
+        ).all()
+    )
+    skus = dict(session.execute(select(Product.id, Product.sku)).all())
+    totals: dict[str, Money] = defaultdict(Money)
+    by_sku: dict[str, dict[str, Money]] = defaultdict(lambda: defaultdict(Money))
+    by_supplier: dict[str, dict[str, Money]] = defaultdict(lambda: defaultdict(Money))
+    for product_id, currency, outcome, lines, amount in per_sku:
+        currency = currency or "?"
+        totals[currency].add(outcome, lines, int(amount))
+        by_sku[skus[product_id]][currency].add(outcome, lines, int(amount))
+        by_supplier[names[product_id]][currency].add(outcome, lines, int(amount))
+    by_week: dict[dt.date, dict[str, Money]] = defaultdict(lambda: defaultdict(Money))
+    for day, currency, outcome, lines, amount in per_day:
+        by_week[week_of(day)][currency or "?"].add(outcome, lines, int(amount))
+    return Revenue(
+        dict(totals),
+        {k: dict(v) for k, v in by_sku.items()},
+        {k: dict(v) for k, v in by_supplier.items()},
+        {k: dict(v) for k, v in sorted(by_week.items())},
+    )
+
+
+def _outcome_query(session: Session, *, by_day: bool) -> Select[Any]:
+    line = OrderLine
+    replacement = aliased(OrderLine)
+    status = line.status
+    outcome = case(
+        (status == LineStatus.CANCELLED, literal("cancelled")),
+        (status == LineStatus.SWITCHED, literal("switched")),
+        (status == LineStatus.BACKORDERED, literal("waiting")),
+        else_=literal("waited"),
+    )
+    currency = case(
+        (status == LineStatus.CANCELLED, Refund.currency),
+        (status == LineStatus.SWITCHED, replacement.currency),
+        else_=line.currency,
+    )
+    amount = case(
+        (status == LineStatus.CANCELLED, Refund.amount_cents),
+        (status == LineStatus.SWITCHED, replacement.quantity * replacement.unit_price_cents),
+        else_=line.quantity * line.unit_price_cents,
+    )
+    key = day_of(session, line.backordered_at) if by_day else line.product_id
+    return (
+        select(key, currency, outcome, func.count(), func.coalesce(func.sum(amount), 0))
+        .select_from(line)
+        .outerjoin(Refund, and_(Refund.line_id == line.id, status == LineStatus.CANCELLED))
+        .outerjoin(
+            replacement,
+            and_(replacement.id == line.replaced_by_line_id, status == LineStatus.SWITCHED),
+        )
+        .where(line.backordered_at.is_not(None))
+        .group_by(key, currency, outcome)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingReport:
+    flow: Flow
+    choices: list[BandChoices]
+    revenue: Revenue
+
+
+def waiting_report(session: Session) -> WaitingReport:
+    return WaitingReport(flow(session), choices_by_wait(session), revenue(session))
