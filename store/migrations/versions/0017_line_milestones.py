@@ -1,7 +1,7 @@
 """order lines' milestones for the analytics
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 Create Date: 2026-12-03 17:50:00
 
 ``order_lines.backordered_at``, ``allocated_at`` and ``shipped_at``: the moments a line began to
