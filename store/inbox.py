@@ -239,10 +239,11 @@ def list_items(
     state: State = "open",
     assigned_to: str | None = None,
     kind: str | None = None,
+    customer_id: int | None = None,
     page: int = 1,
     per_page: int = 50,
 ) -> InboxPage:
-    """Items newest activity first, filtered; ``page`` counts from 1."""
+    """Items newest activity first, filtered; ``page`` counts from 1 (past the last: the last)."""
     if kind is not None and kind not in InboxKind.__members__.values():
         raise InvalidInput(f"unknown kind {kind!r}", field="kind")
     if not 1 <= per_page <= MAX_PAGE or page < 1:
@@ -256,10 +257,13 @@ def list_items(
         conditions.append(InboxItem.assigned_to == assigned_to)
     if kind is not None:
         conditions.append(InboxItem.kind == InboxKind(kind))
+    if customer_id is not None:
+        conditions.append(InboxItem.customer_id == customer_id)
     total = session.scalar(select(func.count()).select_from(InboxItem).where(*conditions)) or 0
+    pages = max(1, -(-total // per_page))
+    page = min(page, pages)
     query = _item_rows().where(*conditions).order_by(InboxItem.last_at.desc(), InboxItem.id.desc())
     rows = session.execute(query.offset((page - 1) * per_page).limit(per_page)).all()
-    pages = max(1, -(-total // per_page))
     return InboxPage([_view(row[0], row[1], row[2]) for row in rows], total, page, pages)
 
 

@@ -2,7 +2,8 @@
 
 Pages: sign-in (:mod:`.auth`), the backorder board with the offer-outcome chart, a SKU's page
 with the edit-ETA form (:mod:`.pages`), the broadcast composer, preview, confirm and progress
-(:mod:`.broadcasts`), search and a customer's page with their timeline (:mod:`.customers`).
+(:mod:`.broadcasts`), search and a customer's page with their timeline (:mod:`.customers`),
+the inbox and replies by hand (:mod:`.inbox`).
 Sessions are signed, expiring cookies (:mod:`.session`); every POST form carries the session's
 CSRF token and is refused with 403 without it, before anything is written. Pages send
 :data:`bot.web.html.PAGE_HEADERS`: the CSP allows only this router's own style sheet and
@@ -17,7 +18,7 @@ from fastapi import APIRouter
 
 from bot.agents.broadcasts import broadcast_service
 from bot.settings import Settings
-from bot.web.agent import auth, broadcasts, customers, pages
+from bot.web.agent import auth, broadcasts, customers, inbox, pages
 from bot.web.agent.session import SessionSigner, session_key
 from bot.web.ops import WebMetrics
 from messaging.broadcasts import BroadcastService
@@ -50,11 +51,18 @@ def router(
         root_path=settings.root_path,
     )
     ctx = pages.Context(
-        db, gate, settings.shop_name, settings.policy(), clock, ZoneInfo(settings.default_timezone)
+        db,
+        gate,
+        settings.shop_name,
+        settings.policy(),
+        clock,
+        ZoneInfo(settings.default_timezone),
+        inbox_counts=inbox.counts_for(db),
     )
     routes = APIRouter(include_in_schema=False)
     routes.include_router(auth.router(gate, settings.shop_name))
     routes.include_router(pages.router(ctx))
     routes.include_router(broadcasts.router(ctx, service))
     routes.include_router(customers.router(ctx, settings.default_phone_region))
+    routes.include_router(inbox.router(ctx))
     return routes

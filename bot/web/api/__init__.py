@@ -13,6 +13,7 @@ from bot.web.api import (
     auth,
     broadcasts,
     customers,
+    inbox,
     orders,
     products,
     refunds,
@@ -34,4 +35,5 @@ def router(settings: Settings, db: Database) -> APIRouter:
     api.include_router(refunds.router(db))
     api.include_router(broadcasts.router(broadcast_service(settings, db)))
     api.include_router(customers.router(settings, db))
+    api.include_router(inbox.router(settings, db))
     return api
