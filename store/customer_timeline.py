@@ -199,17 +199,11 @@ def _outbound(session: Session, customer_id: int, c: Cursor | None, limit: int) 
     rows = list(session.scalars(_page(stmt, m.created_at, m.id, limit)))
     reasons = _last_attempt_errors(session, [row.id for row in rows])
     by_hand = [row.id for row in rows if row.message == "agent_reply"]
-    agents = (
-        dict(
-            session.execute(
-                select(AgentReply.outbox_id, AgentReply.agent).where(
-                    AgentReply.outbox_id.in_(by_hand)
-                )
-            ).tuples()
-        )
-        if by_hand
-        else {}
-    )
+    agents: dict[int, str] = {}
+    if by_hand:
+        query = select(AgentReply.outbox_id, AgentReply.agent)
+        found = session.execute(query.where(AgentReply.outbox_id.in_(by_hand)))
+        agents = {outbox_id: agent for outbox_id, agent in found}
     return [
         Entry(
             at=row.created_at,
