@@ -70,14 +70,17 @@ _SPANISH = frozenset(
     }
 )
 _MAX_WORDS = 12
+_MAX_CHARS = 300  # past a few words it is not a request anyway
 _TELEGRAM_COMMANDS = frozenset({"/human", "/agent", "/agente", "/humano"})
 
 
 def asks_for_person(text: str) -> tuple[bool, str | None]:
     """Whether ``text`` asks for a person, and its language when the words tell."""
-    stripped = text.strip()
+    stripped = text[:_MAX_CHARS].strip()
     if stripped.split("@", 1)[0].lower() in _TELEGRAM_COMMANDS:
         return True, "es" if stripped.lower().startswith(("/agente", "/humano")) else "en"
+    if stripped.startswith("/"):
+        return False, None  # another command: "/start <token>" may spell "agent" by chance
     words = _words(stripped)
     if not words or len(words) > _MAX_WORDS:
         return False, None
@@ -103,9 +106,8 @@ def before_bot(
         return None
     if incoming.contact is not None or not incoming.text.strip():
         return None
-    intent = parse(incoming.text)
-    if intent.kind in _BOT_KINDS:
-        return None
+    # No carrier keyword names a person, so a request for one needs no keyword check first; a
+    # handed-off customer's text does (it costs a parse only for them).
     wants, language = asks_for_person(incoming.text)
     if wants:
         locale = customer.locale if customer is not None else language or default_locale
@@ -117,11 +119,14 @@ def before_bot(
             actions=(Action.HANDOFF_REQUESTED,),
         )
         return reply, InboxKind.HUMAN_REQUESTED
-    if customer is not None and customer.handed_off_at is not None:
-        # Said nothing: a person answers; the last thing the bot said is that one will.
-        silent = Reply(intent=intent, message=None, text=None, actions=(Action.HANDED_OFF,))
-        return silent, InboxKind.HANDED_OFF
-    return None
+    if customer is None or customer.handed_off_at is None:
+        return None
+    intent = parse(incoming.text)
+    if intent.kind in _BOT_KINDS:
+        return None
+    # Said nothing: a person answers; the last thing the bot said is that one will.
+    silent = Reply(intent=intent, message=None, text=None, actions=(Action.HANDED_OFF,))
+    return silent, InboxKind.HANDED_OFF
 
 
 def inbox_kind(reply: Reply, *, private: bool) -> InboxKind | None:

@@ -50,6 +50,7 @@ def test_these_ask_for_a_person(text: str, language: str) -> None:
         "STOP",
         "1",
         "someone",  # alone it asks for nothing
+        "/start Xagent9person",  # a link token, whatever it spells
         "thanks",
         "",
         # A long story that mentions a person is not a request for one (the bot says it did
