@@ -349,3 +349,13 @@ async def test_a_failed_delivery_is_filed_once(
         assert [(i["customer_name"], i["detail"]) for i in failed["items"]] == [
             ("Pilar Ruiz", "21610: unsubscribed recipient")
         ]
+
+
+async def test_the_inbox_and_replies_are_in_the_openapi_description(
+    client: httpx.AsyncClient,
+) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    assert set(paths["/api/inbox"]) == {"get"}
+    assert "post" in paths["/api/inbox/{item_id}/close"]
+    assert "post" in paths["/api/inbox/{item_id}/assign"]
+    assert set(paths["/api/customers/{customer_id}/messages"]) == {"get", "post"}
