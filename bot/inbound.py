@@ -35,6 +35,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from bot.agents import handoff
 from bot.conversation import Conversation, Incoming, Reply, Sender
 from bot.conversation.core import MISSES
 from bot.settings import Settings
@@ -46,6 +47,7 @@ from store.errors import InvalidInput
 from store.inbound_give_ups import GivenUp, give_up_older_than
 from store.models import Channel, Customer, InboundMessage, utcnow
 from store.policy import Policy
+from store.tables_inbox import InboxKind
 
 __all__ = ["Handled", "Inbound", "Received"]
 
@@ -132,7 +134,7 @@ class Inbound:
 
         def converse(session: Session) -> Reply:
             # Run again whole if a deadlock rolled it back: the customer's choice is not lost.
-            reply, customer_id = self._converse(session, received, now)
+            reply, customer_id, for_person = self._converse(session, received, now)
             outcome = {
                 "handled_at": now,
                 "customer_id": customer_id,
@@ -143,6 +145,14 @@ class Inbound:
             }
             if not _claim(session, received, now, outcome):
                 raise _AlreadyHandled
+            if for_person is not None:  # committed with the message, or not at all
+                inbound_id = session.scalar(
+                    select(InboundMessage.id).where(*_same_message(received))
+                )
+                assert inbound_id is not None  # just written by the claim
+                handoff.file_received(
+                    session, received.channel, received.sender, inbound_id, for_person, now
+                )
             return reply
 
         try:
@@ -192,7 +202,9 @@ class Inbound:
         """Mark unhandled updates received over ``older_than`` ago as given up; those marked."""
         now = self._clock()
         with self._db.session() as session:
-            return give_up_older_than(session, Channel.TELEGRAM, now - older_than, now=now)
+            given = give_up_older_than(session, Channel.TELEGRAM, now - older_than, now=now)
+            handoff.file_given_up(session, given, now)
+            return given
 
     # --- internals ----------------------------------------------------------------------------
 
@@ -210,7 +222,7 @@ class Inbound:
 
     def _converse(
         self, session: Session, received: Received, now: dt.datetime
-    ) -> tuple[Reply, int | None]:
+    ) -> tuple[Reply, int | None, handoff.ForPerson | None]:
         chat_id = _int_or_none(received.sender) if received.channel is Channel.TELEGRAM else None
         # Held here while the conversation runs, so its own look-up of the customer is answered
         # from the session's identity map instead of a second query.
@@ -225,8 +237,26 @@ class Inbound:
         incoming = received.incoming
         if len(incoming.text) > MAX_TEXT:
             incoming = replace(incoming, text=incoming.text[:MAX_TEXT])
-        reply = self._conversation(session, now).handle(received.channel, sender, incoming)
-        return reply, sender.customer_id
+        private = received.channel is Channel.SMS or received.chat_is_private
+        held = handoff.before_bot(
+            received.channel,
+            incoming,
+            customer,
+            private=private,
+            shop_name=self._shop_name,
+            default_locale=self._default_locale,
+        )
+        kind: InboxKind | None
+        if held is not None:
+            reply, kind = held
+        else:
+            reply = self._conversation(session, now).handle(received.channel, sender, incoming)
+            kind = handoff.inbox_kind(reply, private=private)
+        if kind is None:
+            return reply, sender.customer_id, None
+        # A /start link may have made the chat a customer's just now.
+        customer = customer or self._customer(session, received, chat_id)
+        return reply, sender.customer_id, handoff.ForPerson(kind, customer)
 
     def _customer(
         self, session: Session, received: Received, chat_id: int | None

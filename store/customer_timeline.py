@@ -43,6 +43,7 @@ from store.models import (
     Product,
     Refund,
 )
+from store.tables_inbox import AgentReply
 
 __all__ = ["KINDS", "MAX_LIMIT", "Cursor", "Entry", "TimelinePage", "timeline"]
 
@@ -84,7 +85,7 @@ class Entry:
 
     - ``inbound``: channel, text, status (handled / unhandled), message (the intent read);
     - ``outbound``: channel, text, status (the outbox status), error, message (the template),
-      broadcast_id;
+      broadcast_id, agent (who wrote it, for a reply by hand);
     - ``choice``: choice, via (who chose), status (accepted / expired), order_number, sku;
     - ``link_issued`` / ``link_revoked``: order_number;
     - ``refund``: amount_minor, currency, text (the reason), status (due / settled),
@@ -106,6 +107,7 @@ class Entry:
     sku: str | None = None
     amount_minor: int | None = None
     currency: str | None = None
+    agent: str | None = None
 
     @property
     def cursor(self) -> Cursor:
@@ -196,6 +198,12 @@ def _outbound(session: Session, customer_id: int, c: Cursor | None, limit: int) 
     stmt = select(m).where(m.customer_id == customer_id, _older(m.created_at, m.id, "outbound", c))
     rows = list(session.scalars(_page(stmt, m.created_at, m.id, limit)))
     reasons = _last_attempt_errors(session, [row.id for row in rows])
+    by_hand = [row.id for row in rows if row.message == "agent_reply"]
+    agents: dict[int, str] = {}
+    if by_hand:
+        query = select(AgentReply.outbox_id, AgentReply.agent)
+        found = session.execute(query.where(AgentReply.outbox_id.in_(by_hand)))
+        agents = {outbox_id: agent for outbox_id, agent in found}
     return [
         Entry(
             at=row.created_at,
@@ -207,6 +215,7 @@ def _outbound(session: Session, customer_id: int, c: Cursor | None, limit: int) 
             error=row.last_error or reasons.get(row.id),
             message=row.message,
             broadcast_id=row.broadcast_id,
+            agent=agents.get(row.id),
         )
         for row in rows
     ]

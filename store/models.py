@@ -126,6 +126,8 @@ class Customer(Base):
     telegram_state_changed_at: Mapped[dt.datetime | None]
     telegram_consent_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Set while the customer waits for a person (store/inbox.py): the bot stays quiet.
+    handed_off_at: Mapped[dt.datetime | None]
 
     orders: Mapped[list[Order]] = relationship(back_populates="customer")
 
@@ -865,3 +867,4 @@ __all__ = [
 ]
 
 from store import tables_suppliers as _tables_suppliers  # noqa: E402,F401
+from store import tables_inbox as _tables_inbox  # noqa: E402,F401

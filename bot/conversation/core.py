@@ -95,6 +95,8 @@ class Action(StrEnum):
     LINKED = "linked"  # a Telegram chat is now the customer's
     LINK_FAILED = "link_failed"  # a bad, used or expired token; someone else's contact
     RATE_LIMITED = "rate_limited"  # a look-up refused after too many misses
+    HANDOFF_REQUESTED = "handoff_requested"  # asked for a person (bot.agents.handoff)
+    HANDED_OFF = "handed_off"  # waiting for a person: filed for them, the bot said nothing
 
 
 # What counts against a sender's allowance of misses (guessing order numbers, offers, tokens).

@@ -50,6 +50,7 @@ class IntentKind(StrEnum):
     OPT_OUT = "opt_out"
     OPT_IN = "opt_in"
     SHARED_CONTACT = "shared_contact"  # Telegram: the sender shared a contact card, to link
+    HUMAN = "human"  # asked for a person: answered by bot.agents.handoff, never by parse()
     UNKNOWN = "unknown"
 
 

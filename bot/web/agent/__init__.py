@@ -4,6 +4,7 @@ Pages: sign-in (:mod:`.auth`), the backorder board with the offer-outcome chart,
 with the edit-ETA form (:mod:`.pages`), the broadcast composer, preview, confirm and progress
 (:mod:`.broadcasts`), search and a customer's page with their timeline (:mod:`.customers`),
 the analytics with its SVG charts and CSV links (:mod:`.analytics`).
+the inbox and replies by hand (:mod:`.inbox`).
 Sessions are signed, expiring cookies (:mod:`.session`); every POST form carries the session's
 CSRF token and is refused with 403 without it, before anything is written. Pages send
 :data:`bot.web.html.PAGE_HEADERS`: the CSP allows only this router's own style sheet and
@@ -18,8 +19,7 @@ from fastapi import APIRouter
 
 from bot.agents.broadcasts import broadcast_service
 from bot.settings import Settings
-from bot.web.agent import auth, broadcasts, customers, pages, suppliers
-from bot.web.agent import analytics, auth, broadcasts, customers, pages
+from bot.web.agent import analytics, auth, broadcasts, customers, inbox, pages, suppliers
 from bot.web.agent.session import SessionSigner, session_key
 from bot.web.ops import WebMetrics
 from messaging.broadcasts import BroadcastService
@@ -52,7 +52,13 @@ def router(
         root_path=settings.root_path,
     )
     ctx = pages.Context(
-        db, gate, settings.shop_name, settings.policy(), clock, ZoneInfo(settings.default_timezone)
+        db,
+        gate,
+        settings.shop_name,
+        settings.policy(),
+        clock,
+        ZoneInfo(settings.default_timezone),
+        inbox_counts=inbox.counts_for(db),
     )
     routes = APIRouter(include_in_schema=False)
     routes.include_router(auth.router(gate, settings.shop_name))
@@ -61,4 +67,5 @@ def router(
     routes.include_router(customers.router(ctx, settings.default_phone_region))
     routes.include_router(suppliers.router(ctx, settings.default_phone_region))
     routes.include_router(analytics.router(ctx))
+    routes.include_router(inbox.router(ctx))
     return routes

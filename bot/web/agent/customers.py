@@ -8,20 +8,27 @@ The same store queries as ``/api/customers`` (``store.search``, ``store.customer
 
 # No ``from __future__ import annotations``: FastAPI evaluates the routes' annotations.
 import asyncio
+import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlalchemy import select
 
+from bot.agents.inbox_labels import KIND_LABELS
 from bot.agents.timeline_text import entry_text
-from bot.web.agent.auth import PATH
+from bot.web.agent.auth import PATH, SignedIn
 from bot.web.agent.pages import Context
 from store.customer_profile import Profile, profile
 from store.customer_timeline import TimelinePage, timeline
 from store.errors import InvalidInput
+from store.inbox import MAX_PAGE, ItemView, list_items
+from store.models import Customer
 from store.search import SearchResults, clean_query, search
 
 TIMELINE_PAGE = 50
+_NOTICES = frozenset({"reply_sent", "reply_repeated", "closed", "assigned"})
 MAX_ID = 2**31 - 1
 
 
@@ -29,6 +36,8 @@ MAX_ID = 2**31 - 1
 class CustomerPage:
     customer: Profile
     timeline: TimelinePage
+    open_items: list[ItemView]
+    handed_off: bool
 
 
 def router(ctx: Context, default_region: str | None) -> APIRouter:
@@ -51,22 +60,13 @@ def router(ctx: Context, default_region: str | None) -> APIRouter:
         if not 0 < number <= MAX_ID:
             return ctx.render(request, who, "not_found.html", 404, sku=None, what="customer")
         try:
-            found = await asyncio.to_thread(_customer, ctx, number, before)
+            found = await asyncio.to_thread(customer_view, ctx, number, before)
         except InvalidInput:  # a cursor edited by hand: show the newest entries instead
-            found = await asyncio.to_thread(_customer, ctx, number, None)
+            found = await asyncio.to_thread(customer_view, ctx, number, None)
             before = None
         if found is None:
             return ctx.render(request, who, "not_found.html", 404, sku=None, what="customer")
-        return ctx.render(
-            request,
-            who,
-            "customer.html",
-            page=found,
-            paged=before is not None,
-            tz=ctx.timezone,
-            locale="en",
-            shown=entry_text,
-        )
+        return render_customer(ctx, request, who, found, paged=before is not None)
 
     return routes
 
@@ -76,10 +76,46 @@ def _search(ctx: Context, q: str, default_region: str | None) -> SearchResults:
         return search(session, q, default_region=default_region)
 
 
-def _customer(ctx: Context, customer_id: int, before: str | None) -> CustomerPage | None:
+def customer_view(ctx: Context, customer_id: int, before: str | None) -> CustomerPage | None:
+    """The customer, a page of their timeline, and their open inbox items."""
     with ctx.db.read_session() as session:
         found = profile(session, customer_id)
         if found is None:
             return None
         page = timeline(session, customer_id, before=before, limit=TIMELINE_PAGE)
-        return CustomerPage(found, page)
+        items = list_items(session, state="open", customer_id=customer_id, per_page=MAX_PAGE)
+        handed_off = session.scalar(
+            select(Customer.handed_off_at).where(Customer.id == customer_id)
+        )
+        return CustomerPage(found, page, items.items, handed_off is not None)
+
+
+def render_customer(
+    ctx: Context,
+    request: Request,
+    who: SignedIn,
+    found: CustomerPage,
+    *,
+    paged: bool,
+    reply: Mapping[str, object] | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    """The customer's page; ``reply``: the reply form as the agent left it (preview, error)."""
+    notice = request.query_params.get("done")
+    return ctx.render(
+        request,
+        who,
+        "customer.html",
+        status,
+        page=found,
+        paged=paged,
+        tz=ctx.timezone,
+        locale="en",
+        shown=entry_text,
+        reply=reply or {"text": "", "channel": "", "draft": None},
+        reply_error=error,
+        key=secrets.token_urlsafe(16),
+        notice=notice if notice in _NOTICES else None,
+        labels=KIND_LABELS,
+    )

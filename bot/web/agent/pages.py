@@ -43,6 +43,8 @@ class Context:
     clock: Callable[[], dt.datetime]
     # The shop's zone (DEFAULT_TIMEZONE): a broadcast's send time is typed and shown in it.
     timezone: ZoneInfo
+    # The navigation's inbox badges for an agent (open, mine); None: no badges.
+    inbox_counts: Callable[[str], dict[str, int]] | None = None
 
     def render(
         self, request: Request, who: SignedIn, template: str, status: int = 200, **extra: object
@@ -54,6 +56,7 @@ class Context:
             base=root_path(request) + PATH,
             username=who.username,
             csrf=who.csrf,
+            inbox_counts=self.inbox_counts(who.username) if self.inbox_counts else None,
             **extra,
         )
 

@@ -14,6 +14,7 @@ from bot.web.api import (
     auth,
     broadcasts,
     customers,
+    inbox,
     orders,
     products,
     refunds,
@@ -38,4 +39,5 @@ def router(settings: Settings, db: Database) -> APIRouter:
     api.include_router(customers.router(settings, db))
     api.include_router(suppliers.router(settings, db))
     api.include_router(analytics.router(db, settings.default_timezone))
+    api.include_router(inbox.router(settings, db))
     return api

@@ -105,6 +105,7 @@ class EntryOut(_Out):
     sku: str | None
     amount_minor: int | None
     currency: str | None
+    agent: str | None = None  # who wrote a reply by hand
 
 
 class TimelineOut(_Out):
