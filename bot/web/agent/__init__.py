@@ -17,7 +17,7 @@ from fastapi import APIRouter
 
 from bot.agents.broadcasts import broadcast_service
 from bot.settings import Settings
-from bot.web.agent import auth, broadcasts, customers, pages
+from bot.web.agent import actions, admin, auth, broadcasts, customers, logs, pages
 from bot.web.agent.session import SessionSigner, session_key
 from bot.web.ops import WebMetrics
 from messaging.broadcasts import BroadcastService
@@ -57,4 +57,7 @@ def router(
     routes.include_router(pages.router(ctx))
     routes.include_router(broadcasts.router(ctx, service))
     routes.include_router(customers.router(ctx, settings.default_phone_region))
+    routes.include_router(actions.router(ctx))
+    routes.include_router(admin.router(ctx))
+    routes.include_router(logs.router(ctx))
     return routes

@@ -13,8 +13,11 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from bot.agents.acting_options import Options, options
 from bot.agents.timeline_text import entry_text
+from bot.web.agent import actions
 from bot.web.agent.auth import PATH
+from bot.web.agent.compose import new_key
 from bot.web.agent.pages import Context
 from store.customer_profile import Profile, profile
 from store.customer_timeline import TimelinePage, timeline
@@ -29,6 +32,7 @@ MAX_ID = 2**31 - 1
 class CustomerPage:
     customer: Profile
     timeline: TimelinePage
+    actions: Options
 
 
 def router(ctx: Context, default_region: str | None) -> APIRouter:
@@ -66,6 +70,9 @@ def router(ctx: Context, default_region: str | None) -> APIRouter:
             tz=ctx.timezone,
             locale="en",
             shown=entry_text,
+            notice=_known(request.query_params.get("done"), actions.NOTICES),
+            error=_known(request.query_params.get("error"), actions.ERRORS),
+            ship_key=new_key(),
         )
 
     return routes
@@ -82,4 +89,9 @@ def _customer(ctx: Context, customer_id: int, before: str | None) -> CustomerPag
         if found is None:
             return None
         page = timeline(session, customer_id, before=before, limit=TIMELINE_PAGE)
-        return CustomerPage(found, page)
+        return CustomerPage(found, page, options(session, customer_id, ctx.clock()))
+
+
+def _known(value: str | None, known: frozenset[str]) -> str | None:
+    """A notice or error code from the query, only if the page has words for it."""
+    return value if value in known else None

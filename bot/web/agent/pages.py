@@ -53,6 +53,7 @@ class Context:
             base=root_path(request) + PATH,
             username=who.username,
             csrf=who.csrf,
+            is_admin=who.is_admin,
             **extra,
         )
 
