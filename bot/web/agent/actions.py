@@ -131,7 +131,7 @@ def router(ctx: Context) -> APIRouter:
             who,
         )
 
-    @routes.post(base + "/messages/{outbox_id}/retry")
+    @routes.post(base + "/outbox/{outbox_id}/retry")
     async def retry(request: Request, customer_id: str, outbox_id: str) -> Response:
         """Send a failed or unknown message again."""
         who, _ = await ctx.gate.form(request)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends
 from bot.agents.broadcasts import broadcast_service
 from bot.settings import Settings
 from bot.web.api import (
+    acting,
     auth,
     broadcasts,
     customers,
@@ -34,4 +35,5 @@ def router(settings: Settings, db: Database) -> APIRouter:
     api.include_router(refunds.router(db))
     api.include_router(broadcasts.router(broadcast_service(settings, db)))
     api.include_router(customers.router(settings, db))
+    api.include_router(acting.router(settings, db))
     return api

@@ -43,6 +43,10 @@ pytestmark = pytest.mark.asyncio
 
 @pytest.fixture
 def shop(committed_db: Database) -> dict[str, int]:
+    return build_shop(committed_db)
+
+
+def build_shop(committed_db: Database) -> dict[str, int]:
     """Ada waits for an OVEN (open offer, a switch to OVEN-2 possible) and has a PAN reserved;
     her order has a live page link and one failed message. Bob has his own waiting order."""
     now = utcnow()
@@ -192,7 +196,7 @@ async def test_every_action_form_needs_the_csrf_token(
         f"lines/{shop['pan_line']}/cancel",
         f"lines/{shop['pan_line']}/ship",
         "orders/A-7/link/revoke",
-        f"messages/{shop['failed']}/retry",
+        f"outbox/{shop['failed']}/retry",
     ):
         response = await agent.post(
             f"/agent/customers/{ada}/{path}", data={"csrf": "forged", "choice": "cancel"}
@@ -248,15 +252,15 @@ async def test_revoking_the_order_link_closes_it(
 async def test_a_failed_message_is_queued_again_and_only_the_customers_own(
     agent: httpx.AsyncClient, committed_db: Database, shop: dict[str, int]
 ) -> None:
-    wrong = await _post(agent, shop["bob"], f"messages/{shop['failed']}/retry")
+    wrong = await _post(agent, shop["bob"], f"outbox/{shop['failed']}/retry")
     assert wrong.headers["location"].endswith("?error=not_found#actions")
-    response = await _post(agent, shop["ada"], f"messages/{shop['failed']}/retry")
+    response = await _post(agent, shop["ada"], f"outbox/{shop['failed']}/retry")
     assert "message_retried:done" in response.headers["location"]
     with committed_db.read_session() as session:
         row = session.get(OutboxMessage, shop["failed"])
         assert row is not None
         assert row.status == OutboxStatus.PENDING
-    again = await _post(agent, shop["ada"], f"messages/{shop['failed']}/retry")
+    again = await _post(agent, shop["ada"], f"outbox/{shop['failed']}/retry")
     assert again.headers["location"].endswith("?error=not_retryable#actions")
     [entry] = [e for e in _audit(committed_db) if e.action == "customer.message_retried"]
     assert entry.details["outbox_id"] == shop["failed"]
