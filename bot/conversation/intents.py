@@ -50,6 +50,7 @@ class IntentKind(StrEnum):
     OPT_OUT = "opt_out"
     OPT_IN = "opt_in"
     SHARED_CONTACT = "shared_contact"  # Telegram: the sender shared a contact card, to link
+    ATTACHMENT = "attachment"  # Telegram: a sticker, voice note, file, location... and no text
     UNKNOWN = "unknown"
 
 
