@@ -80,7 +80,7 @@ def choose(
         "choice": choice.value,
         "line_id": offer.line_id,
     }
-    return _audited(session, agent, customer_id, "customer.offer_choice", outcome, detail, now)
+    return audited(session, agent, customer_id, "customer.offer_choice", outcome, detail, now)
 
 
 def cancel(
@@ -110,7 +110,7 @@ def cancel(
         )
     cancel_line(session, line, now, reason="agent")
     detail: dict[str, object] = {"line_id": line.id, "order_number": line.order.number}
-    return _audited(session, agent, customer_id, "customer.line_cancelled", "done", detail, now)
+    return audited(session, agent, customer_id, "customer.line_cancelled", "done", detail, now)
 
 
 def ship_line(
@@ -141,7 +141,7 @@ def ship_line(
         "shipment_id": result.shipment.id,
     }
     outcome = "done" if result.created else "unchanged"
-    return _audited(session, agent, customer_id, "customer.line_shipped", outcome, detail, now)
+    return audited(session, agent, customer_id, "customer.line_shipped", outcome, detail, now)
 
 
 def revoke_link(
@@ -156,7 +156,7 @@ def revoke_link(
     revoked = order_links.revoke(session, order.id, now)
     detail: dict[str, object] = {"order_number": order.number}
     outcome = "done" if revoked else "no_live_link"
-    return _audited(session, agent, customer_id, "customer.link_revoked", outcome, detail, now)
+    return audited(session, agent, customer_id, "customer.link_revoked", outcome, detail, now)
 
 
 def retry_message(
@@ -173,7 +173,7 @@ def retry_message(
     moved = outbox.retry_rows(session, [outbox_id], now)
     detail: dict[str, object] = {"outbox_id": outbox_id, "was": row.status.value}
     outcome = "done" if moved else "unchanged"
-    return _audited(session, agent, customer_id, "customer.message_retried", outcome, detail, now)
+    return audited(session, agent, customer_id, "customer.message_retried", outcome, detail, now)
 
 
 def _own_line(session: Session, customer_id: int, line_id: int) -> OrderLine:
@@ -183,7 +183,7 @@ def _own_line(session: Session, customer_id: int, line_id: int) -> OrderLine:
     return line
 
 
-def _audited(
+def audited(
     session: Session,
     agent: str,
     customer_id: int,

@@ -20,6 +20,7 @@ from bot.settings import Settings
 from bot.web.agent import actions, admin, auth, broadcasts, customers, logs, pages
 from bot.web.agent.session import SessionSigner, session_key
 from bot.web.ops import WebMetrics
+from bot.wiring import shop_voice
 from messaging.broadcasts import BroadcastService
 from store.db import Database
 from store.models import utcnow
@@ -57,7 +58,7 @@ def router(
     routes.include_router(pages.router(ctx))
     routes.include_router(broadcasts.router(ctx, service))
     routes.include_router(customers.router(ctx, settings.default_phone_region))
-    routes.include_router(actions.router(ctx))
+    routes.include_router(actions.router(ctx, shop_voice(settings)))
     routes.include_router(admin.router(ctx))
     routes.include_router(logs.router(ctx))
     return routes

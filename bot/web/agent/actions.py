@@ -15,10 +15,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from bot.agents import acting
+from bot.agents import acting, link_resend
 from bot.web.agent.auth import PATH, SignedIn, root_path
 from bot.web.agent.pages import Context
 from bot.web.html import PAGE_HEADERS
+from messaging.notifier import ShopVoice
 from store.errors import InvalidInput, NotFound
 from store.models import OfferChoice
 
@@ -39,16 +40,24 @@ NOTICES = frozenset(
         "customer.line_cancelled": ("done",),
         "customer.line_shipped": ("done", "unchanged"),
         "customer.link_revoked": ("done", "no_live_link"),
+        "customer.link_resent": ("done",),
         "customer.message_retried": ("done", "unchanged"),
     }.items()
     for outcome in outcomes
 )
 ERRORS = frozenset(
-    {"not_found", "not_cancellable", "nothing_to_ship", "not_retryable", "bad_choice"}
+    {
+        "not_found",
+        "not_cancellable",
+        "nothing_to_ship",
+        "not_retryable",
+        "bad_choice",
+        "unreachable",
+    }
 )
 
 
-def router(ctx: Context) -> APIRouter:
+def router(ctx: Context, voice: ShopVoice) -> APIRouter:
     routes = APIRouter()
     base = PATH + "/customers/{customer_id}"
 
@@ -127,6 +136,22 @@ def router(ctx: Context) -> APIRouter:
             "not_found",
             lambda s, w, c: acting.revoke_link(
                 s, c, order_number, agent=w.username, now=ctx.clock()
+            ),
+            who,
+        )
+
+    @routes.post(base + "/orders/{number}/link/resend")
+    async def resend_link(request: Request, customer_id: str, number: str) -> Response:
+        """Send the order page's live link to the customer again, through the outbox."""
+        who, _ = await ctx.gate.form(request)
+        order_number = number.strip().upper()[:64]
+        return await _run(
+            ctx,
+            request,
+            customer_id,
+            "unreachable",
+            lambda s, w, c: link_resend.resend_link(
+                s, c, order_number, agent=w.username, now=ctx.clock(), voice=voice
             ),
             who,
         )

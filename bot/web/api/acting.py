@@ -4,7 +4,7 @@ tools), and the outbox and audit lists:
 - ``POST /api/customers/{id}/offers/{offer_id}/choice`` ``{choice}`` (wait, switch, cancel),
 - ``POST /api/customers/{id}/lines/{line_id}/cancel``,
 - ``POST /api/customers/{id}/lines/{line_id}/ship`` ``{carrier?, tracking?, idempotency_key?}``,
-- ``POST /api/customers/{id}/orders/{number}/link/revoke``,
+- ``POST /api/customers/{id}/orders/{number}/link/revoke`` and ``.../link/resend``,
 - ``POST /api/customers/{id}/outbox/{outbox_id}/retry``,
 - ``GET /api/outbox?status=&channel=&customer=&from=&to=&before=``,
 - ``GET /api/audit?agent=&action=&customer=&before=``.
@@ -27,9 +27,10 @@ from fastapi import APIRouter, Header, Path, Query
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from bot.agents import acting, log_views
+from bot.agents import acting, link_resend, log_views
 from bot.settings import Settings
 from bot.web.api.errors import MAX_INT, ApiRoute, refusals, unprocessable
+from bot.wiring import shop_voice
 from store.agents import normalize_username
 from store.db import Database
 from store.errors import InvalidInput
@@ -64,6 +65,7 @@ class PageOut(BaseModel):
 def router(settings: Settings, db: Database) -> APIRouter:
     routes = APIRouter(tags=["acting for a customer"], route_class=ApiRoute)
     policy = settings.policy()
+    voice = shop_voice(settings)
     zone = ZoneInfo(settings.default_timezone)
     base = "/customers/{customer_id}"
     not_found: dict[int | str, dict[str, Any]] = {
@@ -130,6 +132,21 @@ def router(settings: Settings, db: Database) -> APIRouter:
         who = _actor(x_agent)
         return await run(
             lambda s, now: acting.revoke_link(s, customer_id, number, agent=who, now=now)
+        )
+
+    @routes.post(base + "/orders/{number}/link/resend", responses=not_found)
+    async def post_resend_link(
+        customer_id: CustomerId,
+        number: Annotated[str, Path(min_length=1, max_length=64)],
+        x_agent: AgentHeader = None,
+    ) -> DoneOut:
+        """Send the order page's live link again, through the outbox; 422 when no channel
+        reaches the customer."""
+        who = _actor(x_agent)
+        return await run(
+            lambda s, now: link_resend.resend_link(
+                s, customer_id, number, agent=who, now=now, voice=voice
+            )
         )
 
     @routes.post(base + "/outbox/{outbox_id}/retry", responses=not_found)

@@ -20,6 +20,7 @@ from store.db import Database
 from store.models import (
     AuditEntry,
     Channel,
+    Customer,
     DomainEvent,
     EventKind,
     LineStatus,
@@ -29,6 +30,7 @@ from store.models import (
     OrderPageLink,
     OutboxMessage,
     OutboxStatus,
+    ReachState,
     Refund,
     Shipment,
     utcnow,
@@ -264,3 +266,39 @@ async def test_a_failed_message_is_queued_again_and_only_the_customers_own(
     assert again.headers["location"].endswith("?error=not_retryable#actions")
     [entry] = [e for e in _audit(committed_db) if e.action == "customer.message_retried"]
     assert entry.details["outbox_id"] == shop["failed"]
+
+
+async def test_resending_the_link_queues_the_live_link_even_after_a_revoke(
+    agent: httpx.AsyncClient, committed_db: Database, shop: dict[str, int]
+) -> None:
+    await _post(agent, shop["ada"], "orders/A-7/link/revoke")
+    response = await _post(agent, shop["ada"], "orders/A-7/link/resend")
+    assert "link_resent:done" in response.headers["location"]
+    with committed_db.read_session() as session:
+        link = session.scalars(select(OrderPageLink)).one()
+        assert link.revoked_at is None  # a new link was issued for the message
+        [sent] = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.message == "order_link_resent")
+        ).all()
+        assert sent.customer_id == shop["ada"]
+        assert sent.channel == Channel.SMS
+        assert "A-7" in sent.body
+        assert "/o/" in sent.body
+        assert sent.status == OutboxStatus.PENDING
+    assert any(e.action == "customer.link_resent" for e in _audit(committed_db))
+
+
+async def test_no_link_is_queued_to_a_customer_no_channel_reaches(
+    agent: httpx.AsyncClient, committed_db: Database, shop: dict[str, int]
+) -> None:
+    with committed_db.session() as session:
+        customer = session.get(Customer, shop["ada"])
+        assert customer is not None
+        customer.sms_state = ReachState.OPTED_OUT
+    response = await _post(agent, shop["ada"], "orders/A-7/link/resend")
+    assert response.headers["location"].endswith("?error=unreachable#actions")
+    with committed_db.read_session() as session:
+        query = select(OutboxMessage).where(OutboxMessage.message == "order_link_resent")
+        assert session.scalars(query).first() is None
+    page = (await agent.get(response.headers["location"])).text
+    assert "no channel reaches this customer" in page

@@ -53,6 +53,7 @@ def _paths(ids: dict[str, int]) -> list[tuple[str, dict[str, str]]]:
         (f"/api/customers/{ada}/lines/{ids['pan_line']}/cancel", {}),
         (f"/api/customers/{ada}/lines/{ids['pan_line']}/ship", {}),
         (f"/api/customers/{ada}/orders/A-7/link/revoke", {}),
+        (f"/api/customers/{ada}/orders/A-7/link/resend", {}),
         (f"/api/customers/{ada}/outbox/{ids['failed']}/retry", {}),
     ]
 
@@ -90,6 +91,7 @@ async def test_someone_elses_ids_are_404_and_change_nothing(
         assert session.scalars(select(Refund)).first() is None
         assert session.scalars(select(Shipment)).first() is None
         assert session.scalars(select(OrderPageLink)).one().revoked_at is None
+        assert len(session.scalars(select(OutboxMessage)).all()) == 1  # no link sent
         assert session.get(OutboxMessage, shop["failed"]).status == OutboxStatus.FAILED  # type: ignore[union-attr]
     assert _audited(committed_db) == []
 
@@ -154,3 +156,14 @@ async def test_the_outbox_and_audit_lists_filter(
     audit = (await api.get("/api/audit", params={"customer": str(shop["ada"])})).json()
     assert [r["action"] for r in audit["rows"]] == ["customer.message_retried"]
     assert audit["rows"][0]["details"]["outbox_id"] == shop["failed"]
+
+
+async def test_the_link_is_resent_through_the_outbox(
+    api: httpx.AsyncClient, committed_db: Database, shop: dict[str, int]
+) -> None:
+    response = await api.post(f"/api/customers/{shop['ada']}/orders/A-7/link/resend")
+    assert response.status_code == 200
+    assert response.json()["detail"] == {"order_number": "A-7", "channel": "sms"}
+    with committed_db.read_session() as session:
+        query = select(OutboxMessage).where(OutboxMessage.message == "order_link_resent")
+        assert "/o/" in session.scalars(query).one().body
