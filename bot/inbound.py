@@ -382,7 +382,10 @@ def _logged_body(incoming: Incoming) -> str | None:
         return _storable(f"[button] {incoming.button_data}"[:MAX_LOGGED_BODY])
     if incoming.contact is not None:
         return "[contact]"  # a phone number; not kept in the log
-    return _storable(incoming.text[:MAX_LOGGED_BODY]) or None
+    # "[photo] where is my order?": the agent sees that something came besides the words.
+    text = incoming.text
+    shown = f"[{incoming.attachment}] {text}".strip() if incoming.attachment else text
+    return _storable(shown[:MAX_LOGGED_BODY]) or None
 
 
 def _storable(text: str) -> str:

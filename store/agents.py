@@ -16,10 +16,11 @@ import secrets
 from collections.abc import Sequence
 from functools import cache
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from store import audit
+from store.agent_sign_ins import end_all_sign_ins
 from store.errors import Conflict, InvalidInput, NotFound
 from store.models import Agent
 
@@ -86,6 +87,7 @@ def add_agent(
     now: dt.datetime,
     telegram_user_id: int | None = None,
     actor: str = "cli",
+    is_admin: bool = False,
 ) -> Agent:
     """Create an agent; a taken username or Telegram id is a ``Conflict``."""
     name = normalize_username(username)
@@ -100,6 +102,7 @@ def add_agent(
         password_hash=hash_password(password),
         telegram_user_id=telegram_user_id,
         created_at=now,
+        is_admin=is_admin,
     )
     session.add(agent)
     session.flush()
@@ -110,6 +113,7 @@ def add_agent(
         subject=f"agent:{name}",
         now=now,
         telegram_user_id=telegram_user_id,
+        is_admin=is_admin,
     )
     return agent
 
@@ -143,3 +147,63 @@ def find_by_telegram_user(session: Session, telegram_user_id: int) -> Agent | No
     return session.scalars(
         select(Agent).where(Agent.telegram_user_id == telegram_user_id, Agent.disabled.is_(False))
     ).first()
+
+
+def set_disabled(
+    session: Session, username: str, disabled: bool, *, now: dt.datetime, actor: str
+) -> Agent:
+    """Disable (or enable again) an agent; a disabled agent's sessions end at once.
+
+    An admin cannot disable themselves, and the last enabled admin cannot be disabled: someone
+    must always be able to manage agents from the dashboard.
+    """
+    agent = _existing(session, username)
+    if disabled and agent.username == actor:
+        raise InvalidInput("you cannot disable yourself")
+    if disabled and agent.is_admin and _enabled_admins(session) <= 1:
+        raise InvalidInput(f"{agent.username} is the last admin: make another admin first")
+    agent.disabled = disabled
+    if disabled:
+        end_all_sign_ins(session, agent.username)
+    action = "agent.disabled" if disabled else "agent.enabled"
+    audit.record(session, actor, action, subject=f"agent:{agent.username}", now=now)
+    return agent
+
+
+def reset_password(
+    session: Session, username: str, password: str, *, now: dt.datetime, actor: str
+) -> Agent:
+    """Give an agent a new password; every session of theirs ends (the fingerprint changes)."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+    agent = _existing(session, username)
+    agent.password_hash = hash_password(password)
+    end_all_sign_ins(session, agent.username)
+    audit.record(session, actor, "agent.password_reset", subject=f"agent:{agent.username}", now=now)
+    return agent
+
+
+def set_admin(
+    session: Session, username: str, is_admin: bool, *, now: dt.datetime, actor: str
+) -> Agent:
+    """Grant or take away the admin role (never from the last enabled admin)."""
+    agent = _existing(session, username)
+    if not is_admin and agent.is_admin and not agent.disabled and _enabled_admins(session) <= 1:
+        raise InvalidInput(f"{agent.username} is the last admin: make another admin first")
+    agent.is_admin = is_admin
+    action = "agent.made_admin" if is_admin else "agent.admin_removed"
+    audit.record(session, actor, action, subject=f"agent:{agent.username}", now=now)
+    return agent
+
+
+def _existing(session: Session, username: str) -> Agent:
+    name = username.strip().lower()
+    agent = session.scalars(select(Agent).where(Agent.username == name)).first()
+    if agent is None:
+        raise NotFound(f"agent {name} does not exist")
+    return agent
+
+
+def _enabled_admins(session: Session) -> int:
+    query = select(func.count()).where(Agent.is_admin.is_(True), Agent.disabled.is_(False))
+    return int(session.scalar(query) or 0)

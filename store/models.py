@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -702,6 +703,8 @@ class Agent(Base):
     telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     disabled: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Admins add, disable and reset other agents in the dashboard (migration 0019).
+    is_admin: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class AgentSignIn(Base):

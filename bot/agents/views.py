@@ -66,6 +66,7 @@ class SignedInAgent:
     username: str
     password_hash: str
     telegram_user_id: int | None
+    is_admin: bool = False
 
 
 def board(session: Session, now: dt.datetime) -> list[BoardRow]:
@@ -153,4 +154,6 @@ def signed_in_agent(session: Session, username: str) -> SignedInAgent | None:
     ).first()
     if agent is None:
         return None
-    return SignedInAgent(agent.username, agent.password_hash, agent.telegram_user_id)
+    return SignedInAgent(
+        agent.username, agent.password_hash, agent.telegram_user_id, agent.is_admin
+    )

@@ -1,4 +1,6 @@
-"""``backorder-bot agents add|list|remove|sign-out``: the support agents who may sign in.
+"""``backorder-bot agents add|create|list|remove|sign-out``: the support agents who may sign in.
+
+``--admin`` makes an admin, who manages the other agents in the dashboard (``/agent/agents``).
 
 Passwords are prompted twice without echo (or read from stdin with ``--password-stdin`` for
 scripts) and stored only as scrypt hashes (``store.agents``).
@@ -23,6 +25,7 @@ app = typer.Typer(
 
 
 @app.command("add")
+@app.command("create", help="The same as `add`.")
 def add(
     ctx: typer.Context,
     username: str,
@@ -32,6 +35,9 @@ def add(
     ] = None,
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from stdin.")
+    ] = False,
+    admin: Annotated[
+        bool, typer.Option("--admin", help="An admin: adds, disables and resets agents.")
     ] = False,
 ) -> None:
     """Create an agent; the password is asked twice (hidden)."""
@@ -49,11 +55,12 @@ def add(
                 now=utcnow(),
                 telegram_user_id=telegram_user_id,
                 actor=actor(),
+                is_admin=admin,
             )
             name = agent.username
     except StoreError as exc:
         fail(str(exc))
-    out.print(f"agent {name} added", highlight=False)
+    out.print(f"{'admin' if admin else 'agent'} {name} added", highlight=False)
 
 
 @app.command("list")
@@ -69,6 +76,7 @@ def list_(
                 "username": a.username,
                 "telegram_user_id": a.telegram_user_id,
                 "disabled": a.disabled,
+                "admin": a.is_admin,
                 "created_at": a.created_at.isoformat(),
             }
             for a in agents.list_agents(session)
@@ -79,10 +87,11 @@ def list_(
     if not rows:
         out.print("No agents yet: add one with `backorder-bot agents add USERNAME`.")
         return
-    table = data_table("username", "telegram user", "disabled", "created")
+    table = data_table("username", "admin", "telegram user", "disabled", "created")
     for row in rows:
         table.add_row(
             str(row["username"]),
+            "yes" if row["admin"] else "no",
             str(row["telegram_user_id"] or "-"),
             "yes" if row["disabled"] else "no",
             str(row["created_at"])[:10],

@@ -151,6 +151,9 @@ class Incoming:
     provider_handled_opt_out: bool = False
     opt_out_type: str | None = None
     contact: SharedContact | None = None
+    # Telegram: what came instead of (or with, as a caption in ``text``) plain text: "photo",
+    # "sticker", "voice", "document", "location"... (``bot.telegram.updates``).
+    attachment: str | None = None
 
     @classmethod
     def button(cls, data: str) -> Incoming:
@@ -344,6 +347,10 @@ class Conversation:
     def _unknown(self, turn: _Turn) -> Reply:
         return self._say(turn, "unknown_command", ())
 
+    def _attachment(self, turn: _Turn) -> Reply:
+        """A sticker, voice note, file or location: say what the bot can read instead."""
+        return self._say(turn, "attachment_unsupported", (), kind=turn.incoming.attachment)
+
     # --- answers shared by several handlers ----------------------------------------------------
 
     def _not_linked(self, turn: _Turn) -> Reply:
@@ -463,6 +470,7 @@ class Conversation:
 
 _HANDLERS: dict[IntentKind, Callable[[Conversation, _Turn], Reply]] = {
     IntentKind.STATUS: Conversation._status,
+    IntentKind.ATTACHMENT: Conversation._attachment,
     IntentKind.OFFER_REPLY: Conversation._offer_reply,
     IntentKind.OPT_OUT: Conversation._opt_out,
     IntentKind.OPT_IN: Conversation._opt_in,
@@ -522,6 +530,8 @@ def _intent(incoming: Incoming) -> Intent:
         return Intent(IntentKind.SHARED_CONTACT)
     if incoming.button_data is not None:
         return parse_callback(incoming.button_data)
+    if incoming.attachment is not None and not incoming.text.strip():
+        return Intent(IntentKind.ATTACHMENT)
     provider_kind = _PROVIDER_KEYWORDS.get((incoming.opt_out_type or "").strip().upper())
     if provider_kind is not None:
         return Intent(provider_kind, keyword=incoming.text.strip().upper()[:32] or None)

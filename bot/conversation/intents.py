@@ -51,6 +51,7 @@ class IntentKind(StrEnum):
     OPT_IN = "opt_in"
     SHARED_CONTACT = "shared_contact"  # Telegram: the sender shared a contact card, to link
     HUMAN = "human"  # asked for a person: answered by bot.agents.handoff, never by parse()
+    ATTACHMENT = "attachment"  # Telegram: a sticker, voice note, file, location... and no text
     UNKNOWN = "unknown"
 
 

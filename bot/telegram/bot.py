@@ -69,6 +69,21 @@ SHARE_CONTACT = "share_contact"
 CONCURRENT_UPDATES = 16
 
 Context = ContextTypes.DEFAULT_TYPE
+_NOT_WORDS = (
+    filters.CAPTION
+    | filters.Sticker.ALL
+    | filters.VOICE
+    | filters.AUDIO
+    | filters.VIDEO
+    | filters.VIDEO_NOTE
+    | filters.ANIMATION
+    | filters.PHOTO
+    | filters.Document.ALL
+    | filters.LOCATION
+    | filters.VENUE
+    | filters.POLL
+    | filters.Dice.ALL
+)
 
 
 def build_application(
@@ -95,6 +110,9 @@ def build_application(
     application.add_handler(CommandHandler(list(COMMANDS), handlers.on_text))
     application.add_handler(MessageHandler(filters.CONTACT, handlers.on_contact))
     application.add_handler(MessageHandler(filters.TEXT, handlers.on_text))
+    # Captions are read as text; stickers, voice notes, files and locations get an answer
+    # saying what the bot can read (``bot.telegram.updates``).
+    application.add_handler(MessageHandler(_NOT_WORDS, handlers.on_text))
     application.add_handler(CallbackQueryHandler(handlers.on_button))
     # --- Agent commands (issue 5): a group before the customers' (0). They act only for
     # allow-listed agents and then stop the update; anyone else's falls through to the above.

@@ -19,9 +19,21 @@ from fastapi import APIRouter
 
 from bot.agents.broadcasts import broadcast_service
 from bot.settings import Settings
-from bot.web.agent import analytics, auth, broadcasts, customers, inbox, pages, suppliers
+from bot.web.agent import (
+    actions,
+    admin,
+    analytics,
+    auth,
+    broadcasts,
+    customers,
+    inbox,
+    logs,
+    pages,
+    suppliers,
+)
 from bot.web.agent.session import SessionSigner, session_key
 from bot.web.ops import WebMetrics
+from bot.wiring import shop_voice
 from messaging.broadcasts import BroadcastService
 from store.db import Database
 from store.models import utcnow
@@ -68,4 +80,7 @@ def router(
     routes.include_router(suppliers.router(ctx, settings.default_phone_region))
     routes.include_router(analytics.router(ctx))
     routes.include_router(inbox.router(ctx))
+    routes.include_router(actions.router(ctx, shop_voice(settings)))
+    routes.include_router(admin.router(ctx))
+    routes.include_router(logs.router(ctx))
     return routes

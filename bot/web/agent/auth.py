@@ -53,6 +53,7 @@ class SignedIn:
 
     username: str
     csrf: str
+    is_admin: bool = False
 
 
 class Gate:
@@ -89,7 +90,8 @@ class Gate:
             return None
         if self.signer.fingerprint(agent.password_hash) != session.fingerprint:
             return None  # the password changed since this session began
-        return SignedIn(agent.username, self.signer.csrf(session)), session
+        signed_in = SignedIn(agent.username, self.signer.csrf(session), agent.is_admin)
+        return signed_in, session
 
     async def agent(self, request: Request) -> SignedIn:
         """For pages: the agent, or a redirect to the sign-in page."""
@@ -111,6 +113,20 @@ class Gate:
         if not self.signer.csrf_ok(session, given):
             self.metrics.webhook(PATH, "csrf_refused")
             raise HTTPException(403, "this form has expired; reload the page", headers=PAGE_HEADERS)
+        return who, form
+
+    async def admin(self, request: Request) -> SignedIn:
+        """For admin pages: the agent if they are an admin; 403 for any other agent."""
+        who = await self.agent(request)
+        if not who.is_admin:
+            raise HTTPException(403, "only admins manage agents", headers=PAGE_HEADERS)
+        return who
+
+    async def admin_form(self, request: Request) -> tuple[SignedIn, FormData]:
+        """For admin forms: the CSRF check of :meth:`form`, then the admin role."""
+        who, form = await self.form(request)
+        if not who.is_admin:
+            raise HTTPException(403, "only admins manage agents", headers=PAGE_HEADERS)
         return who, form
 
     def cookie_session(self, request: Request) -> AgentSession | None:

@@ -16,9 +16,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
+from bot.agents.acting_options import Options, options
 from bot.agents.inbox_labels import KIND_LABELS
 from bot.agents.timeline_text import entry_text
+from bot.web.agent import actions
 from bot.web.agent.auth import PATH, SignedIn
+from bot.web.agent.compose import new_key
 from bot.web.agent.pages import Context
 from store.customer_profile import Profile, profile
 from store.customer_timeline import TimelinePage, timeline
@@ -38,6 +41,7 @@ class CustomerPage:
     timeline: TimelinePage
     open_items: list[ItemView]
     handed_off: bool
+    actions: Options
 
 
 def router(ctx: Context, default_region: str | None) -> APIRouter:
@@ -87,7 +91,8 @@ def customer_view(ctx: Context, customer_id: int, before: str | None) -> Custome
         handed_off = session.scalar(
             select(Customer.handed_off_at).where(Customer.id == customer_id)
         )
-        return CustomerPage(found, page, items.items, handed_off is not None)
+        acting = options(session, customer_id, ctx.clock())
+        return CustomerPage(found, page, items.items, handed_off is not None, acting)
 
 
 def render_customer(
@@ -116,6 +121,13 @@ def render_customer(
         reply=reply or {"text": "", "channel": "", "draft": None},
         reply_error=error,
         key=secrets.token_urlsafe(16),
-        notice=notice if notice in _NOTICES else None,
+        notice=notice if notice in _NOTICES | actions.NOTICES else None,
+        error=_known(request.query_params.get("error"), actions.ERRORS),
+        ship_key=new_key(),
         labels=KIND_LABELS,
     )
+
+
+def _known(value: str | None, known: frozenset[str]) -> str | None:
+    """A notice or error code from the query, only if the page has words for it."""
+    return value if value in known else None

@@ -57,6 +57,7 @@ class Context:
             username=who.username,
             csrf=who.csrf,
             inbox_counts=self.inbox_counts(who.username) if self.inbox_counts else None,
+            is_admin=who.is_admin,
             **extra,
         )
 

@@ -11,6 +11,7 @@ from bot.agents.broadcasts import broadcast_service
 from bot.settings import Settings
 from bot.web.api import (
     analytics,
+    acting,
     auth,
     broadcasts,
     customers,
@@ -40,4 +41,5 @@ def router(settings: Settings, db: Database) -> APIRouter:
     api.include_router(suppliers.router(settings, db))
     api.include_router(analytics.router(db, settings.default_timezone))
     api.include_router(inbox.router(settings, db))
+    api.include_router(acting.router(settings, db))
     return api

@@ -1,0 +1,127 @@
+"""``/agent/agents``: admins add, disable, enable and reset agents (``store.agents``).
+
+Only admins see or post these pages: any other agent gets 403, before a form is read. Every
+change is in the audit log under the admin's name. Disabling or resetting ends the agent's
+sessions at once (their sign-ins are deleted, and a reset changes the password fingerprint
+every request checks). Post, redirect, get, with a notice naming the agent.
+"""
+
+# No ``from __future__ import annotations``: FastAPI evaluates the routes' annotations.
+import asyncio
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from bot.web.agent.auth import PATH, root_path
+from bot.web.agent.pages import Context
+from bot.web.html import PAGE_HEADERS
+from store import agents
+from store.errors import StoreError
+
+ADMIN_PATH = PATH + "/agents"
+NOTICES = frozenset({"added", "disabled", "enabled", "reset", "made_admin", "admin_removed"})
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRow:
+    username: str
+    is_admin: bool
+    disabled: bool
+    telegram_user_id: int | None
+
+
+def router(ctx: Context) -> APIRouter:
+    routes = APIRouter()
+
+    @routes.get(ADMIN_PATH)
+    async def agents_page(request: Request) -> Response:
+        """Every agent, with the add form and each agent's disable / reset forms."""
+        who = await ctx.gate.admin(request)
+        rows = await asyncio.to_thread(_rows, ctx)
+        notice = request.query_params.get("done")
+        return ctx.render(
+            request,
+            who,
+            "agents.html",
+            rows=rows,
+            notice=notice if notice in NOTICES else None,
+            subject=request.query_params.get("agent", "")[:64],
+            error=None,
+            typed={},
+        )
+
+    @routes.post(ADMIN_PATH)
+    async def add(request: Request) -> Response:
+        """A new agent (an admin if ticked)."""
+        who, form = await ctx.gate.admin_form(request)
+        username, password = _text(form.get("username")), _text(form.get("password"))
+        make_admin = form.get("is_admin") == "on"
+        now = ctx.clock()
+
+        def create(session: Session) -> str:
+            agent = agents.add_agent(
+                session, username, password, now=now, actor=who.username, is_admin=make_admin
+            )
+            return agent.username
+
+        try:
+            name = await asyncio.to_thread(ctx.db.transaction, create)
+        except StoreError as exc:
+            rows = await asyncio.to_thread(_rows, ctx)
+            typed = {"username": username, "is_admin": make_admin}
+            return ctx.render(
+                request, who, "agents.html", 400, rows=rows, notice=None, subject="",
+                error=str(exc), typed=typed,
+            )  # fmt: skip
+        return _back(request, "added", name)
+
+    @routes.post(ADMIN_PATH + "/{username}/{change}")
+    async def change(request: Request, username: str, change: str) -> Response:
+        """Disable, enable, reset the password of, or grant or take the admin role from one
+        agent."""
+        who, form = await ctx.gate.admin_form(request)
+        now, actor = ctx.clock(), who.username
+        password = _text(form.get("password"))
+        steps = {
+            "disable": lambda s: agents.set_disabled(s, username, True, now=now, actor=actor),
+            "enable": lambda s: agents.set_disabled(s, username, False, now=now, actor=actor),
+            "reset": lambda s: agents.reset_password(s, username, password, now=now, actor=actor),
+            "make-admin": lambda s: agents.set_admin(s, username, True, now=now, actor=actor),
+            "remove-admin": lambda s: agents.set_admin(s, username, False, now=now, actor=actor),
+        }
+        step = steps.get(change)
+        if step is None:
+            raise HTTPException(404, headers=PAGE_HEADERS)
+        try:
+            await asyncio.to_thread(ctx.db.transaction, step)
+        except StoreError as exc:
+            rows = await asyncio.to_thread(_rows, ctx)
+            return ctx.render(
+                request, who, "agents.html", 400, rows=rows, notice=None, subject=username,
+                error=str(exc), typed={},
+            )  # fmt: skip
+        done = {"disable": "disabled", "enable": "enabled", "make-admin": "made_admin"}
+        notice = done.get(change, "admin_removed" if change == "remove-admin" else "reset")
+        return _back(request, notice, username)
+
+    return routes
+
+
+def _rows(ctx: Context) -> list[AgentRow]:
+    with ctx.db.read_session() as session:
+        return [
+            AgentRow(a.username, a.is_admin, a.disabled, a.telegram_user_id)
+            for a in agents.list_agents(session)
+        ]
+
+
+def _back(request: Request, notice: str, username: str) -> Response:
+    location = f"{root_path(request)}{ADMIN_PATH}?done={notice}&agent={quote(username)}"
+    return RedirectResponse(location, 303, headers=PAGE_HEADERS)
+
+
+def _text(value: object) -> str:
+    return value[:200] if isinstance(value, str) else ""
