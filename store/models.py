@@ -846,3 +846,4 @@ __all__ = [
     "TelegramLinkToken",
     "utcnow",
 ]
+from store import tables_shopify as _tables_shopify  # noqa: E402,F401
