@@ -70,7 +70,9 @@ def make_due(db: Database) -> None:
 
 def coupon(db: Database) -> str:
     with db.read_session() as session:
-        code = session.scalars(select(OrderLine.coupon_code).where(OrderLine.coupon_code.is_not(None))).one()
+        code = session.scalars(
+            select(OrderLine.coupon_code).where(OrderLine.coupon_code.is_not(None))
+        ).one()
     assert code is not None
     return code
 
@@ -91,7 +93,9 @@ def test_waiting_creates_a_single_use_discount_for_that_customer(
     created = fake_admin.shop.discounts[code]
     assert created["usageLimit"] == 1
     assert created["appliesOncePerCustomer"] is True
-    assert created["context"] == {"customers": {"add": ["gid://shopify/Customer/115310627314723954"]}}
+    assert created["context"] == {
+        "customers": {"add": ["gid://shopify/Customer/115310627314723954"]}
+    }
     assert created["customerGets"]["value"] == {"percentage": 0.1}
     with committed_db.read_session() as session:
         expires = session.scalars(select(Offer.expires_at)).one()
@@ -269,7 +273,7 @@ def test_the_client_waits_before_a_call_it_knows_the_bucket_cannot_pay(
     fake_admin: FakeAdmin, admin_client: AdminClient, sleeps: Sleeps
 ) -> None:
     fake_admin.shop.add_order(SHOPIFY_ID, [("TEA", 1)])
-    query = "mutation T($id: ID!) { tagsAdd(id: $id, tags: [\"x\"]) { userErrors { message } } }"
+    query = 'mutation T($id: ID!) { tagsAdd(id: $id, tags: ["x"]) { userErrors { message } } }'
     variables = {"id": f"gid://shopify/Order/{SHOPIFY_ID}"}
     fake_admin.bucket.restore_rate = 2.0
     admin_client.execute("T", query, variables)  # learns: costs 10
@@ -277,7 +281,8 @@ def test_the_client_waits_before_a_call_it_knows_the_bucket_cannot_pay(
     assert admin_client.throttle is not None
     admin_client.throttle.available = 4.0
     admin_client.execute("T", query, variables)
-    assert sleeps and sleeps[-1] == pytest.approx(3.0, abs=0.1)  # (10 - 4) / 2 per second
+    assert sleeps
+    assert sleeps[-1] == pytest.approx(3.0, abs=0.1)
     assert fake_admin.outcomes("tagsAdd") == ["ok", "ok"]
 
 
