@@ -282,3 +282,13 @@ class FakeShop:
         }
         self.subscriptions.append(node)
         return {"webhookSubscription": node, "userErrors": []}
+
+
+def order_from_webhook(shop: FakeShop, payload: dict[str, Any]) -> FakeOrder:
+    """Shopify's side of an order whose ``orders/create`` the fake sent: same id, customer
+    (by its gid: the sample's numeric ids lost precision, see SOURCES.md) and line items."""
+    customer = payload.get("customer") or {}
+    customer_gid = str(customer.get("admin_graphql_api_id") or "")
+    lines = [(str(item["sku"]), int(item["quantity"])) for item in payload["line_items"]]
+    customer_id = int(customer_gid.rsplit("/", 1)[1]) if customer_gid else None
+    return shop.add_order(int(payload["id"]), lines, customer_id=customer_id)
