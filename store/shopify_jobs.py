@@ -73,7 +73,7 @@ def enqueue_choice(
     )
     if shopify_id is None:
         return
-    for job in _jobs_for(session, offer, choice, new_line):
+    for job in _jobs_for(session, offer, choice, new_line, now):
         session.execute(
             upsert_insert(session, _TABLE)
             .values(
@@ -91,8 +91,20 @@ def enqueue_choice(
         )
 
 
+def _coupon_ends(offer: Offer, now: dt.datetime) -> dt.datetime:
+    """The code expires when the offer does; a wait applied by silence (the offer already
+    over) gets the offer's own term again from now, rather than a code dead on arrival."""
+    if offer.expires_at > now:
+        return offer.expires_at
+    return now + (offer.expires_at - offer.created_at)
+
+
 def _jobs_for(
-    session: Session, offer: Offer, choice: OfferChoice, new_line: OrderLine | None
+    session: Session,
+    offer: Offer,
+    choice: OfferChoice,
+    new_line: OrderLine | None,
+    now: dt.datetime,
 ) -> list[_Job]:
     line = offer.line
     sku = line.product.sku
@@ -110,7 +122,7 @@ def _jobs_for(
                     "code": line.coupon_code,
                     "percent": offer.discount_percent,
                     "sku": sku,
-                    "ends_at": offer.expires_at.isoformat(),
+                    "ends_at": _coupon_ends(offer, now).isoformat(),
                 },
             )
         )

@@ -159,6 +159,14 @@ class FakeShop:
                 "code": "TAKEN",
             }
             return {"codeDiscountNode": None, "userErrors": [error]}
+        starts, ends = basicCodeDiscount.get("startsAt"), basicCodeDiscount.get("endsAt")
+        if starts and ends and dt.datetime.fromisoformat(ends) <= dt.datetime.fromisoformat(starts):
+            error = {
+                "field": ["basicCodeDiscount", "endsAt"],
+                "message": "Ends at needs to be after starts_at",
+                "code": "END_DATE_BEFORE_START_DATE",
+            }
+            return {"codeDiscountNode": None, "userErrors": [error]}
         node_id = gid("DiscountCodeNode", next(self._ids))
         self.discounts[code] = {**basicCodeDiscount, "id": node_id}
         return {"codeDiscountNode": {"id": node_id}, "userErrors": []}

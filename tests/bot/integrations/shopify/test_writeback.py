@@ -15,7 +15,7 @@ from bot.integrations.shopify.writeback import WriteBack, retry_delay
 from store import shopify_jobs
 from store.db import Database
 from store.models import Offer, OfferChoice, OfferStatus, OrderLine, Product, utcnow
-from store.offers import accept_offer
+from store.offers import accept_offer, expire_offers
 from store.policy import Policy
 from store.tables_shopify import ShopifyJob, ShopifyJobKind, ShopifyJobStatus
 from tests import factories as f
@@ -291,3 +291,39 @@ def test_backoff_doubles_with_jitter_and_is_capped() -> None:
     assert retry_delay(2, lambda: 1.0) == 60.0
     assert retry_delay(3, lambda: 0.0) == 60.0
     assert retry_delay(20, lambda: 1.0) == 3600.0
+
+
+def test_silence_applies_the_default_wait_and_owes_its_discount_too(
+    committed_db: Database, fake_admin: FakeAdmin, admin_client: AdminClient
+) -> None:
+    stock(committed_db, TEA=0)
+    place(committed_db, fake_admin, [("TEA", 1)])
+    with committed_db.session() as session:
+        later = utcnow() + Policy().offer_ttl + dt.timedelta(minutes=1)
+        [expired] = expire_offers(session, later, Policy())
+        assert expired.choice == OfferChoice.WAIT
+    assert {j.kind for j in jobs(committed_db)} == {
+        ShopifyJobKind.DISCOUNT_CODE,
+        ShopifyJobKind.ORDER_NOTE,
+    }
+    assert WriteBack(committed_db, admin_client, clock=lambda: later).run_due().done == 2
+    created = fake_admin.shop.discounts[coupon(committed_db)]
+    # Not a code dead on arrival: valid for the offer's term again from when it was applied.
+    assert dt.datetime.fromisoformat(created["endsAt"]) > later + dt.timedelta(days=6)
+
+
+def test_a_claimed_job_is_not_claimed_again_until_its_lease_runs_out(
+    committed_db: Database, fake_admin: FakeAdmin
+) -> None:
+    stock(committed_db, TEA=0)
+    place(committed_db, fake_admin, [("TEA", 1)])
+    choose(committed_db, OfferChoice.WAIT)
+    now, lease = utcnow(), dt.timedelta(minutes=5)
+    with committed_db.session() as session:
+        first = shopify_jobs.claim_due(session, now, lease, 10)
+    with committed_db.session() as session:
+        assert shopify_jobs.claim_due(session, now, lease, 10) == []
+    with committed_db.session() as session:
+        again = shopify_jobs.claim_due(session, now + lease, lease, 10)
+    assert sorted(again) == sorted(first)
+    assert len(first) == 2
