@@ -16,7 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from store.models import BIG_ID, Base, _enum, utcnow
 
-__all__ = ["ShopifyJob", "ShopifyJobKind", "ShopifyJobStatus"]
+__all__ = ["ShopifyJob", "ShopifyJobKind", "ShopifyJobStatus", "ShopifySyncState"]
 
 
 class ShopifyJobKind(StrEnum):
@@ -59,4 +59,19 @@ class ShopifyJob(Base):
     # What Shopify answered on success (the discount's id, the cancel job's id), for support.
     result: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[dt.datetime | None]
+
+
+class ShopifySyncState(Base):
+    """Where ``backorder-bot shopify sync`` is in one resource (products, orders): the cursor
+    after the last page applied, saved in that page's transaction, so a sync stopped half-way
+    resumes after the last page it applied; None once the resource was read to its end."""
+
+    __tablename__ = "shopify_sync_state"
+
+    resource: Mapped[str] = mapped_column(String(32), primary_key=True)
+    cursor: Mapped[str | None] = mapped_column(String(1024))
+    items: Mapped[int] = mapped_column(Integer, default=0)  # applied in the current pass
+    refused: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[dt.datetime | None]

@@ -1,19 +1,22 @@
-"""``backorder-bot shopify connect|jobs|retry|writeback``: the shop's Shopify, kept true.
+"""``backorder-bot shopify connect|sync|jobs|retry|writeback``: the shop's Shopify, kept true.
 
 ``connect`` checks the Admin API token's scopes and registers the webhook subscriptions (safe to
-run again). ``writeback`` works the jobs that carry customers' choices to Shopify (``--once``
-drains what is due and exits); ``jobs`` lists them, dead ones with the reason, and ``retry``
-makes a dead one due again once its cause is fixed.
+run again); ``sync`` imports products, stock and open orders (resumable, safe to run again).
+``writeback`` works the jobs that carry customers' choices to Shopify (``--once`` drains what is
+due and exits); ``jobs`` lists them, dead ones with the reason, and ``retry`` makes a dead one
+due again once its cause is fixed.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Annotated
 
 import typer
+from rich.progress import Progress, TaskID
 
-from bot.cli.support import context, data_table, err, fail, out, print_json
+from bot.cli.support import context, data_table, err, fail, out, print_json, progress_bar
 from bot.integrations.shopify.admin_client import AdminClient, AdminError
 from bot.integrations.shopify.connect import (
     REQUIRED_SCOPES,
@@ -21,6 +24,8 @@ from bot.integrations.shopify.connect import (
     missing_scopes,
     register_webhooks,
 )
+from bot.integrations.shopify.sync import RESOURCES, ShopifySync
+from bot.integrations.shopify.topics import Config
 from bot.integrations.shopify.webhook import PATH
 from bot.integrations.shopify.writeback import WriteBack
 from store import shopify_jobs
@@ -150,3 +155,43 @@ def writeback(
             if once:
                 return
             time.sleep(POLL_S)
+
+
+@app.command("sync")
+def sync(
+    ctx: typer.Context,
+    only: Annotated[
+        str | None, typer.Option("--only", help="Only one resource: products or orders.")
+    ] = None,
+) -> None:
+    """Import products, stock and open orders from Shopify; resumes where it stopped."""
+    if only is not None and only not in RESOURCES:
+        fail(f"--only takes {' or '.join(RESOURCES)}", code=2)
+    settings = context(ctx).settings
+    config = Config(
+        policy=settings.policy(),
+        default_locale=settings.default_locale,
+        default_timezone=settings.default_timezone,
+        phone_region=settings.default_phone_region,
+    )
+    db = context(ctx).database()
+    with _client(ctx) as client, progress_bar() as bar:
+        syncer = ShopifySync(db, client, config)
+        for resource in (only,) if only else RESOURCES:
+            task = bar.add_task(f"syncing {resource}", total=None)
+            advance = functools.partial(_advance, bar, task)
+            try:
+                summary = syncer.run(resource, advance)
+            except AdminError as exc:
+                fail(f"{resource}: Shopify refused ({exc}); run again to resume")
+            resumed = " (resumed)" if summary.resumed else ""
+            out.print(
+                f"{resource}{resumed}: {summary.applied} applied, "
+                f"{len(summary.refused)} refused, {summary.pages} pages."
+            )
+            for reason in summary.refused:
+                err.print(f"  refused {reason}", highlight=False)
+
+
+def _advance(bar: Progress, task: TaskID, resource: str, items: int) -> None:
+    bar.advance(task, items)

@@ -6,7 +6,8 @@ Create Date: 2026-12-03 17:39:50
 
 Writes owed to the shop's Shopify (``store.tables_shopify.ShopifyJob``): one row per write, keyed
 so that the same write enqueued twice is one job, with its attempts, when it is next due, and
-why it failed or died.
+why it failed or died; and where `shopify sync` is in each resource (its cursor), so a
+sync stopped half-way resumes.
 """
 
 from collections.abc import Sequence
@@ -73,8 +74,20 @@ def upgrade() -> None:
         batch_op.create_index("ix_shopify_jobs_due", ["status", "next_attempt_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_shopify_jobs_order_id"), ["order_id"], unique=False)
 
+    op.create_table(
+        "shopify_sync_state",
+        sa.Column("resource", sa.String(length=32), nullable=False),
+        sa.Column("cursor", sa.String(length=1024), nullable=True),
+        sa.Column("items", sa.Integer(), nullable=False),
+        sa.Column("refused", sa.Integer(), nullable=False),
+        sa.Column("updated_at", store.models.UTCDateTime(), nullable=False),
+        sa.Column("finished_at", store.models.UTCDateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("resource", name=op.f("pk_shopify_sync_state")),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("shopify_sync_state")
     with op.batch_alter_table("shopify_jobs", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_shopify_jobs_order_id"))
         batch_op.drop_index("ix_shopify_jobs_due")

@@ -141,9 +141,11 @@ class Bucket:
     restore_rate: float = 50.0
     available: float = 1000.0
     at: float = field(default_factory=time.monotonic)
+    # Seconds the tests' recorded sleeps "waited": they refill the bucket as real time would.
+    skipped: float = 0.0
 
     def refill(self) -> float:
-        now = time.monotonic()
+        now = time.monotonic() + self.skipped
         self.available = min(self.maximum, self.available + (now - self.at) * self.restore_rate)
         self.at = now
         return self.available
@@ -224,6 +226,14 @@ class FakeAdmin:
             headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
             return fault.status, headers, {"errors": fault.message}
         cost = query_cost(self.schema, document, operation, variables)
+        if cost > self.bucket.maximum:
+            self.calls.append(Call(fields, variables, "too costly", cost))
+            message = f"Query cost is {cost}, which exceeds the single query max cost limit (1000)."
+            return (
+                200,
+                {},
+                {"errors": [{"message": message, "extensions": {"code": "MAX_COST_EXCEEDED"}}]},
+            )
         available = self.bucket.refill()
         if (fault is not None and fault.kind == "throttled") or cost > available:
             self.calls.append(Call(fields, variables, "throttled", cost))

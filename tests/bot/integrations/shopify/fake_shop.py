@@ -71,6 +71,9 @@ class FakeShop:
         self.subscriptions: list[dict[str, Any]] = []
         self.edits: dict[str, dict[str, Any]] = {}  # calculated order gid -> staged edit
         self.forced_user_error: str | None = None
+        self.currency = "USD"
+        self.products: list[dict[str, Any]] = []  # GraphQL-shaped, for ``products``
+        self.open_orders: list[dict[str, Any]] = []  # GraphQL-shaped, for ``orders``
         self._ids = itertools.count(9000)
 
     # --- set-up by tests ------------------------------------------------------------------
@@ -108,6 +111,9 @@ class FakeShop:
             "productVariants": self._product_variants,
             "currentAppInstallation": self._installation,
             "webhookSubscriptions": self._webhook_subscriptions,
+            "shop": lambda info: {"currencyCode": self.currency},
+            "products": lambda info, **args: _page(self.products, args),
+            "orders": lambda info, **args: _page(self.open_orders, args),
             "discountCodeBasicCreate": self._discount_create,
             "tagsAdd": self._tags_add,
             "orderUpdate": self._order_update,
@@ -300,3 +306,14 @@ def order_from_webhook(shop: FakeShop, payload: dict[str, Any]) -> FakeOrder:
     lines = [(str(item["sku"]), int(item["quantity"])) for item in payload["line_items"]]
     customer_id = int(customer_gid.rsplit("/", 1)[1]) if customer_gid else None
     return shop.add_order(int(payload["id"]), lines, customer_id=customer_id)
+
+
+def _page(nodes: list[dict[str, Any]], args: dict[str, Any]) -> dict[str, Any]:
+    """A connection page; the cursor is the index after the page (opaque to clients)."""
+    start = int(args.get("after") or 0)
+    end = start + int(args.get("first") or 10)
+    more = end < len(nodes)
+    return {
+        "nodes": nodes[start:end],
+        "pageInfo": {"hasNextPage": more, "endCursor": str(end) if more else None},
+    }

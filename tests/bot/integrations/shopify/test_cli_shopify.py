@@ -8,28 +8,9 @@ import pytest
 
 from store.db import Database
 from store.models import OfferChoice
-from tests.bot.integrations.shopify.fake_admin import TOKEN, VERSION, FakeAdmin
-from tests.bot.integrations.shopify.harness import SECRET, SHOP
+from tests.bot.integrations.shopify.fake_admin import TOKEN, FakeAdmin
 from tests.bot.integrations.shopify.test_writeback import choose, place, stock
-from tests.bot.test_cli import _run, cli_env  # noqa: F401 (fixture)
-
-
-@pytest.fixture
-def shop_env(
-    cli_env: Database,  # noqa: F811
-    fake_admin: FakeAdmin,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Database:
-    for name, value in {
-        "SHOPIFY_SHOP_DOMAIN": SHOP,
-        "SHOPIFY_ADMIN_TOKEN": TOKEN,
-        "SHOPIFY_API_VERSION": VERSION,
-        "SHOPIFY_API_BASE_URL": fake_admin.base_url,
-        "SHOPIFY_WEBHOOK_SECRET": SECRET,
-        "PUBLIC_BASE_URL": "https://bot.example",
-    }.items():
-        monkeypatch.setenv(name, value)
-    return cli_env
+from tests.bot.test_cli import _run
 
 
 def test_connect_registers_every_topic_once(shop_env: Database, fake_admin: FakeAdmin) -> None:
