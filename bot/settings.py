@@ -33,6 +33,7 @@ PositiveRate = Annotated[float, Field(gt=0)]
 
 # What Telegram accepts as setWebhook's secret_token.
 _TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_SHOPIFY_VERSION = re.compile(r"20[0-9]{2}-(01|04|07|10)")
 
 
 def root_path_prefix(value: str) -> str:
@@ -85,6 +86,12 @@ class Settings(BaseSettings):
     # (``name.myshopify.com``) whose webhooks are accepted; empty: any shop signing with it.
     shopify_webhook_secret: SecretStr | None = None
     shopify_shop_domain: str | None = None
+    # Write-back through the Admin GraphQL API (``bot.integrations.shopify.writeback``): the custom
+    # app's Admin API access token (``shpat_...``), the pinned API version, and where the API is
+    # (empty: ``https://<SHOPIFY_SHOP_DOMAIN>``; a local fake in tests).
+    shopify_admin_token: SecretStr | None = None
+    shopify_api_version: str = "2026-07"
+    shopify_api_base_url: str | None = None
 
     # E-mail to suppliers (``messaging.channels.email``); no SMTP_HOST: the sandbox records them.
     smtp_host: str | None = None
@@ -163,7 +170,17 @@ class Settings(BaseSettings):
     def _path_prefix(cls, value: str) -> str:
         return root_path_prefix(value)
 
-    @field_validator("public_base_url", "telegram_api_base_url", "twilio_api_base_url")
+    @field_validator("shopify_api_version")
+    @classmethod
+    def _shopify_version(cls, value: str) -> str:
+        # Shopify's stable versions are quarterly, YYYY-MM (``supported-versions-schema.json``).
+        if not _SHOPIFY_VERSION.fullmatch(value):
+            raise ValueError(f"{value!r} is not a Shopify API version such as 2026-07")
+        return value
+
+    @field_validator(
+        "public_base_url", "telegram_api_base_url", "twilio_api_base_url", "shopify_api_base_url"
+    )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is None or value == "":
@@ -180,6 +197,7 @@ class Settings(BaseSettings):
         "order_link_secret",
         "shopify_webhook_secret",
         "smtp_password",
+        "shopify_admin_token",
     )
     @classmethod
     def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:

@@ -15,7 +15,7 @@ from enum import StrEnum
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from store import events
+from store import events, shopify_jobs
 from store.allocation import add_stock, allocate_waiting, supersede_open_offers, take_stock
 from store.errors import NotFound
 from store.locking import lock_lines, lock_products
@@ -169,6 +169,7 @@ def accept_offer(
         via=via,  # the confirmation goes back where the customer chose, when it can
         **_cancellation(session, offer, choice),
     )
+    shopify_jobs.enqueue_choice(session, offer, choice, new_line, now)
     return OfferOutcome(offer, choice, accepted=True, new_line=new_line)
 
 
@@ -244,6 +245,7 @@ def _expire(session: Session, offer: Offer, now: dt.datetime, policy: Policy) ->
         coupon_code=offer.coupon_code,
         **_cancellation(session, offer, applied),
     )
+    shopify_jobs.enqueue_choice(session, offer, applied, _new_line(offer), now)
 
 
 def _cancellation(session: Session, offer: Offer, choice: OfferChoice) -> dict[str, object]:

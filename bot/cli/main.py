@@ -39,6 +39,7 @@ from bot.cli import outbox as cli_outbox
 from bot.cli import refunds as cli_refunds
 from bot.cli import suppliers as cli_suppliers
 from bot.cli import report as cli_report
+from bot.cli import shopify as cli_shopify
 from bot.cli.database import DatabaseProblem, explain, open_database
 from bot.cli.support import err, out, parse_day, progress_bar
 from bot.cli.support import fail as _fail
@@ -77,6 +78,7 @@ app.add_typer(cli_customers.app, name="customers")
 app.add_typer(cli_refunds.app, name="refunds")
 app.add_typer(cli_inbound.app, name="inbound")
 app.add_typer(cli_suppliers.app, name="suppliers")
+app.add_typer(cli_shopify.app, name="shopify")
 app.command("broadcast")(cli_broadcast.broadcast)
 app.command("import")(cli_import.import_file)
 orders_app.command("ship")(cli_orders.ship)
