@@ -157,4 +157,8 @@ def _numbers(found: BroadcastProgress) -> dict[str, Any]:
         BroadcastStatus.DONE,
         BroadcastStatus.CANCELLED,
     )
+    # Handed to a provider (whatever became of it after), as opposed to still waiting or skipped.
+    numbers["handed_over"] = sum(
+        numbers[name] for name in ("sent", "delivered", "undelivered", "failed", "unknown")
+    )
     return numbers

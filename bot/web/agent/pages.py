@@ -144,7 +144,7 @@ def router(ctx: Context) -> APIRouter:
 
 def _board(ctx: Context) -> tuple[list[views.BoardRow], dict[str, int]]:
     with ctx.db.read_session() as session:
-        return views.board(session, ctx.clock()), views.offer_outcomes(session)
+        return views.board(session, ctx.clock()), views.offer_outcomes(session, ctx.clock())
 
 
 def _sku(ctx: Context, sku: str) -> views.SkuPage | None:

@@ -317,7 +317,15 @@ async def test_the_board_lists_skus_by_waiting_customers(signed_in: httpx.AsyncC
     assert cells[:7] == ["Product OVEN", "Acme Supply", "3", "3", cells[4], "2026-12-01", "0×"]
 
 
-async def test_the_board_charts_offer_outcomes(signed_in: httpx.AsyncClient) -> None:
+async def test_the_board_charts_offer_outcomes(
+    signed_in: httpx.AsyncClient, shop: Database
+) -> None:
+    with shop.session() as session:  # the open offers still in time: no outcome yet
+        session.execute(
+            update(Offer)
+            .where(Offer.status == OfferStatus.OPEN)
+            .values(expires_at=utcnow() + dt.timedelta(days=1))
+        )
     html = (await signed_in.get("/agent")).text
     assert "<svg" in html
     wait_bar = html[html.index('class="bar bar-wait"') :].split("</g>")[0]
@@ -335,7 +343,8 @@ async def test_the_sku_page_shows_who_waits_and_their_choices(
     for name in ("Grace Hopper", "Alan Turing", "Ada Byron"):
         assert name in html
     assert "chose wait" in html
-    assert html.count("waiting for an answer") == 2
+    # The factories' offers expired long before the real clock's today.
+    assert html.count("expired, no answer") == 2
     assert 'href="/agent/broadcasts/new?sku=OVEN"' in html
 
 
@@ -694,6 +703,11 @@ async def test_expired_offers_count_as_no_answer(
         offer = session.scalars(select(Offer).where(Offer.status == OfferStatus.OPEN)).first()
         assert offer is not None
         offer.status = OfferStatus.EXPIRED
+        session.execute(  # the others are still in time
+            update(Offer)
+            .where(Offer.status == OfferStatus.OPEN)
+            .values(expires_at=utcnow() + dt.timedelta(days=1))
+        )
     html = (await signed_in.get("/agent")).text
     bar = html[html.index('class="bar bar-no_answer"') :].split("</g>")[0]
     assert ">1</text>" in bar
