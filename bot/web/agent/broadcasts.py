@@ -16,12 +16,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, Path, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from bot.web.agent import compose
+from bot.web.agent import audience_notes, compose
 from bot.web.agent.auth import PATH, SignedIn, root_path
 from bot.web.agent.pages import Context
 from bot.web.html import PAGE_HEADERS
 from messaging.broadcast_content import ContentError
-from messaging.broadcasts import BroadcastProgress, BroadcastService
+from messaging.broadcasts import BroadcastProgress, BroadcastRequest, BroadcastService
 from store.errors import Conflict, InvalidInput, NotFound
 from store.models import BroadcastStatus
 
@@ -36,6 +36,7 @@ def router(ctx: Context, service: BroadcastService) -> APIRouter:
         request: Request, who: SignedIn, values: dict[str, str], errors: dict[str, str], status: int
     ) -> Response:
         recent = service.recent(RECENT)
+        errors = {name: compose.humane(message) for name, message in errors.items()}
         return ctx.render(
             request,
             who,
@@ -43,6 +44,7 @@ def router(ctx: Context, service: BroadcastService) -> APIRouter:
             status,
             values=values,
             errors=errors,
+            error_summary=compose.summary(errors),
             recent=recent,
             timezone=ctx.timezone,
             **compose.choices(),
@@ -60,8 +62,10 @@ def router(ctx: Context, service: BroadcastService) -> APIRouter:
     async def preview(request: Request) -> Response:
         """A dry run: counts by channel and locale, skipped by reason, one sample each."""
         who, form = await ctx.gate.form(request)
-        composed = compose.read(form, who.username, timezone=ctx.timezone)
-        if composed.request is None:
+        composed = compose.read(form, who.username, timezone=ctx.timezone, now=ctx.clock())
+        if composed.request is not None:
+            composed.errors.update(await asyncio.to_thread(_unknown_names, ctx, composed.request))
+        if composed.request is None or composed.errors:
             return await asyncio.to_thread(
                 composer, request, who, composed.values, composed.errors, 422
             )
@@ -76,6 +80,10 @@ def router(ctx: Context, service: BroadcastService) -> APIRouter:
             "preview.html",
             values=composed.values,
             preview=result,
+            warnings=[
+                *result.warnings,
+                *audience_notes.language_warnings(composed.request, result.tally),
+            ],
             key=compose.new_key(),
             timezone=ctx.timezone,
         )
@@ -89,7 +97,7 @@ def router(ctx: Context, service: BroadcastService) -> APIRouter:
             errors = {"text": "preview the broadcast first"}
             values = compose.read(form, who.username, timezone=ctx.timezone).values
             return await asyncio.to_thread(composer, request, who, values, errors, 422)
-        composed = compose.read(form, who.username, key, timezone=ctx.timezone)
+        composed = compose.read(form, who.username, key, timezone=ctx.timezone, now=ctx.clock())
         if composed.request is None:
             return await asyncio.to_thread(
                 composer, request, who, composed.values, composed.errors, 422
@@ -148,6 +156,11 @@ def router(ctx: Context, service: BroadcastService) -> APIRouter:
         return RedirectResponse(location, 303, headers=PAGE_HEADERS)
 
     return routes
+
+
+def _unknown_names(ctx: Context, request: BroadcastRequest) -> dict[str, str]:
+    with ctx.db.read_session() as session:
+        return audience_notes.unknown_names(session, request)
 
 
 def _numbers(found: BroadcastProgress) -> dict[str, Any]:

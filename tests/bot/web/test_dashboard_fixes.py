@@ -16,6 +16,7 @@ from store.db import Database
 from store.models import (
     Broadcast,
     BroadcastStatus,
+    Customer,
     Offer,
     OfferStatus,
     OutboxMessage,
@@ -102,3 +103,94 @@ async def test_a_cancelled_broadcast_does_not_read_100_percent_done(
     assert re.search(r"Cancelled by ada:\s*<b>1</b> of 3 had been sent", html)
     with shop.read_session() as session:
         assert session.scalars(select(Broadcast.status)).one() == BroadcastStatus.CANCELLED
+
+
+# --- the broadcast preview and the composer's errors -------------------------------------------
+
+
+async def test_a_preview_for_an_unknown_sku_says_the_sku_is_unknown(
+    signed_in: httpx.AsyncClient,
+) -> None:
+    response = await preview(signed_in, sku="OVNE")
+    assert response.status_code == 422
+    assert "no product has the SKU &#39;OVNE&#39;" in response.text
+    assert "0 of 0" not in response.text
+    assert 'value="OVNE"' in response.text  # kept to fix
+
+
+async def test_a_preview_without_spanish_text_warns_about_spanish_speakers(
+    signed_in: httpx.AsyncClient, shop: Database
+) -> None:
+    with shop.session() as session:
+        session.execute(update(Customer).where(Customer.name == "Grace Hopper").values(locale="es"))
+    html = (await preview(signed_in)).text
+    assert "Warning: 1 Spanish-speaking customer would get your English text" in html
+    spanish = await preview(signed_in, **{"translations.es": "Hola {{ first_name }}."})
+    assert "Spanish-speaking" not in spanish.text
+
+
+async def test_every_form_error_comes_at_once_under_its_label(
+    signed_in: httpx.AsyncClient,
+) -> None:
+    response = await preview(
+        signed_in,
+        waiting_days_min="many",
+        send_at="2020-01-01T09:00",
+        text="Hi {{ nickname }}",
+    )
+    assert response.status_code == 422
+    summary = response.text.split('class="error-summary"')[1].split("</div>")[0]
+    assert "3 things to fix" in summary
+    assert '<a href="#f-waiting_days_min">Waiting at least (days)</a>' in summary
+    assert '<a href="#f-text">Text</a>: unknown placeholder' in summary
+    assert '<a href="#f-send_at">Send at</a>: this time has passed' in summary
+    assert 'id="f-send_at"' in response.text
+    assert "send_at" not in summary.replace("#f-send_at", "")
+
+
+async def test_a_service_message_names_the_label_not_the_field(
+    signed_in: httpx.AsyncClient,
+) -> None:
+    response = await preview(signed_in, eta_after="2027-03-01", eta_before="2027-01-01")
+    assert response.status_code == 422
+    assert "ETA after must be earlier than ETA before" in response.text
+    assert "eta_after must" not in response.text
+
+
+async def test_date_errors_ask_for_a_whole_date_in_no_format(
+    signed_in: httpx.AsyncClient,
+) -> None:
+    composer = (await preview(signed_in, eta_after="13/45/2027")).text
+    sku = (await signed_in.get("/agent/sku/OVEN/eta", params={"eta": ""})).text
+    for html in (composer, sku):
+        assert "YYYY" not in html
+        assert "mm/dd" not in html.lower()
+        assert "whole date" in html
+
+
+# --- the ETA form says who will be told before it saves ---------------------------------------
+
+
+async def test_the_eta_form_shows_how_many_customers_will_be_told_before_saving(
+    signed_in: httpx.AsyncClient, shop: Database
+) -> None:
+    check = await signed_in.get("/agent/sku/OVEN/eta", params={"eta": "2027-03-01", "reason": "x"})
+    assert check.status_code == 200
+    assert re.search(r"tells\s*<b>3 customers</b>", check.text)
+    assert "Save and tell 3 customers" in check.text
+    assert dashboard.eta_of(shop, "OVEN") == dt.date(2026, 12, 1)  # nothing saved yet
+    assert dashboard.count(shop, dashboard.EtaChange) == 0
+    form = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', check.text))
+    saved = await signed_in.post("/agent/sku/OVEN/eta", data=form)
+    assert saved.status_code == 303
+    assert dashboard.eta_of(shop, "OVEN") == dt.date(2027, 3, 1)
+
+
+async def test_the_eta_check_of_the_date_already_told_says_nobody_is_told(
+    signed_in: httpx.AsyncClient,
+) -> None:
+    csrf = await token(signed_in)
+    await signed_in.post("/agent/sku/OVEN/eta", data={"csrf": csrf, "eta": "2027-03-01"})
+    check = await signed_in.get("/agent/sku/OVEN/eta", params={"eta": "2027-03-01"})
+    assert re.search(r"tells\s*<b>0 customers</b>", check.text)
+    assert "Nobody's date moves enough" in check.text
