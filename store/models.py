@@ -846,3 +846,4 @@ __all__ = [
     "TelegramLinkToken",
     "utcnow",
 ]
+from store import tables_dashboard as _tables_dashboard  # noqa: E402,F401

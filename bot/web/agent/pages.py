@@ -95,16 +95,21 @@ def router(ctx: Context) -> APIRouter:
         if found is None:
             return ctx.render(request, who, "not_found.html", 404, sku=sku)
         notice = request.query_params.get("done")
-        return ctx.render(
+        kept = await ctx.gate.drafts.restore(request, f"{PATH}/sku/{sku}")
+        response = ctx.render(
             request,
             who,
             "sku.html",
             product=found,
-            notice=notice if notice in _NOTICES else None,
+            notice="restored" if kept is not None else notice if notice in _NOTICES else None,
             error=None,
             error_message=None,
             check=None,
+            kept={k: str(v) for k, v in (kept or {}).items() if k in ("eta", "reason")},
         )
+        if kept is not None:
+            ctx.gate.drafts.clear(response)
+        return response
 
     @routes.get(PATH + "/sku/{sku}/eta")
     async def check_eta(request: Request, sku: str) -> Response:
@@ -135,6 +140,7 @@ def router(ctx: Context) -> APIRouter:
             error=None,
             error_message=None,
             check=EtaCheck(eta, reason, told),
+            kept={},
         )
 
     @routes.post(PATH + "/sku/{sku}/eta")
@@ -172,6 +178,7 @@ def router(ctx: Context) -> APIRouter:
             error=error,
             error_message=message,
             check=None,
+            kept={},
         )
 
     return routes

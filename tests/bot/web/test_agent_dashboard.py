@@ -257,7 +257,8 @@ async def test_signing_out_everywhere_ends_every_session_of_that_agent_only(
 
 async def test_signing_out_everywhere_needs_the_csrf_token(signed_in: httpx.AsyncClient) -> None:
     response = await signed_in.post("/agent/logout-everywhere", data={"csrf": "forged"})
-    assert response.status_code == 403
+    assert response.status_code == 303  # back to the board (bot.web.agent.drafts), not out
+    assert response.headers["location"] == "/agent"
     assert (await signed_in.get("/agent")).status_code == 200
 
 
@@ -275,7 +276,9 @@ async def test_a_form_without_the_right_csrf_token_is_refused_and_writes_nothing
 ) -> None:
     data = {"eta": "2027-01-15"} | ({"csrf": csrf} if csrf is not None else {})
     response = await signed_in.post("/agent/sku/OVEN/eta", data=data)
-    assert response.status_code == 403
+    # Kept and sent back to its page to submit again (bot.web.agent.drafts), not saved.
+    assert response.status_code == 303
+    assert response.headers["location"] == "/agent/sku/OVEN"
     assert eta_of(shop, "OVEN") == dt.date(2026, 12, 1)
     assert count(shop, EtaChange) == 0
 
@@ -286,7 +289,8 @@ async def test_a_broadcast_without_the_csrf_token_is_refused(
     response = await signed_in.post(
         "/agent/broadcasts", data={"key": "k1", "sku": "OVEN", "text": "Hello {{ first_name }}"}
     )
-    assert response.status_code == 403
+    assert response.status_code == 303
+    assert response.headers["location"] == "/agent/broadcasts/new"
     assert count(shop, Broadcast) == 0
 
 
@@ -298,12 +302,21 @@ async def test_another_sessions_token_is_refused(
         theirs = await token(other)
     assert theirs != await token(signed_in)
     response = await signed_in.post("/agent/sku/OVEN/eta", data={"csrf": theirs, "eta": "2027-1-1"})
-    assert response.status_code == 403
+    assert response.status_code == 303
+    assert response.headers["location"] == "/agent/sku/OVEN"
+    assert eta_of(shop, "OVEN") == dt.date(2026, 12, 1)
 
 
 async def test_a_form_without_a_session_is_refused(client: httpx.AsyncClient) -> None:
     response = await client.post("/agent/sku/OVEN/eta", data={"csrf": "x", "eta": "2027-01-15"})
-    assert response.status_code == 403
+    assert response.status_code == 303  # to sign in, the form kept (bot.web.agent.drafts)
+    assert response.headers["location"] == "/agent/login"
+    cross_site = await client.post(
+        "/agent/sku/OVEN/eta",
+        data={"csrf": "x", "eta": "2027-01-15"},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert cross_site.status_code == 403
 
 
 # --- board and SKU page ---------------------------------------------------------------------
@@ -389,7 +402,8 @@ TEXT = "Hi {{ first_name }}, {{ product }} is now due {{ eta }}."
 
 async def preview(client: httpx.AsyncClient, **fields: str) -> httpx.Response:
     data = {"csrf": await token(client), "sku": "OVEN", "text": TEXT, **fields}
-    return await client.post("/agent/broadcasts/preview", data=data)
+    # A valid form is kept and redirected to its preview page (post, redirect, get).
+    return await client.post("/agent/broadcasts/preview", data=data, follow_redirects=True)
 
 
 def confirm_form(html: str) -> dict[str, str]:

@@ -10,10 +10,14 @@ import re
 
 import httpx
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
+from bot.settings import Settings
+from bot.web import create_app
+from store.agents import add_agent
 from store.db import Database
 from store.models import (
+    AgentSignIn,
     Broadcast,
     BroadcastStatus,
     Customer,
@@ -24,7 +28,7 @@ from store.models import (
     utcnow,
 )
 from tests.bot.web import test_agent_dashboard as dashboard
-from tests.bot.web.test_agent_dashboard import confirm_form, preview, token
+from tests.bot.web.test_agent_dashboard import TEXT, confirm_form, preview, token
 
 # The dashboard tests' shop (an agent, OVEN with three waiting customers, KETTLE with one).
 dashboard_settings = dashboard.dashboard_settings
@@ -194,3 +198,86 @@ async def test_the_eta_check_of_the_date_already_told_says_nobody_is_told(
     check = await signed_in.get("/agent/sku/OVEN/eta", params={"eta": "2027-03-01"})
     assert re.search(r"tells\s*<b>0 customers</b>", check.text)
     assert "Nobody's date moves enough" in check.text
+
+
+# --- an expired session keeps the typed work; post, redirect, get ---------------------------------
+
+
+async def _end_session(db: Database) -> None:
+    with db.session() as session:  # as if it expired: the server forgets the sign-in
+        session.execute(delete(AgentSignIn))
+
+
+async def test_a_broadcast_typed_after_the_session_ended_comes_back_after_sign_in(
+    signed_in: httpx.AsyncClient, shop: Database
+) -> None:
+    csrf = await token(signed_in)
+    await _end_session(shop)
+    typed = "Hi {{ first_name }}, a long note I do not want to type twice."
+    posted = await signed_in.post(
+        "/agent/broadcasts/preview", data={"csrf": csrf, "sku": "OVEN", "text": typed}
+    )
+    assert posted.status_code == 303
+    assert posted.headers["location"] == "/agent/login"
+    assert "note" not in posted.headers["location"]
+    signed = await dashboard.sign_in(signed_in)
+    assert signed.headers["location"] == "/agent/broadcasts/new"
+    composer = await signed_in.get("/agent/broadcasts/new")
+    assert "Your session had ended, so nothing was sent" in composer.text
+    assert "a long note I do not want to type twice." in composer.text
+    assert 'name="sku" value="OVEN"' in composer.text
+    assert dashboard.count(shop, Broadcast) == 0
+    again = await signed_in.get("/agent/broadcasts/new")  # given back once
+    assert "a long note" not in again.text
+
+
+async def test_a_page_opened_after_the_session_ended_comes_back_after_sign_in(
+    signed_in: httpx.AsyncClient, shop: Database
+) -> None:
+    await _end_session(shop)
+    assert (await signed_in.get("/agent/sku/KETTLE")).headers["location"] == "/agent/login"
+    assert (await dashboard.sign_in(signed_in)).headers["location"] == "/agent/sku/KETTLE"
+
+
+async def test_an_eta_typed_after_the_session_ended_is_back_in_the_form(
+    signed_in: httpx.AsyncClient, shop: Database
+) -> None:
+    csrf = await token(signed_in)
+    await _end_session(shop)
+    await signed_in.post(
+        "/agent/sku/OVEN/eta", data={"csrf": csrf, "eta": "2027-04-01", "reason": "strike"}
+    )
+    assert (await dashboard.sign_in(signed_in)).headers["location"] == "/agent/sku/OVEN"
+    page = (await signed_in.get("/agent/sku/OVEN")).text
+    assert 'value="2027-04-01"' in page
+    assert 'value="strike"' in page
+    assert dashboard.eta_of(shop, "OVEN") == dt.date(2026, 12, 1)
+
+
+async def test_the_preview_is_a_page_of_its_own_that_reloads_without_posting(
+    signed_in: httpx.AsyncClient, shop: Database
+) -> None:
+    data = {"csrf": await token(signed_in), "sku": "OVEN", "text": TEXT}
+    posted = await signed_in.post("/agent/broadcasts/preview", data=data)
+    assert posted.status_code == 303
+    location = posted.headers["location"]
+    assert location.startswith("/agent/broadcasts/preview/")
+    first, second = await signed_in.get(location), await signed_in.get(location)
+    assert first.status_code == second.status_code == 200
+    assert "3 of 3 matching customers" in second.text
+    assert confirm_form(first.text)["key"] == confirm_form(second.text)["key"]
+    assert TEXT not in location
+
+
+async def test_another_agents_preview_is_not_shown(
+    signed_in: httpx.AsyncClient, shop: Database, dashboard_settings: Settings
+) -> None:
+    data = {"csrf": await token(signed_in), "sku": "OVEN", "text": TEXT}
+    location = (await signed_in.post("/agent/broadcasts/preview", data=data)).headers["location"]
+    with shop.session() as session:
+        add_agent(session, "bob", dashboard.PASSWORD, now=utcnow())
+    async with dashboard.client_for(create_app(dashboard_settings, shop)) as bob:
+        await dashboard.sign_in(bob, "bob")
+        response = await bob.get(location)
+    assert response.status_code == 404
+    assert "Grace" not in response.text
