@@ -31,7 +31,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import closing, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 from jinja2 import TemplateError
@@ -46,6 +46,7 @@ from messaging.broadcast_limits import (
     long_sms_warning,
     sample_sms_segments,
 )
+from messaging.broadcast_status import IN_FLIGHT, current_status, in_flight_counts
 from messaging.notifier import ShopVoice
 from messaging.outbox import QueuedMessage, enqueue
 from messaging.quiet_hours import QuietHours
@@ -70,8 +71,6 @@ DUPLICATE_WINDOW = dt.timedelta(minutes=10)
 # A broadcast still "queueing" with no batch committed for this long lost its process.
 STALE_QUEUEING = dt.timedelta(minutes=2)
 CANCELLED_REASON = "broadcast_cancelled"
-# Statuses of rows a dispatcher may still send.
-IN_FLIGHT = (OutboxStatus.PENDING, OutboxStatus.CLAIMED, OutboxStatus.SENDING)
 
 Progress = Callable[[int], None]
 """Called with the number of customers handled by each committed batch."""
@@ -603,9 +602,16 @@ class BroadcastService:
             return BroadcastInfo.of(broadcast)
 
     def recent(self, limit: int = 50) -> list[BroadcastInfo]:
+        """Newest first, each with its status as it is now (not as last written)."""
         with self._db.read_session() as session:
             rows = session.scalars(select(Broadcast).order_by(Broadcast.id.desc()).limit(limit))
-            return [BroadcastInfo.of(b) for b in rows]
+            infos = [BroadcastInfo.of(b) for b in rows]
+            flying = in_flight_counts(session, [b.id for b in infos])
+        now = self._clock()
+        return [
+            replace(b, status=current_status(b.status, b.send_at, flying.get(b.id, 0), now))
+            for b in infos
+        ]
 
     def progress(self, broadcast_id: int) -> BroadcastProgress:
         """Counts by outbox status; a broadcast with nothing left to send becomes ``done``."""
@@ -613,11 +619,8 @@ class BroadcastService:
         with self._db.read_session() as session:
             by_status = _status_counts(session, broadcast_id)
         now = self._clock()
-        status = info.status
-        if status == BroadcastStatus.SCHEDULED and info.send_at is not None and info.send_at <= now:
-            status = BroadcastStatus.SENDING
-        if status == BroadcastStatus.SENDING and not any(by_status.get(s.value) for s in IN_FLIGHT):
-            status = BroadcastStatus.DONE
+        flying = sum(by_status.get(s.value, 0) for s in IN_FLIGHT)
+        status = current_status(info.status, info.send_at, flying, now)
         if status != info.status:
             info = self._advance(info, status, now)
         return BroadcastProgress(info, by_status)

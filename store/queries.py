@@ -87,6 +87,9 @@ class WaitingLine:
     eta_slips: int
     offer_status: str | None
     offer_choice: str | None
+    # When the latest offer runs out: an open one past it has expired, even before the expiry
+    # job has marked it so (the dashboard shows it as expired, not as waiting for an answer).
+    offer_expires_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +125,7 @@ def backorders(session: Session, sku: str | None = None) -> list[BackorderGroup]
                 eta_slips=line.eta_slips,
                 offer_status=latest.status.value if latest else None,
                 offer_choice=latest.choice.value if latest and latest.choice else None,
+                offer_expires_at=latest.expires_at if latest else None,
             )
         )
     return list(groups.values())

@@ -8,7 +8,7 @@ touch the ORM, and nothing lazy-loads after its session has closed.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -109,15 +109,26 @@ def sku_page(session: Session, sku: str, now: dt.datetime) -> SkuPage | None:
         eta=found[3],
         stock_on_hand=found[4],
         row=_row(group, now) if group is not None else None,
-        lines=group.lines if group is not None else [],
+        lines=[_lapsed(line, now) for line in group.lines] if group is not None else [],
     )
 
 
-def offer_outcomes(session: Session) -> dict[str, int]:
+def _lapsed(line: queries.WaitingLine, now: dt.datetime) -> queries.WaitingLine:
+    """An open offer past its expiry reads ``expired``: the customer can no longer answer it,
+    whether or not the expiry job has applied its default yet."""
+    expires_at = line.offer_expires_at
+    if line.offer_status == OfferStatus.OPEN.value and expires_at is not None and expires_at <= now:
+        return replace(line, offer_status=OfferStatus.EXPIRED.value, offer_choice=None)
+    return line
+
+
+def offer_outcomes(session: Session, now: dt.datetime) -> dict[str, int]:
     """Offers by outcome: accepted choices, and expired ones (nobody answered).
 
-    Open offers are still waiting for an answer and superseded ones were replaced by a newer
-    offer (which is counted instead), so neither is an outcome.
+    An open offer past its expiry is "no answer" too: nobody can answer it any more, even if
+    the expiry job has not marked it yet. Open offers still in time are waiting for an answer
+    and superseded ones were replaced by a newer offer (which is counted instead), so neither
+    is an outcome.
     """
     counts = dict.fromkeys(OUTCOMES, 0)
     rows = session.execute(
@@ -130,6 +141,12 @@ def offer_outcomes(session: Session) -> dict[str, int]:
             counts["no_answer"] += count
         elif choice is not None:
             counts[choice.value] += count
+    lapsed = session.scalar(
+        select(func.count())
+        .select_from(Offer)
+        .where(Offer.status == OfferStatus.OPEN, Offer.expires_at <= now)
+    )
+    counts["no_answer"] += lapsed or 0
     return counts
 
 

@@ -39,10 +39,11 @@ from bot.web.html import WEB_TEMPLATES_DIR, environment
 from bot.web.ops import WebMetrics
 from bot.web.order_page_view import OrderPage, load_order_page
 from bot.web.sliding_window import SlidingWindow
+from messaging.notifier import reachable_channel
 from messaging.render import locale_chain
 from store.db import Database
 from store.errors import NotFound
-from store.models import Offer, OfferChoice, OrderLine, utcnow
+from store.models import Customer, Offer, OfferChoice, OrderLine, utcnow
 from store.offers import accept_offer
 from store.order_links import PAGE_PATH, find_order_id, subkey
 from store.policy import Policy
@@ -221,8 +222,16 @@ class _Pages:
             )
         except NotFound:
             return None
+        if outcome.accepted and outcome.repeated:
+            return "repeated"
         if outcome.accepted:
-            return "repeated" if outcome.repeated else "accepted"
+            # The notifier confirms only on a channel that reaches the customer: say nothing
+            # about a confirmation to someone opted out everywhere (or with no channel).
+            customer = session.get(
+                Customer, session.scalar(select(Offer.customer_id).where(Offer.id == offer_id))
+            )
+            reached = customer is not None and reachable_channel(customer) is not None
+            return "accepted" if reached else "accepted_unconfirmed"
         assert outcome.refusal is not None
         return outcome.refusal.value
 
@@ -323,6 +332,7 @@ class _Pages:
 _NOTICES = frozenset(
     {
         "accepted",
+        "accepted_unconfirmed",
         "repeated",
         "expired",
         "superseded",

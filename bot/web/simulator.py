@@ -14,6 +14,8 @@ be JSON (``Content-Type: application/json``), which a cross-site form cannot sen
 # No ``from __future__ import annotations``: FastAPI evaluates the route's annotations.
 import asyncio
 import datetime as dt
+import html
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -192,10 +194,10 @@ def _thread(simulator: Simulator, customer_id: int) -> dict[str, Any] | None:
         message = record.message
         if addresses.get(message.channel) != message.address:
             continue
-        text = message.text
-        if message.channel is ChannelKind.TELEGRAM:
-            text = as_plain_text(text)
+        telegram = message.channel is ChannelKind.TELEGRAM
+        text = as_plain_text(message.text) if telegram else message.text
         bubble = _bubble("out", text, record.sent_at)
+        bubble["parts"] = link_parts(message.text, telegram=telegram)
         bubble["buttons"] = [{"label": b.label, "data": b.data} for b in message.buttons]
         threads[message.channel.value].append(bubble)
         labels.update((b.data, b.label) for b in message.buttons)
@@ -221,7 +223,37 @@ def _thread(simulator: Simulator, customer_id: int) -> dict[str, Any] | None:
 def _bubble(direction: str, text: str, at: dt.datetime) -> dict[str, Any]:
     if text.startswith("[button] "):
         text, direction = text.removeprefix("[button] "), "button"
-    return {"direction": direction, "text": text, "at": at.isoformat(), "buttons": []}
+    parts = [{"text": text}]
+    return {
+        "direction": direction,
+        "text": text,
+        "at": at.isoformat(),
+        "buttons": [],
+        "parts": parts,
+    }
+
+
+def link_parts(text: str, *, telegram: bool) -> list[dict[str, str]]:
+    """The message as text runs and links, so the chat view can make the links clickable:
+    a Telegram message's ``<a href>`` (whose label alone is what a reader sees, so the URL is
+    kept beside it) and an SMS's bare web addresses."""
+    pattern = _TELEGRAM_LINK if telegram else _WEB_ADDRESS
+    parts: list[dict[str, str]] = []
+    at = 0
+    for found in pattern.finditer(text):
+        before = text[at : found.start()]
+        if before:
+            parts.append({"text": as_plain_text(before) if telegram else before})
+        if telegram:
+            url = html.unescape(found.group(1))
+            parts.append({"text": as_plain_text(found.group(2)), "url": url})
+        else:
+            parts.append({"text": found.group(0), "url": found.group(0)})
+        at = found.end()
+    rest = text[at:]
+    if rest or not parts:
+        parts.append({"text": as_plain_text(rest) if telegram else rest})
+    return parts
 
 
 async def _post(request: Request, path: str, **kwargs: Any) -> httpx.Response:
@@ -304,6 +336,10 @@ async def _send_telegram(
         headers={telegram_webhook.SECRET_HEADER: simulator.keys.telegram_secret},
     )
     return response.status_code
+
+
+_TELEGRAM_LINK = re.compile(r'<a href="(https?://[^"]+)">(.*?)</a>', re.S)
+_WEB_ADDRESS = re.compile(r"https?://[^\s<>\"]+[^\s<>\".,;:!?)]")
 
 
 def _twiml_text(document: str) -> str | None:

@@ -20,12 +20,14 @@ import datetime as dt
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NoReturn
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from bot.agents.views import SignedInAgent, signed_in_agent
+from bot.web.agent.drafts import NEXT_COOKIE, Drafts, return_page
 from bot.web.agent.session import (
     LOGIN_COOKIE,
     LOGIN_TTL,
@@ -78,6 +80,7 @@ class Gate:
         self.clock = clock
         self.metrics = metrics
         self.attempts = SlidingWindow(LOGIN_ATTEMPTS, LOGIN_WINDOW_SECONDS)
+        self.drafts = Drafts(self)
 
     async def current(self, request: Request) -> tuple[SignedIn, AgentSession] | None:
         """The signed-in agent, or None: no cookie, a bad one, expired, signed out, or the
@@ -96,9 +99,10 @@ class Gate:
     async def agent(self, request: Request) -> SignedIn:
         """For pages: the agent, or a redirect to the sign-in page."""
         found = await self.current(request)
-        if found is None:
-            location = {"Location": root_path(request) + LOGIN_PATH}
-            raise HTTPException(303, headers={**PAGE_HEADERS, **location})
+        if found is None:  # sign in, then come back here
+            cookie = Response()
+            self.drafts.set_next_cookie(cookie, request)
+            raise HTTPException(303, headers=_redirect(root_path(request) + LOGIN_PATH, cookie))
         return found[0]
 
     async def form(self, request: Request) -> tuple[SignedIn, FormData]:
@@ -106,13 +110,13 @@ class Gate:
         found = await self.current(request)
         form = await request.form()
         given = form.get("csrf")
-        if found is None or not isinstance(given, str):
+        if found is None:
             self.metrics.webhook(PATH, "csrf_refused")
-            raise HTTPException(403, "sign in again", headers=PAGE_HEADERS)
+            await self._keep_and_redirect(request, form, None, "sign in again")
         who, session = found
-        if not self.signer.csrf_ok(session, given):
+        if not isinstance(given, str) or not self.signer.csrf_ok(session, given):
             self.metrics.webhook(PATH, "csrf_refused")
-            raise HTTPException(403, "this form has expired; reload the page", headers=PAGE_HEADERS)
+            await self._keep_and_redirect(request, form, who.username, "this form has expired")
         return who, form
 
     async def admin(self, request: Request) -> SignedIn:
@@ -128,6 +132,24 @@ class Gate:
         if not who.is_admin:
             raise HTTPException(403, "only admins manage agents", headers=PAGE_HEADERS)
         return who, form
+    async def _keep_and_redirect(
+        self, request: Request, form: FormData, username: str | None, refusal: str
+    ) -> NoReturn:
+        """Keep what the form carried (nothing is written from it) and send the agent to sign
+        in, or, still signed in, back to the form's page; 403 if the stash is rate-limited or
+        the post came from another site. Always raises."""
+        origin = request.headers.get("origin")
+        same_site = origin is None or origin == f"{request.url.scheme}://{request.url.netloc}"
+        token = await self.drafts.stash(request, form, username) if same_site else None
+        if token is None:
+            raise HTTPException(403, refusal, headers=PAGE_HEADERS)
+        cookie = Response()
+        self.drafts.set_stash_cookie(cookie, token)
+        if username is None:
+            target = LOGIN_PATH
+        else:
+            target = return_page(request.url.path.removeprefix(root_path(request)))
+        raise HTTPException(303, headers=_redirect(root_path(request) + target, cookie))
 
     def cookie_session(self, request: Request) -> AgentSession | None:
         """The session the cookie names, checked for signature and expiry only."""
@@ -218,7 +240,10 @@ def router(gate: Gate, shop_name: str) -> APIRouter:
             gate.metrics.webhook(LOGIN_PATH, "refused")
             return _login_page(gate, request, shop_name, error="wrong", status=401)
         gate.metrics.webhook(LOGIN_PATH, "signed_in")
-        response = RedirectResponse(root_path(request) + PATH, 303, headers=PAGE_HEADERS)
+        back_to = await gate.drafts.after_sign_in(request)
+        response = RedirectResponse(root_path(request) + back_to, 303, headers=PAGE_HEADERS)
+        if NEXT_COOKIE in request.cookies:
+            gate.clear_cookie(response, NEXT_COOKIE)
         cookie = gate.signer.issue(found.username, found.password_hash, gate.clock())
         await asyncio.to_thread(gate.record_sign_in, cookie)
         gate.set_cookie(response, SESSION_COOKIE, cookie, gate.signer.ttl)
@@ -269,6 +294,11 @@ def _authenticate(db: Database, username: str, password: str) -> SignedInAgent |
         if agent is None:
             return None
         return SignedInAgent(agent.username, agent.password_hash, agent.telegram_user_id)
+
+
+def _redirect(location: str, cookie: Response) -> dict[str, str]:
+    """Headers of a 303 to ``location`` that also set the one cookie ``cookie`` carries."""
+    return {**PAGE_HEADERS, "Location": location, "Set-Cookie": cookie.headers["set-cookie"]}
 
 
 def root_path(request: Request) -> str:

@@ -11,31 +11,44 @@ customer per broadcast, throttled, opt-outs and quiet hours checked at send time
 # No ``from __future__ import annotations``: FastAPI evaluates the routes' annotations.
 import asyncio
 import contextlib
+import datetime as dt
+import functools
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Path, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.datastructures import FormData
 
-from bot.web.agent import compose
+from bot.web.agent import audience_notes, compose
 from bot.web.agent.auth import PATH, SignedIn, root_path
 from bot.web.agent.pages import Context
 from bot.web.html import PAGE_HEADERS
 from messaging.broadcast_content import ContentError
-from messaging.broadcasts import BroadcastProgress, BroadcastService
+from messaging.broadcasts import BroadcastProgress, BroadcastRequest, BroadcastService
+from store import agent_drafts
 from store.errors import Conflict, InvalidInput, NotFound
 from store.models import BroadcastStatus
 
 BroadcastId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 RECENT = 20
+# How long a preview's page can be shown again (Back, reload) before it has to be redone.
+PREVIEW_TTL = dt.timedelta(hours=2)
 
 
 def router(ctx: Context, service: BroadcastService) -> APIRouter:
     routes = APIRouter()
 
     def composer(
-        request: Request, who: SignedIn, values: dict[str, str], errors: dict[str, str], status: int
+        request: Request,
+        who: SignedIn,
+        values: dict[str, str],
+        errors: dict[str, str],
+        status: int,
+        *,
+        restored: bool = False,
     ) -> Response:
         recent = service.recent(RECENT)
+        errors = {name: compose.humane(message) for name, message in errors.items()}
         return ctx.render(
             request,
             who,
@@ -43,6 +56,8 @@ def router(ctx: Context, service: BroadcastService) -> APIRouter:
             status,
             values=values,
             errors=errors,
+            error_summary=compose.summary(errors),
+            restored=restored,
             recent=recent,
             timezone=ctx.timezone,
             **compose.choices(),
@@ -54,14 +69,47 @@ def router(ctx: Context, service: BroadcastService) -> APIRouter:
         who = await ctx.gate.agent(request)
         sku = request.query_params.get("sku", "")[:64]
         values = compose.blank(sku=sku)
-        return await asyncio.to_thread(composer, request, who, values, {}, 200)
+        kept = await ctx.gate.drafts.restore(request, PATH + "/broadcasts/new")
+        if kept is not None:  # typed before the session ended: back in the form, not sent
+            values.update({k: str(v) for k, v in kept.items() if k in values})
+        response = await asyncio.to_thread(
+            functools.partial(composer, restored=kept is not None), request, who, values, {}, 200
+        )
+        if kept is not None:
+            ctx.gate.drafts.clear(response)
+        return response
 
     @routes.post(PATH + "/broadcasts/preview")
     async def preview(request: Request) -> Response:
-        """A dry run: counts by channel and locale, skipped by reason, one sample each."""
+        """Check the form, keep it, and show the preview as a page of its own (post, redirect,
+        get: Back from the progress page or a reload never asks to post the form again)."""
         who, form = await ctx.gate.form(request)
-        composed = compose.read(form, who.username, timezone=ctx.timezone)
-        if composed.request is None:
+        composed = compose.read(form, who.username, timezone=ctx.timezone, now=ctx.clock())
+        if composed.request is not None:
+            composed.errors.update(await asyncio.to_thread(_unknown_names, ctx, composed.request))
+        if composed.request is None or composed.errors:
+            return await asyncio.to_thread(
+                composer, request, who, composed.values, composed.errors, 422
+            )
+        # The confirm form's idempotency key is made once, here: every showing of this
+        # preview confirms the same broadcast.
+        fields = {**composed.values, "key": compose.new_key()}
+        token = await asyncio.to_thread(_keep_preview, ctx, who.username, fields)
+        location = f"{root_path(request)}{PATH}/broadcasts/preview/{token}"
+        return RedirectResponse(location, 303, headers=PAGE_HEADERS)
+
+    @routes.get(PATH + "/broadcasts/preview/{token}")
+    async def preview_page(request: Request, token: str) -> Response:
+        """A dry run: counts by channel and locale, skipped by reason, one sample each."""
+        who = await ctx.gate.agent(request)
+        fields = await asyncio.to_thread(_find_preview, ctx, who.username, token)
+        if fields is None:
+            errors = {"text": "that preview has expired; preview the broadcast again"}
+            return await asyncio.to_thread(composer, request, who, compose.blank(), errors, 404)
+        key = str(fields.pop("key", ""))
+        form = FormData([(k, str(v)) for k, v in fields.items()])
+        composed = compose.read(form, who.username, timezone=ctx.timezone, now=ctx.clock())
+        if composed.request is None:  # e.g. its send time has passed since
             return await asyncio.to_thread(
                 composer, request, who, composed.values, composed.errors, 422
             )
@@ -76,7 +124,11 @@ def router(ctx: Context, service: BroadcastService) -> APIRouter:
             "preview.html",
             values=composed.values,
             preview=result,
-            key=compose.new_key(),
+            warnings=[
+                *result.warnings,
+                *audience_notes.language_warnings(composed.request, result.tally),
+            ],
+            key=key,
             timezone=ctx.timezone,
         )
 
@@ -89,7 +141,7 @@ def router(ctx: Context, service: BroadcastService) -> APIRouter:
             errors = {"text": "preview the broadcast first"}
             values = compose.read(form, who.username, timezone=ctx.timezone).values
             return await asyncio.to_thread(composer, request, who, values, errors, 422)
-        composed = compose.read(form, who.username, key, timezone=ctx.timezone)
+        composed = compose.read(form, who.username, key, timezone=ctx.timezone, now=ctx.clock())
         if composed.request is None:
             return await asyncio.to_thread(
                 composer, request, who, composed.values, composed.errors, 422
@@ -150,11 +202,41 @@ def router(ctx: Context, service: BroadcastService) -> APIRouter:
     return routes
 
 
+def _keep_preview(ctx: Context, username: str, fields: dict[str, str]) -> str:
+    with ctx.db.session() as session:
+        return agent_drafts.keep(
+            session,
+            agent_drafts.PREVIEW,
+            path=PATH + "/broadcasts/preview",
+            fields=fields,
+            now=ctx.clock(),
+            ttl=PREVIEW_TTL,
+            username=username,
+        )
+
+
+def _find_preview(ctx: Context, username: str, token: str) -> dict[str, Any] | None:
+    with ctx.db.read_session() as session:
+        draft = agent_drafts.find(session, token, agent_drafts.PREVIEW, ctx.clock())
+        if draft is None or draft.username != username:  # another agent's preview: not found
+            return None
+        return dict(draft.fields)
+
+
+def _unknown_names(ctx: Context, request: BroadcastRequest) -> dict[str, str]:
+    with ctx.db.read_session() as session:
+        return audience_notes.unknown_names(session, request)
+
+
 def _numbers(found: BroadcastProgress) -> dict[str, Any]:
     """The progress counts (``BroadcastProgress.to_json``'s), for the page and its script."""
     numbers: dict[str, Any] = found.to_json()["progress"]
     numbers["finished"] = found.broadcast.status in (
         BroadcastStatus.DONE,
         BroadcastStatus.CANCELLED,
+    )
+    # Handed to a provider (whatever became of it after), as opposed to still waiting or skipped.
+    numbers["handed_over"] = sum(
+        numbers[name] for name in ("sent", "delivered", "undelivered", "failed", "unknown")
     )
     return numbers

@@ -22,7 +22,12 @@ from zoneinfo import ZoneInfo
 from babel import Locale
 from starlette.datastructures import FormData
 
-from messaging.broadcast_content import PLACEHOLDERS, usable_templates
+from messaging.broadcast_content import (
+    PLACEHOLDERS,
+    ContentError,
+    compile_content,
+    usable_templates,
+)
 from messaging.broadcasts import BroadcastRequest
 from messaging.render import DEFAULT_LOCALE
 from store.audience import AudienceFilter
@@ -50,6 +55,30 @@ FIELDS = (
     *TRANSLATIONS,
     "send_at",
 )
+# What the agent sees each field called: errors name these, never the form's field names.
+LABELS = {
+    "sku": "SKU",
+    "supplier": "Supplier",
+    "status": "Order line status",
+    "waiting_days_min": "Waiting at least (days)",
+    "eta_before": "ETA before",
+    "eta_after": "ETA after",
+    "locale": "Language",
+    "channel": "Channel",
+    "template": "Template",
+    "text": "Text",
+    **{
+        name: f"{Locale('en').languages.get(code, code)} text"
+        for name, code in TRANSLATIONS.items()
+    },
+    "translations": "Text in another language",
+    "send_at": "Send at",
+}
+# A date input shows the date in the browser's own format (mm/dd/yyyy in the US, dd/mm/yyyy
+# elsewhere) and posts it as YYYY-MM-DD, or empty when only part of it was filled in: the error
+# asks for a whole date, in no particular format, so it never contradicts what the picker shows.
+DATE_ERROR = "pick a whole date: day, month and year"
+TIME_ERROR = "pick a whole date and time: day, month, year, hours and minutes"
 _KEY_CHARS = 22
 # What a datetime-local input posts (seconds only with a ``step`` under a minute), and what
 # someone types where the browser shows a plain text box instead.
@@ -94,12 +123,19 @@ def new_key() -> str:
 
 
 def read(
-    form: FormData, created_by: str, key: str | None = None, *, timezone: ZoneInfo
+    form: FormData,
+    created_by: str,
+    key: str | None = None,
+    *,
+    timezone: ZoneInfo,
+    now: dt.datetime | None = None,
 ) -> Composed:
     """Parse the fields; ``key`` (the confirm step's) becomes the broadcast's idempotency key.
 
     ``send_at`` is read in ``timezone``; the same text always gives the same instant, so the
     confirm step asks for exactly the broadcast that was previewed (its idempotency digest).
+    Every problem is found in one pass (the texts too, and, given ``now``, a time already
+    past), so the agent fixes them all at once rather than one per submit.
     """
     values = blank()
     for name in FIELDS:
@@ -121,6 +157,10 @@ def read(
     }
     if template is None and text is None:
         errors["text"] = "write a text, or pick a template"
+    else:
+        _check_content(template, text, translations, errors)
+    if send_at is not None and now is not None and send_at < now - dt.timedelta(minutes=1):
+        errors["send_at"] = "this time has passed: pick a later one, or leave it empty to send now"
     if errors or filters is None:
         return composed
     composed.request = BroadcastRequest(
@@ -135,6 +175,34 @@ def read(
     return composed
 
 
+def _check_content(
+    template: str | None, text: str | None, translations: dict[str, str], errors: dict[str, str]
+) -> None:
+    """The broadcast service's own content check, run here so its error joins the others."""
+    try:
+        compile_content(template, text, translations)
+    except ContentError as exc:
+        errors.setdefault(exc.field, str(exc))
+
+
+def summary(errors: dict[str, str]) -> list[tuple[str, str, str]]:
+    """``(field, label, message)`` for every error, in the form's order, for the list at the
+    top of the form (each links to its field)."""
+    order = {name: i for i, name in enumerate(FIELDS)}
+    return [
+        (name, LABELS.get(name, "Form"), humane(message))
+        for name, message in sorted(errors.items(), key=lambda item: order.get(item[0], -1))
+    ]
+
+
+def humane(message: str) -> str:
+    """A service message with any form field name it mentions replaced by the field's label."""
+    for name, label in sorted(LABELS.items(), key=lambda item: -len(item[0])):
+        if "_" in name or "." in name:  # "text" and "sku" are words too: leave those alone
+            message = message.replace(name, label)
+    return message
+
+
 def _send_at(raw: str, zone: ZoneInfo, errors: dict[str, str]) -> dt.datetime | None:
     """The local time typed, in ``zone``, as an aware UTC time; None (send now) when empty."""
     if not raw:
@@ -146,7 +214,7 @@ def _send_at(raw: str, zone: ZoneInfo, errors: dict[str, str]) -> dt.datetime | 
         except ValueError:
             continue
     else:
-        errors["send_at"] = "a date and time, YYYY-MM-DD HH:MM"
+        errors["send_at"] = TIME_ERROR
         return None
     # fold=0 (what ``replace`` leaves): a time that happens twice when the clocks go back is
     # its first occurrence, still on summer time; the agent sees the instant on the preview.
@@ -154,7 +222,7 @@ def _send_at(raw: str, zone: ZoneInfo, errors: dict[str, str]) -> dt.datetime | 
         instant = local.replace(tzinfo=zone).astimezone(dt.UTC)
         round_trip = instant.astimezone(zone).replace(tzinfo=None)
     except OverflowError:  # 9999-12-31 west of UTC, 0001-01-01 east of it: no such instant
-        errors["send_at"] = "a date and time, YYYY-MM-DD HH:MM"
+        errors["send_at"] = TIME_ERROR
         return None
     if round_trip != local:
         # zoneinfo gives a time skipped when the clocks go forward an instant anyway: refuse it
@@ -174,7 +242,7 @@ def _filters(values: dict[str, str], errors: dict[str, str]) -> AudienceFilter |
         try:
             return dt.date.fromisoformat(values[name])
         except ValueError:
-            errors[name] = "a date, YYYY-MM-DD"
+            errors[name] = DATE_ERROR
             return None
 
     days: int | None = None
@@ -212,5 +280,5 @@ def _filters(values: dict[str, str], errors: dict[str, str]) -> AudienceFilter |
             channel=channel,
         )
     except InvalidInput as exc:
-        errors["eta_after"] = str(exc)
+        errors["eta_after"] = humane(str(exc))
         return None

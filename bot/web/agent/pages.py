@@ -2,7 +2,9 @@
 
 The ETA form makes the same ``store.eta.set_eta`` call as ``POST /api/products/{sku}/eta``
 (source ``dashboard:<agent>``), so the waiting customers are told exactly as they would be
-from the API or the CLI. POST, redirect, GET: reloading the page never posts twice.
+from the API or the CLI. It has two steps: a GET that says how many customers the date would
+tell (``bot.web.agent.eta_check``), then the POST that saves it. POST, redirect, GET:
+reloading the page never posts twice.
 """
 
 # No ``from __future__ import annotations``: FastAPI evaluates the routes' annotations.
@@ -18,6 +20,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from bot.agents import views
 from bot.web.agent.auth import PATH, Gate, SignedIn, root_path
+from bot.web.agent.eta_check import WouldTell, would_tell
 from bot.web.html import PAGE_HEADERS, WEB_TEMPLATES_DIR, page
 from store.db import Database
 from store.errors import InvalidInput, NotFound
@@ -98,14 +101,52 @@ def router(ctx: Context) -> APIRouter:
         if found is None:
             return ctx.render(request, who, "not_found.html", 404, sku=sku)
         notice = request.query_params.get("done")
+        kept = await ctx.gate.drafts.restore(request, f"{PATH}/sku/{sku}")
+        response = ctx.render(
+            request,
+            who,
+            "sku.html",
+            product=found,
+            notice="restored" if kept is not None else notice if notice in _NOTICES else None,
+            error=None,
+            error_message=None,
+            check=None,
+            kept={k: str(v) for k, v in (kept or {}).items() if k in ("eta", "reason")},
+        )
+        if kept is not None:
+            ctx.gate.drafts.clear(response)
+        return response
+
+    @routes.get(PATH + "/sku/{sku}/eta")
+    async def check_eta(request: Request, sku: str) -> Response:
+        """The form's first step: how many customers the new date would tell, then confirm.
+        A GET that writes nothing, so Back and reload are harmless."""
+        who = await ctx.gate.agent(request)
+        eta = parse_date(request.query_params.get("eta", ""))
+        reason = request.query_params.get("reason", "")[:500]
+        if eta is None:
+            return await _form_error(request, who, sku, "bad_date")
+        try:
+            told = await asyncio.to_thread(
+                would_tell, ctx.db, sku, eta, policy=ctx.policy, now=ctx.clock()
+            )
+        except NotFound:
+            return ctx.render(request, who, "not_found.html", 404, sku=sku)
+        except InvalidInput as exc:
+            return await _form_error(request, who, sku, "refused", str(exc))
+        found = await asyncio.to_thread(_sku, ctx, sku)
+        if found is None:
+            return ctx.render(request, who, "not_found.html", 404, sku=sku)
         return ctx.render(
             request,
             who,
             "sku.html",
             product=found,
-            notice=notice if notice in _NOTICES else None,
+            notice=None,
             error=None,
             error_message=None,
+            check=EtaCheck(eta, reason, told),
+            kept={},
         )
 
     @routes.post(PATH + "/sku/{sku}/eta")
@@ -114,9 +155,8 @@ def router(ctx: Context) -> APIRouter:
         who, form = await ctx.gate.form(request)
         raw = form.get("eta")
         reason = form.get("reason")
-        try:
-            eta = dt.date.fromisoformat(raw if isinstance(raw, str) else "")
-        except ValueError:
+        eta = parse_date(raw if isinstance(raw, str) else "")
+        if eta is None:
             return await _form_error(request, who, sku, "bad_date")
         note = reason.strip()[:500] or None if isinstance(reason, str) else None
         try:
@@ -143,15 +183,34 @@ def router(ctx: Context) -> APIRouter:
             notice=None,
             error=error,
             error_message=message,
+            check=None,
+            kept={},
         )
 
     return routes
 
 
+@dataclass(frozen=True, slots=True)
+class EtaCheck:
+    """The confirm step of the ETA form: the date typed and who saving it would tell."""
+
+    eta: dt.date
+    reason: str
+    told: WouldTell
+
+
+def parse_date(raw: str) -> dt.date | None:
+    """What a date input posts (YYYY-MM-DD), or None: empty when only part was filled in."""
+    try:
+        return dt.date.fromisoformat(raw.strip())
+    except ValueError:
+        return None
+
+
 def _board(ctx: Context) -> tuple[list[views.BoardRow], dict[str, int], list[Silent]]:
     with ctx.db.read_session() as session:
         now = ctx.clock()
-        return views.board(session, now), views.offer_outcomes(session), not_answering(session, now)
+        return views.board(session, now), views.offer_outcomes(session, now), not_answering(session, now)
 
 
 def _sku(ctx: Context, sku: str) -> views.SkuPage | None:

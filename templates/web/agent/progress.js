@@ -8,6 +8,11 @@
   let finished = box.dataset.finished === "yes";
 
   function show(numbers) {
+    if (numbers.status === "cancelled") {
+      // Cancelled elsewhere: the page says how many went out before the stop, not "% done".
+      window.location.reload();
+      return;
+    }
     for (const el of box.querySelectorAll("[data-field]")) {
       const value = numbers[el.dataset.field];
       if (value !== undefined) el.textContent = String(value);

@@ -31,7 +31,23 @@ function bubble(item, channel) {
   li.className = item.direction;
   const text = document.createElement("div");
   text.className = "bubble";
-  text.textContent = item.direction === "button" ? "pressed: " + item.text : item.text;
+  if (item.direction === "button") {
+    text.textContent = "pressed: " + item.text;
+  } else {
+    for (const part of item.parts || [{ text: item.text }]) {
+      // Links become real anchors (web addresses only); everything else stays plain text.
+      if (part.url && /^https?:\/\//.test(part.url)) {
+        const a = document.createElement("a");
+        a.href = part.url;
+        a.textContent = part.text;
+        a.target = "_blank";
+        a.rel = "noopener noreferrer";
+        text.appendChild(a);
+      } else {
+        text.appendChild(document.createTextNode(part.text));
+      }
+    }
+  }
   li.appendChild(text);
   if (item.buttons && item.buttons.length) {
     const row = document.createElement("div");

@@ -23,14 +23,17 @@ from store.db import Database
 from store.eta import set_eta
 from store.models import (
     Channel,
+    Customer,
     DomainEvent,
     LineStatus,
     Offer,
     OfferChoice,
     OfferStatus,
+    Order,
     OrderLine,
     OutboxMessage,
     Product,
+    ReachState,
     utcnow,
 )
 from store.offers import accept_offer
@@ -417,3 +420,30 @@ async def test_confirm_view_of_a_decided_offer_goes_back_to_the_page(
     assert response.status_code == 303
     assert response.headers["location"] == linked.path
     assert_page_headers(response)
+
+
+async def test_an_opted_out_customer_is_not_promised_a_confirmation(
+    client: httpx.AsyncClient, linked: Linked, committed_db: Database, settings: Settings
+) -> None:
+    def queued() -> int:
+        with committed_db.read_session() as session:
+            return session.scalar(select(func.count()).select_from(OutboxMessage)) or 0
+
+    with committed_db.session() as session:
+        notify_pending(session, voice(settings), now=utcnow())  # what was due before
+    before = queued()
+    with committed_db.session() as session:
+        order = session.get(Order, linked.order_id)
+        assert order is not None
+        customer = session.get(Customer, order.customer_id)
+        assert customer is not None
+        customer.sms_state = ReachState.OPTED_OUT  # and no Telegram: nothing can be queued
+    fields = await confirm_form(client, linked, "wait")
+    response = await client.post(linked.path, data=fields)
+    assert response.headers["location"].endswith("?done=accepted_unconfirmed")
+    page = (await client.get(response.headers["location"])).text
+    assert "Done: your choice is saved." in page
+    assert "confirmation" not in page
+    with committed_db.session() as session:
+        notify_pending(session, voice(settings), now=utcnow())
+    assert queued() == before  # what the page said is true: nothing was queued

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from bot.settings import Settings
 from bot.web import create_app
+from bot.web.simulator import link_parts
 from store.db import Database
 from store.models import Customer, LineStatus, Order, utcnow
 from tests import factories as f
@@ -140,3 +141,26 @@ async def test_with_real_credentials_there_is_no_simulator(
     async with client_for(app) as client:
         assert (await client.get("/simulator")).status_code == 404
         assert (await client.post("/simulator/api/link", json={"customer": 1})).status_code == 404
+
+
+async def test_a_telegram_link_keeps_its_url_beside_its_label() -> None:
+    html = (
+        "Your order <b>A1</b> is late.\n"
+        '<a href="https://shop.example/o/tok?x=1&amp;y=2">See your order online</a>'
+    )
+    assert link_parts(html, telegram=True) == [
+        {"text": "Your order A1 is late.\n"},
+        {"text": "See your order online", "url": "https://shop.example/o/tok?x=1&y=2"},
+    ]
+
+
+async def test_a_web_address_in_an_sms_becomes_a_link_without_its_full_stop() -> None:
+    assert link_parts("See https://shop.example/o/abc. Reply STOP", telegram=False) == [
+        {"text": "See "},
+        {"text": "https://shop.example/o/abc", "url": "https://shop.example/o/abc"},
+        {"text": ". Reply STOP"},
+    ]
+
+
+async def test_a_script_address_is_not_a_link() -> None:
+    assert link_parts('<a href="javascript:alert(1)">x</a>', telegram=True) == [{"text": "x"}]

@@ -72,7 +72,9 @@ def test_an_agent_broadcasts_to_a_skus_customers_from_the_browser(
             expect(page.locator("table.lines")).to_contain_text("Grace Hopper")
             page.get_by_label("New date").fill("2027-02-01")
             page.get_by_label("Reason").fill("supplier delay")
-            page.get_by_role("button", name="Save the new date").click()
+            page.get_by_role("button", name="Check who will be told").click()
+            expect(page.locator(".confirm-eta")).to_contain_text("tells 3 customers")
+            page.get_by_role("button", name="Save and tell 3 customers").click()
             expect(page.locator(".notice")).to_contain_text("The new date is saved")
             page.screenshot(path=str(artifacts / "dashboard-sku.png"), full_page=True)
 
