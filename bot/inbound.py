@@ -242,19 +242,12 @@ class Inbound:
         return session.scalars(select(Customer).where(Customer.telegram_chat_id == chat_id)).first()
 
     def _misses(self, session: Session, received: Received, now: dt.datetime) -> int:
-        return (
-            session.scalar(
-                select(func.count())
-                .select_from(InboundMessage)
-                .where(
-                    InboundMessage.channel == received.channel,
-                    InboundMessage.sender == _storable(received.sender[:64]),
-                    InboundMessage.received_at >= now - self._miss_window,
-                    InboundMessage.missed.is_(True),
-                )
-            )
-            or 0
-        )
+        params = {
+            "channel": received.channel,
+            "sender": _storable(received.sender[:64]),
+            "since": now - self._miss_window,
+        }
+        return session.connection().execute(_MISSES, params).scalar() or 0
 
 
 def _same_message(received: Received) -> tuple[Any, ...]:
@@ -282,6 +275,17 @@ def _claim(session: Session, received: Received, now: dt.datetime, outcome: dict
 
 
 _TABLE = cast(Table, InboundMessage.__table__)
+# Built once, like the statements below: only messages that look something up ask it.
+_MISSES = (
+    select(func.count())
+    .select_from(_TABLE)
+    .where(
+        _TABLE.c.channel == bindparam("channel"),
+        _TABLE.c.sender == bindparam("sender"),
+        _TABLE.c.received_at >= bindparam("since"),
+        _TABLE.c.missed.is_(True),
+    )
+)
 # Core, built once (see ``_insert_statement``); an UPDATE's rowcount is reliable on both drivers.
 _CLAIM = (
     update(_TABLE)
