@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -232,9 +233,8 @@ class Inbound:
         self, session: Session, received: Received, chat_id: int | None
     ) -> Customer | None:
         if received.channel is Channel.SMS:
-            try:
-                phone = normalize_phone(received.sender, self._phone_region)
-            except InvalidInput:
+            phone = _sender_phone(received.sender, self._phone_region)
+            if phone is None:
                 return None  # a short code or an alphanumeric sender: no customer of ours
             return find_by_phone(session, phone)
         if chat_id is None or not received.chat_is_private:
@@ -362,6 +362,16 @@ def _logged_body(incoming: Incoming) -> str | None:
 def _storable(text: str) -> str:
     """PostgreSQL text cannot hold NUL (SQLite can): a body with one must still be logged."""
     return text.replace("\x00", "\ufffd")
+
+
+@functools.lru_cache(maxsize=16384)
+def _sender_phone(sender: str, region: str | None) -> str | None:
+    """The sender in E.164, or None. Cached: parsing and validating a number with
+    ``phonenumbers`` cost 0.17 ms, a twentieth of an inbound SMS, and customers text again."""
+    try:
+        return normalize_phone(sender, region)
+    except InvalidInput:
+        return None
 
 
 def _int_or_none(text: str) -> int | None:
