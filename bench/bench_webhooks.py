@@ -84,6 +84,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import webhook_app as served  # noqa: E402
+from bench import webhook_pg  # noqa: E402
 from bench.bench_channels import fake_server, server_summary  # noqa: E402
 
 BENCH_DIR = ROOT / "var" / "bench"
@@ -273,17 +274,25 @@ def sample_people(db: Path, seed: int) -> dict[str, list[list[Any]]]:
     }
 
 
-def inbound_counts(db: Path, channel: str) -> tuple[int, int]:
-    """(logged, handled) inbound messages of a channel."""
+def inbound_counts(db: Path | str, channel: str) -> tuple[int, int]:
+    """(logged, handled) inbound messages of a channel; ``db`` a SQLite file or a database URL."""
+    query = "SELECT count(*), count(handled_at) FROM inbound_messages WHERE channel = :channel"
+    if isinstance(db, str):
+        from sqlalchemy import create_engine, text
+
+        engine = _ENGINES.get(db) or _ENGINES.setdefault(db, create_engine(db))
+        with engine.connect() as conn:
+            row = conn.execute(text(query), {"channel": channel}).one()
+        return int(row[0]), int(row[1])
     conn = sqlite3.connect(db, timeout=30)
     try:
-        row = conn.execute(
-            "SELECT count(*), count(handled_at) FROM inbound_messages WHERE channel = ?",
-            (channel,),
-        ).fetchone()
+        row = conn.execute(query.replace(":channel", "?"), (channel,)).fetchone()
     finally:
         conn.close()
     return int(row[0]), int(row[1])
+
+
+_ENGINES: dict[str, Any] = {}
 
 
 # ---- the load generator (its own process) ----------------------------------------------------
@@ -543,10 +552,14 @@ def server(name: str, argv: list[str], log: Path) -> Iterator[Server]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process, all its threads (``/proc/<pid>/stat``)."""
+    """User + system CPU of a process, all its threads (``/proc/<pid>/stat``), and of its live
+    children (the workers of ``--workers N``)."""
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    own = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    kids = children.read_text().split() if children.exists() else []
+    return own + sum(cpu_seconds(int(kid)) for kid in kids)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -593,10 +606,12 @@ TARGET_NAMES = {"bare": "bare", "twilio": "twilio sms", "telegram": "telegram"}
 
 
 class Bench:
-    def __init__(self, args: argparse.Namespace, run_dir: Path, db: Path, fake_url: str) -> None:
+    def __init__(
+        self, args: argparse.Namespace, run_dir: Path, db: Path | str, fake_url: str
+    ) -> None:
         self.args = args
         self.run_dir = run_dir
-        self.db = db
+        self.db = db  # the SQLite file, or the PostgreSQL URL the app writes to
         self.fake_url = fake_url
         self.people = run_dir / "people.json"
         self.phase_no = 0
@@ -830,12 +845,14 @@ def header(args: argparse.Namespace, db: Path, built: float | None, servers: lis
     )
     print(
         f"python {platform.python_version()}, sqlite {sqlite3.sqlite_version}, uvicorn http="
-        f"{servers[0].http} loop={servers[0].loop}, one process each, access log "
+        f"{servers[0].http} loop={servers[0].loop}, bare one process, the app {args.workers}"
+        f" worker process(es), access log "
         f"{'on' if args.access_log else 'off'}"
     )
     cache = f"built in {built:.1f} s" if built is not None else "cached"
     print(
-        f"database: SQLite file, {orders:,} orders, {customers:,} customers ({linked:,} with a "
+        f"database: {'PostgreSQL, copied from a ' if args.postgres else ''}SQLite file,"
+        f" {orders:,} orders, {customers:,} customers ({linked:,} with a "
         f"Telegram chat), {db.stat().st_size / 2**20:.0f} MiB, {cache} ({db.name})"
     )
     print(
@@ -868,6 +885,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--access-log", action="store_true", help="uvicorn's access log on")
     parser.add_argument("--keep", action="store_true", help="keep the run's database copy")
     parser.add_argument(
+        "--workers", type=int, default=1, help="app processes on one port (serve --workers N)"
+    )
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="run the app on PostgreSQL: a database of its own is made on this server (e.g."
+        " postgresql+psycopg://postgres@127.0.0.1:5432/postgres), filled from the SQLite file"
+        " with COPY, and dropped after",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="20,000 orders, 2 s phases, one repeat"
     )
     args = parser.parse_args(argv)
@@ -889,23 +916,29 @@ def main(argv: list[str] | None = None) -> int:
             bare = stack.enter_context(
                 server("bare", ["--kind", "bare", *log_flag], run_dir / "bare.log")
             )
+            app_db: Path | str = db
+            database = ["--db", str(db)]
+            if args.postgres:
+                app_db = stack.enter_context(webhook_pg.postgres_copy(db, args.postgres))
+                database = ["--database-url", app_db]
             app = stack.enter_context(
                 server(
                     "app",
                     [
                         "--kind",
                         "app",
-                        "--db",
-                        str(db),
+                        *database,
                         "--telegram-api",
                         f"{fake_url}/bot",
+                        "--workers",
+                        str(args.workers),
                         *log_flag,
                     ],
                     run_dir / "app.log",
                 )
             )
             header(args, db, built, [bare, app])
-            bench = Bench(args, run_dir, db, fake_url)
+            bench = Bench(args, run_dir, app_db, fake_url)
             targets = {"bare": bare, "twilio": app, "telegram": app}
             plans = [Plan(kind, "rate", args.rate, 0) for kind in targets] + [
                 Plan(kind, "closed", 0.0, c) for c in args.concurrency for kind in targets

@@ -34,6 +34,7 @@ from fastapi.responses import Response  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.web.app import create_app  # noqa: E402
 from bot.web.threaded import started_port  # noqa: E402
+from bot.web.workers import bind_socket, run_workers  # noqa: E402
 from store.db import Database  # noqa: E402
 from tests.messaging import fake_providers as fake  # noqa: E402
 
@@ -123,24 +124,48 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--kind", choices=["bare", "app"], required=True)
     parser.add_argument("--db", type=Path, help="the SQLite file (--kind app)")
+    parser.add_argument("--database-url", help="instead of --db: e.g. a PostgreSQL URL")
     parser.add_argument("--telegram-api", help="the Bot API base URL, ending in /bot (--kind app)")
     parser.add_argument("--access-log", action="store_true")
+    parser.add_argument("--workers", type=int, default=1, help="as `serve --workers N`")
     args = parser.parse_args(argv)
-    db: Database | None = None
-    if args.kind == "app":
-        if args.db is None or args.telegram_api is None:
-            parser.error("--kind app needs --db and --telegram-api")
-        url = f"sqlite:///{args.db.resolve()}"
-        settings = bench_settings(url, args.telegram_api)
-        db = Database(url)
-        app = create_app(settings, db)
-    else:
-        app = bare_app()
-    loop_factory = uvicorn.Config(app).get_loop_factory()
+    if args.kind == "app" and (args.db is None and args.database_url is None):
+        parser.error("--kind app needs --db or --database-url, and --telegram-api")
+    if args.kind == "app" and args.telegram_api is None:
+        parser.error("--kind app needs --telegram-api")
+    url = args.database_url or (f"sqlite:///{args.db.resolve()}" if args.db else "")
     with tempfile.TemporaryDirectory(prefix="bench-webhook-app-") as work:
         os.chdir(work)  # nothing the app does may depend on, or write into, the caller's folder
+        if args.workers > 1:
+            _run_workers(args, url)
+            return
+        db, app = _build(args, url)
+        loop_factory = uvicorn.Config(app).get_loop_factory()
         with asyncio.Runner(loop_factory=loop_factory) as runner:
             runner.run(_serve(app, args.access_log, db))
+
+
+def _build(args: argparse.Namespace, url: str) -> tuple[Database | None, FastAPI]:
+    if args.kind != "app":
+        return None, bare_app()
+    db = Database(url)
+    return db, create_app(bench_settings(url, args.telegram_api), db)
+
+
+def _run_workers(args: argparse.Namespace, url: str) -> None:
+    """``serve --workers N`` as the CLI runs it: one socket, N forked uvicorn workers."""
+    sock = bind_socket("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    print(json.dumps({"port": port, "http": _http_impl(), "loop": _loop_impl()}), flush=True)
+
+    def make_server(_index: int) -> uvicorn.Server:
+        _db, app = _build(args, url)
+        config = uvicorn.Config(
+            app, lifespan="on", access_log=args.access_log, log_level="warning", backlog=2048
+        )
+        return uvicorn.Server(config)
+
+    raise SystemExit(run_workers(sock, args.workers, make_server))
 
 
 if __name__ == "__main__":

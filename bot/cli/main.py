@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import uvicorn
 from alembic.script import ScriptDirectory
 from rich.markup import escape
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -40,13 +39,13 @@ from bot.cli import refunds as cli_refunds
 from bot.cli import suppliers as cli_suppliers
 from bot.cli import report as cli_report
 from bot.cli import shopify as cli_shopify
+from bot.cli import serving
 from bot.cli.database import DatabaseProblem, explain, open_database
 from bot.cli.support import err, out, parse_day, progress_bar
 from bot.cli.support import fail as _fail
 from bot.logging_setup import configure_logging
 from bot.settings import Settings, SettingsError, load_settings, root_path_prefix
 from bot.suppliers.asking import AskingConfig, ask_suppliers
-from bot.web.app import create_app
 from messaging.dispatcher import DispatchStats
 from store import migrate, sample
 from store.db import Database
@@ -335,6 +334,9 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Processes answering on the one port.")
+    ] = 1,
 ) -> None:
     """Run the web app (webhooks, health, metrics) and, by default, the dispatcher."""
     c = _ctx(ctx)
@@ -344,27 +346,7 @@ def serve(
             settings = settings.model_copy(update={"root_path": root_path_prefix(root_path)})
         except ValueError as exc:
             _fail(f"--root-path: {exc}", code=2)
-    db = c.database()
-    hooks = [wiring.dispatcher_lifespan(settings, db)] if dispatch else []
-    if settings.sandbox:
-        err.print(f"sandbox mode: nothing leaves this machine; see {settings.sandbox_log}")
-    try:
-        web = create_app(settings, db, lifespan_hooks=hooks)
-    except SettingsError as exc:
-        _fail(str(exc), code=2)
-    # uvicorn turns SIGTERM/SIGINT into a lifespan shutdown, which stops the dispatcher cleanly.
-    # log_config=None: uvicorn's loggers propagate to ours, which scrub secrets. The prefix is
-    # the app's (see create_app), not uvicorn's: uvicorn's root_path prepends it to every path,
-    # doubling it when the proxy keeps it.
-    config = uvicorn.Config(
-        web,
-        host=host,
-        port=port,
-        lifespan="on",
-        log_config=None,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-    )
-    uvicorn.Server(config).run()
+    serving.serve(settings, c.database(), host=host, port=port, dispatch=dispatch, workers=workers)
 
 
 @app.command("demo")

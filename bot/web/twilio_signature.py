@@ -27,11 +27,12 @@ from urllib.parse import parse_qs, parse_qsl
 from fastapi import HTTPException, Request
 from pydantic import SecretStr
 from starlette.datastructures import ImmutableMultiDict
-from twilio.request_validator import SIGNATURE_HEADER, RequestValidator
+from twilio.request_validator import SIGNATURE_HEADER
 
 from bot.settings import Settings
 from bot.web.bodies import read_capped
 from bot.web.ops import WebMetrics
+from bot.web.twilio_hmac import FormSignature
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ class TwilioSignature:
     def __init__(
         self, auth_token: SecretStr | None, public_base_url: str | None, metrics: WebMetrics
     ) -> None:
-        self._validator = RequestValidator(auth_token.get_secret_value()) if auth_token else None
+        self._validator = FormSignature(auth_token.get_secret_value()) if auth_token else None
         self._base_url = public_base_url.rstrip("/") if public_base_url else None
         self._metrics = metrics
 

@@ -19,11 +19,11 @@ logged (as handled, tied to no customer) and answered with one fixed message fro
 import asyncio
 import logging
 from typing import Annotated
+from xml.sax.saxutils import escape
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 from sqlalchemy.exc import SQLAlchemyError
-from twilio.twiml.messaging_response import MessagingResponse
 
 from bot.conversation import Incoming
 from bot.inbound import Inbound, Received
@@ -58,12 +58,22 @@ def channel_prefix(sender: str) -> str | None:
     return prefix.strip().lower() if colon else None
 
 
+_XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
+EMPTY_TWIML = f"{_XML_DECLARATION}<Response />"
+
+
 def twiml(text: str | None) -> Response:
-    """A TwiML ``<Response>`` with one ``<Message>``, or empty: Twilio then sends nothing."""
-    response = MessagingResponse()
-    if text:
-        response.message(text)
-    return Response(str(response), media_type=TWIML)
+    """A TwiML ``<Response>`` with one ``<Message>``, or empty: Twilio then sends nothing.
+
+    Written as twilio's ``MessagingResponse`` writes it (the same bytes: ``test_twilio_sms``
+    compares), without building an ElementTree per request.
+    """
+    if not text:
+        return Response(EMPTY_TWIML, media_type=TWIML)
+    return Response(
+        f"{_XML_DECLARATION}<Response><Message>{escape(text)}</Message></Response>",
+        media_type=TWIML,
+    )
 
 
 def router(

@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import hashlib
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from store import order_links
 from store.models import OrderPageLink, Product
 from store.order_links import (
     derive_token,
@@ -108,3 +110,24 @@ def test_tokens_depend_on_the_key() -> None:
 
 def test_page_url_joins_base_and_token() -> None:
     assert page_url("https://shop.example/", "T" * 22) == "https://shop.example/o/" + "T" * 22
+
+
+def test_a_link_another_writer_inserted_first_is_the_one_used(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between our look-up (nothing yet) and our insert, another worker linked the order: its
+    link stands (the insert conflicts and returns nothing) and its token is the one given."""
+    first_order, second_order = _order(session, "A1"), _order(session, "A2")
+    theirs = token_for_order(session, first_order, KEY, NOW)
+    real_links = order_links._links
+    calls: list[list[int]] = []
+
+    def stale_first_look(s: Session, order_ids: list[int]) -> dict[int, object]:
+        calls.append(order_ids)
+        return {} if len(calls) == 1 else real_links(s, order_ids)
+
+    monkeypatch.setattr(order_links, "_links", stale_first_look)
+    tokens = tokens_for_orders(session, [first_order, second_order], KEY, NOW)
+    assert tokens[first_order] == theirs
+    assert calls[1:] == [[first_order]]  # only the order that lost is read again
+    assert len(session.scalars(select(OrderPageLink)).all()) == 2
