@@ -14,6 +14,7 @@ import pytest_asyncio
 from typer.testing import CliRunner
 
 from bot.cli import main as cli
+from bot.cli import operations as cli_operations
 from bot.settings import Settings, SettingsError
 from bot.web import create_app
 from bot.web.path_prefix import PathPrefix
@@ -135,7 +136,7 @@ def test_serve_passes_the_root_path_and_the_trusted_proxies(
         def run(self) -> None:
             seen["ran"] = True
 
-    monkeypatch.setattr(cli.uvicorn, "Server", FakeServer)
+    monkeypatch.setattr(cli_operations.uvicorn, "Server", FakeServer)
     result = CliRunner().invoke(
         cli.app, ["serve", "--no-dispatch", "--root-path", "/shop/"], catch_exceptions=False
     )
