@@ -33,7 +33,7 @@ COMMANDS = (
     LazyCommand(
         "import",
         "bot.cli.imports:import_file",
-        "Import a CSV file: all rows or none; every bad row is listed with its line number.",
+        "Import a CSV file: every row checked before any is written; bad rows listed by line.",
     ),
     LazyCommand(
         "backorders",
