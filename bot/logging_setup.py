@@ -34,6 +34,8 @@ _QUIET_LOGGERS = (
     "telegram.ext.ExtBot",
     "twilio.http_client",
     "alembic.runtime.migration",
+    # Imported after logging is set up now that commands load lazily: its plugin set-up is noise.
+    "alembic.runtime.plugins",
 )
 
 

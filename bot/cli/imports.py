@@ -1,13 +1,14 @@
-"""``backorder-bot import KIND FILE``: one CSV file, all rows or none."""
+"""``backorder-bot import KIND FILE``: one CSV file, checked whole before any row is written."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from bot.cli.support import context, err, fail, out, progress_bar
+from bot.importing.chunked import ImportInterrupted, import_in_chunks
 from bot.importing.csv_import import (
     COLUMNS,
     ImportFailed,
@@ -31,7 +32,7 @@ def _columns_help() -> str:
     # Click rewraps help text; a blank line between items keeps one kind per paragraph.
     return "\n\n".join(
         [
-            "Import a CSV file: all rows or none; every bad row is listed with its line number.",
+            "Import a CSV file: every row checked before any is written; bad rows listed by line.",
             f"Files up to {MAX_FILE_BYTES // 1024 // 1024} MiB. Columns (any order and case):",
             *lines,
         ]
@@ -55,23 +56,32 @@ def import_file(
 ) -> None:
     c = context(ctx)
     db = c.database()
+    options: dict[str, Any] = {
+        "policy": c.settings.policy(),
+        "now": utcnow(),
+        "default_region": c.settings.default_phone_region,
+        "default_locale": c.settings.default_locale,
+        "default_timezone": c.settings.default_timezone,
+    }
     try:
-        with progress_bar() as bar, db.session() as session:
+        with progress_bar() as bar:
             task = bar.add_task(f"checking {kind.value}", total=None)
-            report = import_csv(
-                session,
-                kind,
-                file,
-                policy=c.settings.policy(),
-                now=utcnow(),
-                default_region=c.settings.default_phone_region,
-                default_locale=c.settings.default_locale,
-                default_timezone=c.settings.default_timezone,
-                checked=lambda n: bar.update(task, total=n, description=f"importing {kind}"),
-                progress=lambda n: bar.advance(task, n),
+            options["checked"] = lambda n: bar.update(
+                task, total=n, description=f"importing {kind}"
             )
+            options["progress"] = lambda n: bar.advance(task, n)
             if dry_run:
-                session.rollback()
+                # Everything the real run would do, in one transaction that is rolled back.
+                with db.session() as session:
+                    report = import_csv(session, kind, file, **options)
+                    session.rollback()
+            else:
+                # Checked whole first, then written in short transactions: webhooks keep going.
+                report = import_in_chunks(db, kind, file, **options)
+    except ImportInterrupted as exc:
+        for line in iter_errors(exc, limit=MAX_ERRORS_SHOWN):
+            err.print(f"{file.name}: {line}", highlight=False, markup=False)
+        fail(f"{file.name} was imported only in part: {exc}")
     except ImportFailed as exc:
         for line in iter_errors(exc, limit=MAX_ERRORS_SHOWN):
             err.print(f"{file.name}: {line}", highlight=False, markup=False)

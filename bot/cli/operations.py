@@ -13,17 +13,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
 from sqlalchemy.orm import Session
 
 from bot import demo, wiring
 from bot.agents.broadcasts import broadcast_service
 from bot.cli import listings as cli_listings
+from bot.cli import serving
 from bot.cli.database import DatabaseProblem, open_database
 from bot.cli.support import context, err, out, parse_day, progress_bar
 from bot.cli.support import fail as _fail
 from bot.settings import Settings, SettingsError, root_path_prefix
-from bot.web.app import create_app
+from bot.suppliers.asking import AskingConfig, ask_suppliers
 from store import migrate, sample
 from store.delays import check_delays
 from store.errors import StoreError
@@ -133,7 +133,7 @@ def eta_set(
 
 
 def sweep(ctx: typer.Context) -> None:
-    """Expire offers, record due delay notices, resume interrupted broadcasts (run it hourly).
+    """Expire offers, record due delay notices, resume broadcasts, ask suppliers (run hourly).
 
     Expired offers get their default choice; broadcasts whose queueing was cut short go on."""
     c = context(ctx)
@@ -148,6 +148,8 @@ def sweep(ctx: typer.Context) -> None:
     out.print(f"{expired} offer(s) expired, {delayed} delay notice(s) recorded")
     for resumed in broadcast_service(c.settings, db).resume_interrupted():
         out.print(f"broadcast {resumed}: interrupted queueing resumed")
+    asked = ask_suppliers(db, AskingConfig.from_settings(c.settings), now)
+    out.print(f"{len(asked.asked)} supplier request(s), {len(asked.reminded)} reminder(s) queued")
 
 
 @sample_app.command("load")
@@ -223,6 +225,9 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Processes answering on the one port.")
+    ] = 1,
 ) -> None:
     """Run the web app (webhooks, health, metrics) and, by default, the dispatcher."""
     c = context(ctx)
@@ -232,27 +237,7 @@ def serve(
             settings = settings.model_copy(update={"root_path": root_path_prefix(root_path)})
         except ValueError as exc:
             _fail(f"--root-path: {exc}", code=2)
-    db = c.database()
-    hooks = [wiring.dispatcher_lifespan(settings, db)] if dispatch else []
-    if settings.sandbox:
-        err.print(f"sandbox mode: nothing leaves this machine; see {settings.sandbox_log}")
-    try:
-        web = create_app(settings, db, lifespan_hooks=hooks)
-    except SettingsError as exc:
-        _fail(str(exc), code=2)
-    # uvicorn turns SIGTERM/SIGINT into a lifespan shutdown, which stops the dispatcher cleanly.
-    # log_config=None: uvicorn's loggers propagate to ours, which scrub secrets. The prefix is
-    # the app's (see create_app), not uvicorn's: uvicorn's root_path prepends it to every path,
-    # doubling it when the proxy keeps it.
-    config = uvicorn.Config(
-        web,
-        host=host,
-        port=port,
-        lifespan="on",
-        log_config=None,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-    )
-    uvicorn.Server(config).run()
+    serving.serve(settings, c.database(), host=host, port=port, dispatch=dispatch, workers=workers)
 
 
 def demo_cmd(

@@ -10,7 +10,7 @@ import json
 import re
 import sys
 from collections.abc import Callable
-from typing import Any, NoReturn, Protocol, cast
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, cast
 
 import typer
 from rich.console import Console, ConsoleDimensions, JustifyMethod
@@ -19,8 +19,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from typer.core import TyperArgument, TyperOption
 
-from bot.settings import Settings
-from store.db import Database
+if TYPE_CHECKING:
+    from bot.settings import Settings
+    from store.db import Database
 
 # Piped output has no width to fit: Rich would wrap lines and cut table cells at 80 columns
 # (the report's ETA read ``2027-0…``). A terminal keeps its own width.

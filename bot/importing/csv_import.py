@@ -113,6 +113,25 @@ def import_csv(
     ``default_timezone``. The caller must roll back on ``ImportFailed`` (``Database.session()``
     does).
     """
+    parsed, warnings = check_file(session, kind, data, policy, now, default_region)
+    (checked or _ignore)(len(parsed))
+    defaults = {"default_locale": default_locale, "default_timezone": default_timezone}
+    written = apply_rows(session, kind, parsed, policy, now, progress or _ignore, defaults)
+    return ImportReport(kind, len(parsed), written, warnings)
+
+
+def check_file(
+    session: Session,
+    kind: ImportKind,
+    data: bytes | Path,
+    policy: Policy,
+    now: dt.datetime,
+    default_region: str,
+) -> tuple[Parsed, list[str]]:
+    """Read, parse and check every row, writing nothing: the rows to apply and the warnings.
+
+    Raises ``ImportFailed`` with every problem found (up to ``MAX_ERRORS`` of them).
+    """
     problems = Problems()
     with open_text(data) as text:
         reader, warnings = read_header(text, *COLUMNS[kind])
@@ -120,16 +139,26 @@ def import_csv(
     for error in _CHECKS[kind](session, parsed, shop_today(now, policy)):
         problems.add(error)
     problems.raise_if_any()
-    (checked or _ignore)(len(parsed))
-    defaults = {"default_locale": default_locale, "default_timezone": default_timezone}
+    return parsed, warnings
+
+
+def apply_rows(
+    session: Session,
+    kind: ImportKind,
+    parsed: Parsed,
+    policy: Policy,
+    now: dt.datetime,
+    tick: Progress,
+    defaults: dict[str, str],
+) -> dict[str, int]:
+    """Write checked rows through the store's operations; re-applying them changes nothing."""
     appliers: dict[ImportKind, Callable[..., dict[str, int]]] = {
         ImportKind.CATALOG: _apply_catalog,
         ImportKind.CUSTOMERS: partial(_apply_customers, defaults=defaults),
         ImportKind.ORDERS: partial(_apply_orders, defaults=defaults),
         ImportKind.PURCHASE_ORDERS: _apply_purchases,
     }
-    written = appliers[kind](session, parsed, policy, now, progress or _ignore)
-    return ImportReport(kind, len(parsed), written, warnings)
+    return appliers[kind](session, parsed, policy, now, tick)
 
 
 def _ignore(_n: int) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 import pytest
 import typer
+from typer.core import TyperGroup
 from typer.testing import CliRunner
 
 from bot.cli.main import app
@@ -31,8 +32,12 @@ def _run(*args: str):
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     found = [prefix]
-    for name, command in group.commands.items():
-        if isinstance(command, click.Group):
+    # list_commands/get_command, not .commands: the lazy group loads its commands on demand.
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        assert command is not None
+        if isinstance(command, TyperGroup):
             found += _commands(command, (*prefix, name))
         else:
             found.append((*prefix, name))

@@ -137,6 +137,7 @@ def test_serve_passes_the_root_path_and_the_trusted_proxies(
             seen["ran"] = True
 
     monkeypatch.setattr(serving.uvicorn, "Server", FakeServer)
+
     result = CliRunner().invoke(
         cli.app, ["serve", "--no-dispatch", "--root-path", "/shop/"], catch_exceptions=False
     )
