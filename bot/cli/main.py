@@ -83,7 +83,9 @@ COMMANDS = (
     LazyCommand("customers", "bot.cli.customers:app", "Customers."),
     LazyCommand("refunds", "bot.cli.refunds:app", "Refunds owed for cancelled items."),
     LazyCommand("inbound", "bot.cli.inbound:app", "Customer messages as received."),
-    LazyCommand("suppliers", "bot.cli.suppliers:app", "Suppliers: contacts and asking them for dates."),
+    LazyCommand(
+        "suppliers", "bot.cli.suppliers:app", "Suppliers: contacts and asking them for dates."
+    ),
     LazyCommand("shopify", "bot.cli.shopify:app", "The shop's Shopify: connect, write-back jobs."),
 )
 

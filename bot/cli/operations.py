@@ -22,7 +22,7 @@ from bot.cli import serving
 from bot.cli.database import DatabaseProblem, open_database
 from bot.cli.support import context, err, out, parse_day, progress_bar
 from bot.cli.support import fail as _fail
-from bot.settings import Settings, SettingsError, root_path_prefix
+from bot.settings import Settings, root_path_prefix
 from bot.suppliers.asking import AskingConfig, ask_suppliers
 from store import migrate, sample
 from store.delays import check_delays

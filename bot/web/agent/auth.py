@@ -132,6 +132,7 @@ class Gate:
         if not who.is_admin:
             raise HTTPException(403, "only admins manage agents", headers=PAGE_HEADERS)
         return who, form
+
     async def _keep_and_redirect(
         self, request: Request, form: FormData, username: str | None, refusal: str
     ) -> NoReturn:

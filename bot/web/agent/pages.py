@@ -210,7 +210,11 @@ def parse_date(raw: str) -> dt.date | None:
 def _board(ctx: Context) -> tuple[list[views.BoardRow], dict[str, int], list[Silent]]:
     with ctx.db.read_session() as session:
         now = ctx.clock()
-        return views.board(session, now), views.offer_outcomes(session, now), not_answering(session, now)
+        return (
+            views.board(session, now),
+            views.offer_outcomes(session, now),
+            not_answering(session, now),
+        )
 
 
 def _sku(ctx: Context, sku: str) -> views.SkuPage | None:

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Depends
 from bot.agents.broadcasts import broadcast_service
 from bot.settings import Settings
 from bot.web.api import (
-    analytics,
     acting,
+    analytics,
     auth,
     broadcasts,
     customers,
