@@ -37,7 +37,7 @@ from messaging.types import Rendered
 from store.audience import AudienceRow
 from store.customers import SUPPORTED_LOCALES
 from store.errors import InvalidInput
-from store.models import Channel, ReachState
+from store.models import CUSTOMER_CHANNELS, Channel, ReachState
 
 MAX_TEXT_LENGTH = 1_000
 # What the text may fill in to, per customer: ten SMS segments of plain text. Loops, sizes and
@@ -260,7 +260,7 @@ def usable_templates() -> tuple[str, ...]:
 
 def _try_render(content: Content, field: str) -> None:
     voice = ShopVoice("Shop", "support@example.com")
-    for channel in Channel:
+    for channel in CUSTOMER_CHANNELS:
         for locale in SUPPORTED_LOCALES:
             try:
                 content.render(SAMPLE_ROW, channel, voice, locale)

@@ -57,6 +57,7 @@ from store.audience import AudienceFilter, AudienceRow
 from store.db import Database
 from store.errors import Conflict, NotFound
 from store.models import (
+    CUSTOMER_CHANNELS,
     Broadcast,
     BroadcastStatus,
     Channel,
@@ -305,7 +306,7 @@ def route(row: AudienceRow, only: Channel | None) -> tuple[Channel, str] | str:
     channels = (
         [only]
         if only is not None
-        else [row.preferred_channel] + [c for c in Channel if c != row.preferred_channel]
+        else [row.preferred_channel] + [c for c in CUSTOMER_CHANNELS if c != row.preferred_channel]
     )
     states: list[ReachState] = []
     for channel in channels:

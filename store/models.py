@@ -92,6 +92,10 @@ class Channel(StrEnum):
     EMAIL = "email"  # suppliers only (``store.supplier_requests``); customers are not e-mailed
 
 
+# The channels a customer is reached on (broadcasts, preferred channel, message templates).
+CUSTOMER_CHANNELS = (Channel.SMS, Channel.TELEGRAM)
+
+
 class ReachState(StrEnum):
     """Whether a channel can reach a customer. Only ``active`` may be sent to."""
 

@@ -14,8 +14,7 @@ request id + nonce)``, 128 bits in base64url; only its SHA-256 is stored, so the
 carry the same link and a copy of the database opens no page. Unknown, revoked, expired and
 malformed tokens all come back ``None`` from :func:`find_open_request`.
 
-Answers go through :func:`store.eta.set_eta` with ``source="supplier"``, so customers are told
-once, by the same rules as an agent's date.
+Answers are applied by ``store.supplier_answers``.
 """
 
 from __future__ import annotations
@@ -30,8 +29,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from store.errors import InvalidInput, NotFound
-from store.eta import set_eta, shop_today
+from store.eta import shop_today
 from store.models import LineStatus, Order, OrderLine, Product, StockReceipt, Supplier
 from store.order_links import TOKEN_BYTES, hash_token, is_well_formed
 from store.policy import Policy
@@ -39,10 +37,8 @@ from store.tables_suppliers import SupplierAnswer, SupplierRequest, SupplierRequ
 
 __all__ = [
     "PAGE_PATH",
-    "Answer",
     "Asked",
     "SweepPlan",
-    "answer_request",
     "find_open_request",
     "not_answering",
     "plan_sweep",
@@ -52,7 +48,6 @@ __all__ = [
 
 PAGE_PATH = "/s/"
 NONCE_BYTES = 16
-NOTE_MAX = 2000
 
 
 def request_token(key: bytes, request_id: int, nonce: str) -> str:
@@ -318,81 +313,6 @@ def revoke_request(session: Session, request_id: int, now: dt.datetime) -> bool:
         return False
     request.revoked_at = now
     return True
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """The supplier's word on one item: ``eta`` for ``changed`` (ignored otherwise)."""
-
-    item_id: int
-    answer: SupplierAnswer
-    eta: dt.date | None = None
-
-
-def answer_request(
-    session: Session,
-    request: SupplierRequest,
-    answers: list[Answer],
-    note: str | None,
-    *,
-    now: dt.datetime,
-    policy: Policy,
-) -> int:
-    """Apply the supplier's answers through ``set_eta``; return how many customers' lines moved.
-
-    Every answer is checked before anything is written: one bad date refuses the whole form
-    (``InvalidInput`` naming the SKU), so nothing is half-applied.
-    """
-    items = {item.id: item for item in request.items}
-    today = shop_today(now, policy)
-    planned: list[tuple[SupplierRequestItem, SupplierAnswer, dt.date | None]] = []
-    for answer in answers:
-        item = items.get(answer.item_id)
-        if item is None:
-            raise NotFound(f"no item {answer.item_id} in this request")
-        planned.append((item, answer.answer, _new_eta(item, answer, today)))
-    moved = 0
-    for item, kind, eta in planned:
-        result = set_eta(
-            session,
-            item.product.sku,
-            eta,
-            source="supplier",
-            policy=policy,
-            now=now,
-            reason="supplier",
-        )
-        moved += len(result.changed_line_ids) + len(result.delay_lines)
-        item.answer = kind
-        item.answered_eta = eta
-    if note is not None and note.strip():
-        request.note = note.strip()[:NOTE_MAX]
-    request.answered_at = now
-    return moved
-
-
-def _new_eta(item: SupplierRequestItem, answer: Answer, today: dt.date) -> dt.date | None:
-    sku = item.product.sku
-    if answer.answer is SupplierAnswer.UNKNOWN:
-        return None
-    eta = item.product.eta if answer.answer is SupplierAnswer.CONFIRMED else answer.eta
-    if eta is None:
-        word = (
-            "confirm: there is no date to confirm"
-            if answer.answer is SupplierAnswer.CONFIRMED
-            else "give a date"
-        )
-        raise InvalidInput(f"{sku}: {word}", field=f"eta_{item.id}")
-    if eta < today:
-        raise InvalidInput(
-            f"{sku}: {eta.isoformat()} has passed (today is {today.isoformat()})",
-            field=f"eta_{item.id}",
-        )
-    if (eta - today).days > 730:
-        raise InvalidInput(
-            f"{sku}: {eta.isoformat()} is more than 2 years ahead", field=f"eta_{item.id}"
-        )
-    return eta
 
 
 @dataclass(frozen=True, slots=True)

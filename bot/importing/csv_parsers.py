@@ -12,7 +12,7 @@ from bot.importing.csv_reading import Problems, Row, RowError
 from store.catalog import ProductData, PurchaseLineData
 from store.customers import CustomerData, check_timezone, normalize_locale, normalize_phone
 from store.errors import InvalidInput
-from store.models import Channel
+from store.models import CUSTOMER_CHANNELS, Channel
 from store.money import check_currency, parse_amount
 
 # ---- field parsers: each raises ValueError with a message for people ----
@@ -102,7 +102,7 @@ def customer_parser(default_region: str) -> Callable[[dict[str, str]], CustomerD
 
     def parse(v: dict[str, str]) -> CustomerData:
         channel = v.get("preferred_channel", "").lower()
-        if channel and channel not in {c.value for c in Channel}:
+        if channel and channel not in {c.value for c in CUSTOMER_CHANNELS}:
             raise ValueError(f"preferred_channel must be sms or telegram, got {channel!r}")
         locale, timezone = v.get("locale", ""), v.get("timezone", "")
         return CustomerData(

@@ -40,7 +40,8 @@ from store.errors import InvalidInput, NotFound
 from store.models import utcnow
 from store.order_links import subkey
 from store.policy import Policy
-from store.supplier_requests import PAGE_PATH, Answer, answer_request, find_open_request
+from store.supplier_answers import Answer, answer_request
+from store.supplier_requests import PAGE_PATH, find_open_request
 from store.tables_suppliers import SupplierAnswer, SupplierRequest
 
 __all__ = ["router"]

@@ -177,3 +177,10 @@ def test_link_tokens_are_redacted_on_any_logger_and_under_uvicorns_own_formatter
     assert "/start <redacted>" in err
     assert '"GET /o/<redacted> HTTP/1.1" 200' in line
     assert redact_links("/o/assets/page.css") == "/o/assets/page.css"
+
+
+def test_supplier_page_tokens_are_redacted_like_order_page_tokens() -> None:
+    token = "Zq3-7wFhQ0yTn9VbV0gL1A"
+    line = f'127.0.0.1:5000 - "POST /s/{token} HTTP/1.1" 303; /o/{token}'
+    assert redact_links(line) == '127.0.0.1:5000 - "POST /s/<redacted> HTTP/1.1" 303; /o/<redacted>'
+    assert redact_links("/s/assets/page.css") == "/s/assets/page.css"

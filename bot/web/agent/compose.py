@@ -33,7 +33,7 @@ from messaging.render import DEFAULT_LOCALE
 from store.audience import AudienceFilter
 from store.customers import SUPPORTED_LOCALES
 from store.errors import InvalidInput
-from store.models import Channel, LineStatus
+from store.models import CUSTOMER_CHANNELS, Channel, LineStatus
 
 # Form field -> locale, for the optional texts in other languages.
 TRANSLATIONS = {
@@ -107,7 +107,7 @@ def choices() -> dict[str, object]:
     return {
         "templates": usable_templates(),
         "statuses": [s.value for s in LineStatus],
-        "channels": [c.value for c in Channel],
+        "channels": [c.value for c in CUSTOMER_CHANNELS],
         "placeholders": PLACEHOLDERS,
         # The dashboard is in English: "Spanish", not "español".
         "translations": {
