@@ -91,3 +91,19 @@ def test_the_policy_knows_the_shops_time_zone_for_today(monkeypatch: pytest.Monk
     # Supplier dates and delay notices count days in the shop's zone (issue 12, item 7).
     monkeypatch.setenv("DEFAULT_TIMEZONE", "America/New_York")
     assert load_settings().policy().timezone == "America/New_York"
+
+
+def test_the_shopify_api_version_is_pinned_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().shopify_api_version == "2026-07"
+    monkeypatch.setenv("SHOPIFY_API_VERSION", "latest")
+    with pytest.raises(SettingsError, match="SHOPIFY_API_VERSION"):
+        load_settings()
+
+
+def test_the_shopify_admin_token_is_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOPIFY_ADMIN_TOKEN", "shpat_0123456789abcdef")
+    settings = load_settings()
+    assert "shpat_0123456789abcdef" not in repr(settings)
+    monkeypatch.setenv("SHOPIFY_ADMIN_TOKEN", "changeme")
+    with pytest.raises(SettingsError, match="SHOPIFY_ADMIN_TOKEN"):
+        load_settings()

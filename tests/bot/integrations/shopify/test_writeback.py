@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import logging
 
 import pytest
 from sqlalchemy import select
@@ -327,3 +328,21 @@ def test_a_claimed_job_is_not_claimed_again_until_its_lease_runs_out(
         again = shopify_jobs.claim_due(session, now + lease, lease, 10)
     assert sorted(again) == sorted(first)
     assert len(first) == 2
+
+
+def test_a_revoked_token_kills_the_job_and_is_never_logged(
+    committed_db: Database, fake_admin: FakeAdmin, caplog: pytest.LogCaptureFixture
+) -> None:
+    stock(committed_db, TEA=0)
+    place(committed_db, fake_admin, [("TEA", 1)])
+    choose(committed_db, OfferChoice.WAIT)
+    revoked = "shpat_revoked0123456789"
+    caplog.set_level(logging.DEBUG)
+    with AdminClient(h.SHOP, revoked, "2026-07", base_url=fake_admin.base_url) as client:
+        summary = WriteBack(committed_db, client).run_due()
+    assert summary.dead == 2
+    assert {j.last_error for j in jobs(committed_db)} == {
+        "Shopify refused the access token (HTTP 401); check SHOPIFY_ADMIN_TOKEN"
+    }
+    assert "is dead" in caplog.text
+    assert revoked not in caplog.text
