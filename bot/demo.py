@@ -145,7 +145,7 @@ def _prepare(settings: Settings, db: Database) -> None:
     now = utcnow()
     with db.session() as session:
         sample.load(session, sample.generate(now=now), policy=settings.policy(), now=now)
-        add_agent(session, DEMO_AGENT[0], DEMO_AGENT[1], now=now, actor="demo")
+        add_agent(session, DEMO_AGENT[0], DEMO_AGENT[1], now=now, actor="demo", is_admin=True)
 
 
 @contextlib.contextmanager

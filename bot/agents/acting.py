@@ -23,7 +23,9 @@ from sqlalchemy.orm import Session
 
 from messaging import outbox
 from store import audit, order_links
+from store.allocation import supersede_open_offers
 from store.errors import InvalidInput, NotFound
+from store.locking import lock_lines, lock_products
 from store.models import (
     LineStatus,
     Offer,
@@ -95,6 +97,10 @@ def cancel(
     """Cancel a line: through its open offer when it has one (the customer's own cancel),
     else directly, with the refund of its unshipped units recorded as owed."""
     line = _own_line(session, customer_id, line_id)
+    # The lock order of ``store.locking`` (the product, then the line, re-read once locked), as
+    # every other writer of a line takes it: a concurrent receipt or choice waits for us.
+    lock_products(session, [line.product_id])
+    line = lock_lines(session, [line.id])[0]
     if line.status not in _OPEN_LINE:
         raise InvalidInput(
             f"this line is {line.status.value}: only waiting or reserved lines cancel"
@@ -108,6 +114,7 @@ def cancel(
         return choose(
             session, customer_id, offer.id, OfferChoice.CANCEL, agent=agent, now=now, policy=policy
         )
+    supersede_open_offers(session, line, now)  # an expired round still open: it is over now
     cancel_line(session, line, now, reason="agent")
     detail: dict[str, object] = {"line_id": line.id, "order_number": line.order.number}
     return audited(session, agent, customer_id, "customer.line_cancelled", "done", detail, now)

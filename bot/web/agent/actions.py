@@ -20,7 +20,7 @@ from bot.web.agent.auth import PATH, SignedIn, root_path
 from bot.web.agent.pages import Context
 from bot.web.html import PAGE_HEADERS
 from messaging.notifier import ShopVoice
-from store.errors import InvalidInput, NotFound
+from store.errors import Conflict, InvalidInput, NotFound
 from store.models import OfferChoice
 
 MAX_ID = 2**31 - 1
@@ -189,7 +189,7 @@ async def _run(
         done = await asyncio.to_thread(ctx.db.transaction, lambda s: act(s, who, customer))
     except NotFound:
         return _back(request, customer_id, error="not_found")
-    except InvalidInput:
+    except (InvalidInput, Conflict):  # a refusal the page words per action; nothing written
         return _back(request, customer_id, error=invalid)
     return _back(request, customer_id, notice=f"{done.action}:{done.outcome}")
 

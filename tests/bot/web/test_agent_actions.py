@@ -4,6 +4,7 @@ name; CSRF on every form; someone else's ids change nothing; post, redirect, get
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -302,3 +303,22 @@ async def test_no_link_is_queued_to_a_customer_no_channel_reaches(
         assert session.scalars(query).first() is None
     page = (await agent.get(response.headers["location"])).text
     assert "no channel reaches this customer" in page
+
+
+async def test_cancelling_a_line_whose_offer_expired_closes_that_offer(
+    agent: httpx.AsyncClient, committed_db: Database, shop: dict[str, int]
+) -> None:
+    with committed_db.session() as session:
+        offer = session.get(Offer, shop["ada_offer"])
+        assert offer is not None
+        offer.expires_at = utcnow() - dt.timedelta(minutes=1)  # open, but its time is up
+    page = (await agent.get(f"/agent/customers/{shop['ada']}")).text
+    assert "Cancel line · refund $500.00" in page  # no choice buttons for an expired offer
+    response = await _post(agent, shop["ada"], f"lines/{shop['oven_line']}/cancel")
+    assert "line_cancelled:done" in response.headers["location"]
+    with committed_db.read_session() as session:
+        offer = session.get(Offer, shop["ada_offer"])
+        assert offer is not None
+        assert offer.status == OfferStatus.SUPERSEDED  # no open offer left on a cancelled line
+        refund = session.scalars(select(Refund)).one()
+        assert (refund.amount_cents, refund.reason) == (50_000, "agent")

@@ -79,6 +79,14 @@ OPERATIONS = [
     "GET /api/customers",
     "GET /api/customers/{customer_id}",
     "GET /api/customers/{customer_id}/messages",
+    "POST /api/customers/{customer_id}/offers/{offer_id}/choice",
+    "POST /api/customers/{customer_id}/lines/{line_id}/cancel",
+    "POST /api/customers/{customer_id}/lines/{line_id}/ship",
+    "POST /api/customers/{customer_id}/orders/{number}/link/revoke",
+    "POST /api/customers/{customer_id}/orders/{number}/link/resend",
+    "POST /api/customers/{customer_id}/outbox/{outbox_id}/retry",
+    "GET /api/outbox",
+    "GET /api/audit",
 ]
 
 
