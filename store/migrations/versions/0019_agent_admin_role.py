@@ -4,9 +4,10 @@ Revision ID: 0019
 Revises: 0018
 Create Date: 2026-12-03 17:45:00
 
-Admins manage the other agents from the dashboard (add, disable, reset). Existing agents
-start as non-admins: make the first admin with ``backorder-bot agents add --admin`` or
-``agents promote``.
+Admins manage the other agents from the dashboard (add, disable, reset). Agents that exist
+when this runs become admins: before the role every agent could do everything, so nobody loses
+a power they had and a shop is never left without anyone able to manage agents. New agents are
+not admins unless made with ``backorder-bot agents add --admin``.
 """
 
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("is_admin", sa.Boolean(), nullable=False, server_default=sa.false())
         )
+    op.execute(sa.text("UPDATE agents SET is_admin = :yes").bindparams(yes=True))
 
 
 def downgrade() -> None:
