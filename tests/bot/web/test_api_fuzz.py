@@ -79,6 +79,8 @@ OPERATIONS = [
     "GET /api/customers",
     "GET /api/customers/{customer_id}",
     "GET /api/customers/{customer_id}/messages",
+    "GET /api/analytics/suppliers",
+    "GET /api/analytics/waiting",
 ]
 
 
