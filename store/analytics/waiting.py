@@ -221,7 +221,9 @@ def _outcome_query(session: Session, *, by_day: bool) -> Select[Any]:
         (status == LineStatus.SWITCHED, replacement.quantity * replacement.unit_price_cents),
         else_=line.quantity * line.unit_price_cents,
     )
-    key = day_of(session, line.backordered_at) if by_day else line.product_id
+    # ``product_id + 0``: grouping on the bare column, SQLite would walk (product_id, status)
+    # to skip a sort and read every line's row, instead of the lines-that-waited index.
+    key = day_of(session, line.backordered_at) if by_day else line.product_id + 0
     return (
         select(key, currency, outcome, func.count(), func.coalesce(func.sum(amount), 0))
         .select_from(line)

@@ -87,6 +87,8 @@ OPERATIONS = [
     "POST /api/customers/{customer_id}/outbox/{outbox_id}/retry",
     "GET /api/outbox",
     "GET /api/audit",
+    "GET /api/analytics/suppliers",
+    "GET /api/analytics/waiting",
 ]
 
 

@@ -9,6 +9,8 @@ from sqlalchemy.orm import Session
 
 from store.analytics.suppliers import Scorecard, scorecards
 from store.analytics.waiting import BandChoices, choices_by_wait, flow, revenue
+from store.models import OfferChoice
+from tests import factories
 from tests.store.analytics import history
 
 DAY = 86_400
@@ -128,3 +130,13 @@ def test_a_receipts_day_is_the_shops_day(shop: Session) -> None:
     acme = _card(scorecards(shop, "Pacific/Auckland"), "Acme")
     assert acme.history[0].received_on == dt.date(2026, 11, 13)
     assert acme.history[0].days_late == 3
+
+
+def test_a_choice_made_exactly_seven_days_in_counts_in_the_7_to_14_band(session: Session) -> None:
+    factories.product(session, "X", supplier="Acme")
+    history._order(session, "X1", "X", 1, history.at())
+    history._order(session, "X2", "X", 1, history.at())
+    history._choose(session, "X1", OfferChoice.WAIT, history.at(7))
+    history._choose(session, "X2", OfferChoice.CANCEL, history.at(7) - dt.timedelta(seconds=1))
+    bands = {b.band: b for b in choices_by_wait(session)}
+    assert (bands["7-14d"].wait, bands["0-7d"].cancel) == (1, 1)
