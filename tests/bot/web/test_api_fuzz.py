@@ -79,6 +79,10 @@ OPERATIONS = [
     "GET /api/customers",
     "GET /api/customers/{customer_id}",
     "GET /api/customers/{customer_id}/messages",
+    "POST /api/customers/{customer_id}/messages",
+    "GET /api/inbox",
+    "POST /api/inbox/{item_id}/close",
+    "POST /api/inbox/{item_id}/assign",
 ]
 
 
