@@ -36,7 +36,6 @@ from messaging.quiet_hours import QuietHours
 from messaging.send_gate import Turn, check_and_mark
 from messaging.types import Button, OutgoingMessage
 from store.db import Database
-from store.inbox import file_delivery_failures
 from store.models import Channel, utcnow
 
 log = logging.getLogger(__name__)
@@ -178,7 +177,6 @@ class Dispatcher:
                 await self._reconcile(channel, sender)
         # Last: reconciliation may just have written down the id a held report waits for.
         await in_db_thread(self._apply_held_reports)
-        await in_db_thread(self._file_delivery_failures)
 
     async def _reconcile(self, channel: Channel, sender: Reconciler) -> None:
         """Ask the provider about sends whose answer was lost; resend only what it lacks."""
@@ -211,10 +209,6 @@ class Dispatcher:
             log.info(
                 "held delivery reports: %d applied, %d unmatched forgotten", applied, forgotten
             )
-
-    def _file_delivery_failures(self) -> None:
-        """Failed and unknown deliveries into the agents' inbox (each once: store.inbox)."""
-        self._db.transaction(lambda s: file_delivery_failures(s, self._clock()))
 
     def _recover_leases(self) -> None:
         returned, unknown = self._db.transaction(

@@ -89,6 +89,10 @@ OPERATIONS = [
     "GET /api/audit",
     "GET /api/analytics/suppliers",
     "GET /api/analytics/waiting",
+    "POST /api/customers/{customer_id}/messages",
+    "GET /api/inbox",
+    "POST /api/inbox/{item_id}/close",
+    "POST /api/inbox/{item_id}/assign",
 ]
 
 
