@@ -19,12 +19,13 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from bot.agents import views
+from bot.web.agent import listing
 from bot.web.agent.auth import PATH, Gate, SignedIn, root_path
 from bot.web.agent.eta_check import WouldTell, would_tell
 from bot.web.html import PAGE_HEADERS, WEB_TEMPLATES_DIR, page
 from store.db import Database
 from store.errors import InvalidInput, NotFound
-from store.eta import set_eta
+from store.eta import set_eta, shop_today
 from store.policy import Policy
 from store.supplier_requests import Silent, not_answering
 
@@ -81,12 +82,18 @@ def router(ctx: Context) -> APIRouter:
         """Every SKU with waiting customers, and how customers answered their offers."""
         who = await ctx.gate.agent(request)
         rows, outcomes, silent = await asyncio.to_thread(_board, ctx)
+        wanted = listing.BoardFilter.of(request.query_params)
+        kept = wanted.apply(rows, shop_today(ctx.clock(), ctx.policy))
         return ctx.render(
             request,
             who,
             "board.html",
-            rows=rows,
             silent=silent,
+            any_rows=bool(rows),
+            rows=listing.page_of(kept, request.query_params.get("page")),
+            wanted=wanted,
+            eta_filters=listing.ETA_FILTERS,
+            suppliers=listing.suppliers(rows),
             bars=views.chart(outcomes),
             total_outcomes=sum(outcomes.values()),
             chart_width=views.CHART_WIDTH,
@@ -107,6 +114,7 @@ def router(ctx: Context) -> APIRouter:
             who,
             "sku.html",
             product=found,
+            lines=listing.page_of(found.lines, request.query_params.get("page")),
             notice="restored" if kept is not None else notice if notice in _NOTICES else None,
             error=None,
             error_message=None,
@@ -142,6 +150,7 @@ def router(ctx: Context) -> APIRouter:
             who,
             "sku.html",
             product=found,
+            lines=listing.page_of(found.lines, None),
             notice=None,
             error=None,
             error_message=None,
@@ -180,6 +189,7 @@ def router(ctx: Context) -> APIRouter:
             "sku.html",
             422,
             product=found,
+            lines=listing.page_of(found.lines, None),
             notice=None,
             error=error,
             error_message=message,

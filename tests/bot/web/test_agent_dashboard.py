@@ -317,6 +317,12 @@ async def test_a_form_without_a_session_is_refused(client: httpx.AsyncClient) ->
         headers={"Origin": "https://evil.example"},
     )
     assert cross_site.status_code == 403
+    fetched = await client.post(
+        "/agent/sku/OVEN/eta",
+        data={"csrf": "x", "eta": "2027-01-15"},
+        headers={"Sec-Fetch-Site": "cross-site", "Origin": "null"},
+    )
+    assert fetched.status_code == 403
 
 
 # --- board and SKU page ---------------------------------------------------------------------

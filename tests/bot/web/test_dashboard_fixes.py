@@ -27,6 +27,7 @@ from store.models import (
     OutboxStatus,
     utcnow,
 )
+from tests import factories as f
 from tests.bot.web import test_agent_dashboard as dashboard
 from tests.bot.web.test_agent_dashboard import TEXT, confirm_form, preview, token
 
@@ -87,8 +88,8 @@ async def test_recent_broadcasts_show_a_finished_one_as_done_without_opening_it(
     await _sent_broadcast(signed_in, shop)
     html = (await signed_in.get("/agent/broadcasts/new")).text
     recent = html[html.index("Recent broadcasts") :]
-    assert re.search(r"<td>done</td>", recent), recent[:800]
-    assert "<td>sending" not in recent
+    assert re.search(r"<td data-label=\"Status\">done</td>", recent), recent[:800]
+    assert ">sending" not in recent
 
 
 async def test_a_cancelled_broadcast_does_not_read_100_percent_done(
@@ -200,7 +201,7 @@ async def test_the_eta_check_of_the_date_already_told_says_nobody_is_told(
     assert "Nobody's date moves enough" in check.text
 
 
-# --- an expired session keeps the typed work; post, redirect, get ---------------------------------
+# --- an expired session keeps the typed work; post, redirect, get ------------------------
 
 
 async def _end_session(db: Database) -> None:
@@ -281,3 +282,38 @@ async def test_another_agents_preview_is_not_shown(
         response = await bob.get(location)
     assert response.status_code == 404
     assert "Grace" not in response.text
+
+
+# --- lists a page at a time, with filters ---------------------------------------------------
+
+
+async def test_the_board_filters_by_overdue_date_no_date_and_supplier(
+    signed_in: httpx.AsyncClient,
+) -> None:
+    # OVEN's date (2026-12-01) has passed by the real clock; KETTLE has no date.
+    overdue = (await signed_in.get("/agent", params={"eta": "overdue"})).text
+    assert 'href="/agent/sku/OVEN"' in overdue
+    assert 'href="/agent/sku/KETTLE"' not in overdue
+    no_date = (await signed_in.get("/agent", params={"eta": "none"})).text
+    assert 'href="/agent/sku/KETTLE"' in no_date
+    assert 'href="/agent/sku/OVEN"' not in no_date
+    kettle_co = (await signed_in.get("/agent", params={"supplier": "Kettle Co"})).text
+    assert 'href="/agent/sku/KETTLE"' in kettle_co
+    assert 'href="/agent/sku/OVEN"' not in kettle_co
+
+
+async def test_the_board_shows_fifty_skus_a_page(
+    signed_in: httpx.AsyncClient, shop: Database
+) -> None:
+    with shop.session() as session:
+        for n in range(60):
+            f.product(session, f"P{n:03d}", supplier="Bulk Co")
+            f.order(session, f"C{n:03d}", [(f"P{n:03d}", 1)])
+    first = (await signed_in.get("/agent", params={"supplier": "Bulk Co"})).text
+    assert first.count('href="/agent/sku/P') == 50
+    assert "Page 1 of 2 (60 in all)" in first
+    assert 'href="?supplier=Bulk+Co&amp;page=2"' in first
+    second = (await signed_in.get("/agent", params={"supplier": "Bulk Co", "page": "2"})).text
+    assert second.count('href="/agent/sku/P') == 10
+    beyond = (await signed_in.get("/agent", params={"page": "999999"})).text
+    assert "Page 2 of 2" in beyond  # the last page, not an error
