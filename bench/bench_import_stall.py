@@ -81,7 +81,7 @@ def webhook_latencies(base_url: str, phones: list[str], rate: float, until: obje
     validator = RequestValidator(served.TWILIO_AUTH_TOKEN)
     url = served.PUBLIC_BASE_URL + served.SMS_PATH
     latencies: list[float] = []
-    with httpx.Client(base_url=base_url, timeout=20) as client:
+    with httpx.Client(base_url=base_url, timeout=60) as client:
         i = 0
         while not until():  # type: ignore[operator]
             sid = f"SM{time.time_ns():032x}"
@@ -126,7 +126,7 @@ def main() -> int:
         with ExitStack() as stack:
             fake_url = stack.enter_context(fake_server(0.0))
             argv = ["--kind", "app", "--db", str(db_path), "--telegram-api", f"{fake_url}/bot"]
-            app = stack.enter_context(server("app", argv, Path("/tmp/pf-stall-app.log")))
+            app = stack.enter_context(server("app", argv, Path(scratch) / "app.log"))
             deadline = time.monotonic() + args.floor_seconds
             floor = webhook_latencies(
                 app.url, phones, args.rate, lambda: time.monotonic() > deadline
