@@ -83,7 +83,7 @@ def webhook_latencies(base_url: str, phones: list[str], rate: float, until: obje
     latencies: list[float] = []
     with httpx.Client(base_url=base_url, timeout=60) as client:
         i = 0
-        while not until():  # type: ignore[operator]
+        while not latencies or not until():  # type: ignore[operator]
             sid = f"SM{time.time_ns():032x}"
             params = {
                 "MessageSid": sid,
