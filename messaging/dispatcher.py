@@ -122,13 +122,19 @@ class Dispatcher:
         for task in self._waiting_for_limiter:
             task.cancel()
 
-    async def run_once(self) -> DispatchStats:
-        """Drain everything due now (new events included) and return; retries due later wait."""
+    async def run_once(
+        self, progress: Callable[[DispatchStats], None] | None = None
+    ) -> DispatchStats:
+        """Drain everything due now (new events included) and return; retries due later wait.
+
+        ``progress`` hears the running totals after each round."""
         stats = DispatchStats()
         await self._housekeeping()
         while not self._stopping.is_set():
             round_stats = await self._round()
             stats.add(round_stats)
+            if progress is not None and (round_stats.outcomes or round_stats.notified):
+                progress(stats)
             if not round_stats.outcomes and not round_stats.notified:
                 break
         await self._close_groups()

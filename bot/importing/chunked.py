@@ -17,6 +17,7 @@ catalogs are small.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections import Counter
 from collections.abc import Iterator
 from functools import partial
@@ -38,6 +39,8 @@ from store.db import Database
 from store.policy import Policy
 
 CHUNK_ROWS = 500
+CHUNK_SECONDS = 0.2  # and at most about this long, so a waiting webhook waits no longer
+SQLITE_PAUSE = 0.12  # seconds between chunks: longer than SQLite's longest busy-handler sleep
 
 
 class ImportInterrupted(ImportFailed):
@@ -63,6 +66,7 @@ def import_in_chunks(
     default_locale: str = "en",
     default_timezone: str = "UTC",
     chunk_rows: int = CHUNK_ROWS,
+    chunk_seconds: float = CHUNK_SECONDS,
     progress: Progress | None = None,
     checked: Progress | None = None,
 ) -> ImportReport:
@@ -76,19 +80,35 @@ def import_in_chunks(
     if checked is not None:
         checked(len(parsed))
     defaults = {"default_locale": default_locale, "default_timezone": default_timezone}
+    groups = list(_groups(kind, parsed))
+    # SQLite hands its lock to whoever asks first after a commit, and a writer of another
+    # process asks only when its busy handler wakes (every 100 ms once it has waited a while):
+    # without a pause the importer would take the lock straight back, chunk after chunk.
+    pause = SQLITE_PAUSE if db.engine.dialect.name == "sqlite" else 0.0
     written: Counter[str] = Counter()
-    done = 0
-    for chunk in chunks(kind, parsed, chunk_rows):
+    done = start = 0
+    while start < len(groups):
         work = partial(
-            _apply_chunk, kind=kind, chunk=chunk, policy=policy, now=now, defaults=defaults
+            _apply_chunk,
+            kind=kind,
+            groups=groups,
+            start=start,
+            limits=(chunk_rows, chunk_seconds),
+            policy=policy,
+            now=now,
+            defaults=defaults,
         )
         try:
-            written.update(db.transaction(work))
+            end, part = db.transaction(work)
         except ImportFailed as exc:
             raise ImportInterrupted(exc.errors, done) from None
-        done += len(chunk)
+        written.update(part)
+        rows = sum(len(group) for group in groups[start:end])
+        done, start = done + rows, end
         if progress is not None:
-            progress(len(chunk))
+            progress(rows)
+        if start < len(groups):
+            time.sleep(pause)
     return ImportReport(kind, len(parsed), dict(written), warnings)
 
 
@@ -96,29 +116,52 @@ def _apply_chunk(
     session: Session,
     *,
     kind: ImportKind,
-    chunk: Parsed,
+    groups: list[Parsed],
+    start: int,
+    limits: tuple[int, float],
     policy: Policy,
     now: dt.datetime,
     defaults: dict[str, str],
-) -> dict[str, int]:
-    return apply_rows(session, kind, chunk, policy, now, _ignore, defaults)
+) -> tuple[int, Counter[str]]:
+    """Apply whole groups from ``start`` until ``limits`` (rows, seconds) are reached.
+
+    Returns where the next chunk starts and what this one wrote. Bounded in time as well as in
+    rows: on a busy machine 500 orders can take seconds, and a webhook would wait that long.
+    """
+    max_rows, max_seconds = limits
+    started = time.perf_counter()
+    written: Counter[str] = Counter()
+    rows = 0
+    end = start
+    while end < len(groups) and rows < max_rows:
+        written.update(apply_rows(session, kind, groups[end], policy, now, _ignore, defaults))
+        rows += len(groups[end])
+        end += 1
+        if time.perf_counter() - started > max_seconds:
+            break
+    return end, written
 
 
 def _ignore(_n: int) -> None:
     pass
 
 
-def chunks(kind: ImportKind, parsed: Parsed, size: int) -> Iterator[Parsed]:
-    """``parsed`` in runs of about ``size`` rows; rows sharing a key stay in one run."""
+def _groups(kind: ImportKind, parsed: Parsed) -> Iterator[Parsed]:
+    """Rows that must be written together: an order's, a purchase order's, the whole catalog."""
     if kind is ImportKind.CATALOG:
         yield parsed
         return
     groups: dict[Any, Parsed] = {}
     for line, row in parsed:
         groups.setdefault(_group_key(kind, row, line), []).append((line, row))
+    yield from groups.values()
+
+
+def chunks(kind: ImportKind, parsed: Parsed, size: int) -> Iterator[Parsed]:
+    """``parsed`` in runs of about ``size`` rows, as written when time is no limit."""
     chunk: Parsed = []
-    for rows in groups.values():
-        if chunk and len(chunk) + len(rows) > size:
+    for rows in _groups(kind, parsed):
+        if chunk and len(chunk) >= size:
             yield chunk
             chunk = []
         chunk.extend(rows)

@@ -31,9 +31,16 @@ def _orders_file(orders: int, *, bad_line_of: int | None = None) -> bytes:
     return ("\n".join(rows) + "\n").encode()
 
 
-def _import(db: Database, data: bytes, chunk_rows: int = 6, **kwargs):
+def _import(db: Database, data: bytes, chunk_rows: int = 6, chunk_seconds: float = 60, **kwargs):
     return import_in_chunks(
-        db, ImportKind.ORDERS, data, policy=DEFAULT_POLICY, now=NOW, chunk_rows=chunk_rows, **kwargs
+        db,
+        ImportKind.ORDERS,
+        data,
+        policy=DEFAULT_POLICY,
+        now=NOW,
+        chunk_rows=chunk_rows,
+        chunk_seconds=chunk_seconds,
+        **kwargs,
     )
 
 
@@ -77,6 +84,13 @@ def test_each_chunk_is_its_own_commit_and_orders_stay_whole(shop: Database) -> N
     assert report.written == {"orders": 20, "already_present": 0}
     assert _counts(shop) == (20, 40)
     assert len(commits) >= 7  # 40 rows in chunks of 6 rows (3 orders): 7 chunks
+
+
+def test_a_slow_chunk_is_cut_short_at_its_time_limit(shop: Database) -> None:
+    sizes: list[int] = []
+    report = _import(shop, _orders_file(5), chunk_rows=500, chunk_seconds=0, progress=sizes.append)
+    assert report.written == {"orders": 5, "already_present": 0}
+    assert sizes == [2, 2, 2, 2, 2]  # one whole order (two rows) per transaction
 
 
 def test_chunks_never_split_an_order() -> None:
