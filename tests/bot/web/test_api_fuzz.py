@@ -93,6 +93,9 @@ OPERATIONS = [
     "GET /api/inbox",
     "POST /api/inbox/{item_id}/close",
     "POST /api/inbox/{item_id}/assign",
+    "GET /api/suppliers",
+    "PUT /api/suppliers/{name}/contact",
+    "GET /api/suppliers/not-answering",
 ]
 
 
