@@ -20,6 +20,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 
 QUICK: dict[str, list[str]] = {
+    "analytics": ["--lines", "5000", "--runs", "1"],
     "broadcast": ["--customers", "500"],
     "channels": ["--n", "200", "--latency-ms", "0"],
     "claim": ["--rows", "500", "--naive-rows", "100", "--repeat", "1"],
