@@ -171,12 +171,21 @@ class Inbound:
         """Log a message from a channel not served yet as handled, acting on nothing at all.
 
         No customer is looked up and no conversation runs (a WhatsApp STOP must not opt the
-        SMS number out). True the first time; False for a provider's retry of the message.
+        SMS number out), but the message is filed in the agents' inbox in the same transaction:
+        the bot cannot answer there, so a person must see that someone wrote. True the first
+        time; False for a provider's retry of the message.
         """
         now = self._clock()
         with self._db.session() as session:
             outcome = {"handled_at": now, "intent": intent}
-            return _insert_ignoring_duplicates(session, received, now, outcome)
+            inbound_id = _insert_returning_id(session, received, now, outcome)
+            if inbound_id is None:
+                return False
+            unserved = handoff.ForPerson(InboxKind.NOT_UNDERSTOOD, None)
+            handoff.file_received(
+                session, received.channel, received.sender, inbound_id, unserved, now
+            )
+            return True
 
     def unhandled_telegram_updates(
         self, older_than: dt.timedelta, newer_than: dt.timedelta | None = None
@@ -346,6 +355,16 @@ def _insert_ignoring_duplicates(
     now: dt.datetime,
     outcome: dict[str, Any] | None = None,
 ) -> bool:
+    return _insert_returning_id(session, received, now, outcome) is not None
+
+
+def _insert_returning_id(
+    session: Session,
+    received: Received,
+    now: dt.datetime,
+    outcome: dict[str, Any] | None = None,
+) -> int | None:
+    """The new row's id, or None when the message was already logged (a provider's retry)."""
     values = {
         "channel": received.channel,
         "provider_id": _storable(received.provider_id[:64]),
@@ -364,7 +383,7 @@ def _insert_ignoring_duplicates(
     statement = _INSERTS[session.get_bind().dialect.name]
     # RETURNING, not rowcount: PostgreSQL reported -1 for the ORM form of this insert, and no
     # row back means the conflict was hit.
-    return session.connection().execute(statement, values).scalar() is not None
+    return cast("int | None", session.connection().execute(statement, values).scalar())
 
 
 def _insert_statement(dialect: Any) -> Any:

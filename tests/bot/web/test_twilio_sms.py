@@ -24,6 +24,7 @@ from store.models import (
     ReachState,
     utcnow,
 )
+from store.tables_inbox import InboxItem, InboxKind, InboxMessage
 from tests import factories as f
 from tests.bot.web.conftest import FORM, PUBLIC_BASE_URL, Params, sign
 
@@ -383,3 +384,23 @@ async def test_a_whatsapp_message_is_recorded_once_and_tied_to_no_customer(
     assert row.customer_id is None
     assert row.handled_at is not None
     assert row.intent == "whatsapp_unsupported"
+
+
+async def test_a_whatsapp_message_is_filed_in_the_inbox_once(
+    post_sms: PostSms, committed_db: Database, backordered: None
+) -> None:
+    # Nothing a customer wrote is lost from the inbox: the bot cannot serve WhatsApp, so a
+    # person must see that someone wrote there (and Twilio's retry files nothing more).
+    params = inbound_form("where is my order?", "whatsapp:" + PHONE)
+    await post_sms(params)
+    await post_sms(params)
+    with committed_db.read_session() as session:
+        item = session.scalars(select(InboxItem)).one()
+        filed = session.scalars(select(InboxMessage)).all()
+        logged = session.scalars(select(InboundMessage)).one()
+    assert (item.kind, item.sender, item.customer_id) == (
+        InboxKind.NOT_UNDERSTOOD,
+        "whatsapp:" + PHONE,
+        None,
+    )
+    assert [m.inbound_id for m in filed] == [logged.id]
