@@ -39,6 +39,7 @@ from bot.web import (
     twilio_sms,
     twilio_status,
 )
+from bot.web.agent import refusals
 from bot.web.path_prefix import PathPrefix
 from bot.web.twilio_signature import TwilioSignature
 from messaging.channels.aiohttp_request import AiohttpRequest
@@ -116,6 +117,7 @@ def create_app(
     app.include_router(supplier_page.router(db, settings, metrics))
     app.include_router(api.router(settings, db), prefix=api.PREFIX)
     app.include_router(agent.router(settings, db, metrics))
+    refusals.install(app, settings.shop_name)  # the dashboard's refusals are pages, not JSON
     app.include_router(trailing_slash.router())  # last: only what nothing else matched
     app.state.telegram = telegram
     app.state.sandbox_keys = keys

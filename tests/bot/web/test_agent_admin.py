@@ -91,6 +91,16 @@ async def test_a_non_admin_gets_403_and_changes_nothing(
     assert _actions(shop) == before
 
 
+async def test_a_refusal_in_the_dashboard_is_a_page_not_raw_json(ada: httpx.AsyncClient) -> None:
+    # An agent who follows a link to an admin page reads why, on a page with a way back.
+    response = await ada.get("/agent/agents")
+    assert response.status_code == 403
+    assert response.headers["content-type"].startswith("text/html")
+    assert "only admins manage agents" in response.text
+    assert 'href="/agent"' in response.text
+    assert response.headers["cache-control"] == "no-store"
+
+
 async def test_an_admin_adds_an_agent_who_can_sign_in(
     boss: httpx.AsyncClient, web: FastAPI, shop: Database
 ) -> None:
