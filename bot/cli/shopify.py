@@ -33,7 +33,7 @@ from store.errors import StoreError
 from store.models import utcnow
 from store.tables_shopify import ShopifyJobStatus
 
-app = typer.Typer(help="The shop's Shopify: connect, write-back jobs.", no_args_is_help=True)
+app = typer.Typer(help="The shop's Shopify: connect, sync, write-back jobs.", no_args_is_help=True)
 POLL_S = 5.0
 
 
