@@ -86,7 +86,9 @@ COMMANDS = (
     LazyCommand(
         "suppliers", "bot.cli.suppliers:app", "Suppliers: contacts and asking them for dates."
     ),
-    LazyCommand("shopify", "bot.cli.shopify:app", "The shop's Shopify: connect, sync, write-back jobs."),
+    LazyCommand(
+        "shopify", "bot.cli.shopify:app", "The shop's Shopify: connect, sync, write-back jobs."
+    ),
 )
 
 app = typer.Typer(
