@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, text
 
 from messaging import outbox
 from store.db import Database
@@ -143,20 +143,36 @@ def bodies(snapshot: dict[int, Row], *statuses: OutboxStatus) -> Counter[str]:
 
 
 def freeze_between_transactions(process: subprocess.Popen[bytes], db: Database) -> None:
-    """SIGSTOP ``process`` at a moment it holds no SQLite write lock.
+    """SIGSTOP ``process`` at a moment it is in no transaction.
 
     A process frozen inside a write transaction on SQLite blocks every other writer until it
     thaws (that is SQLite, not the dispatcher): the test would then only measure the busy
-    timeout. Right after a send the worker commits its outcome, so a freeze timed by the send
-    often landed in that commit; this retries until the lock is free while it is frozen.
+    timeout. On PostgreSQL a transaction frozen open keeps its row locks the same way (seen in
+    CI with the suite spread over two processes: the other worker waited 30 s on them). Right
+    after a send the worker commits its outcome, so a freeze timed by the send often landed in
+    that commit; this retries until, while it is frozen, it holds no transaction.
     """
     for _ in range(100):
         process.send_signal(signal.SIGSTOP)
-        if db.engine.dialect.name != "sqlite" or _write_lock_is_free(db):
+        if _no_transaction_open(db):
             return
         process.send_signal(signal.SIGCONT)
         time.sleep(0.02)
-    raise AssertionError("the worker never let go of the SQLite write lock")
+    raise AssertionError("the worker never stopped between transactions")
+
+
+def _no_transaction_open(db: Database) -> bool:
+    if db.engine.dialect.name == "sqlite":
+        return _write_lock_is_free(db)
+    # Every other session on this test's own database (the workers'): none inside a transaction.
+    with db.engine.connect() as conn:
+        open_elsewhere = conn.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND xact_start IS NOT NULL"
+            )
+        ).scalar()
+    return open_elsewhere == 0
 
 
 def _write_lock_is_free(db: Database) -> bool:
