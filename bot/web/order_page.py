@@ -24,7 +24,6 @@ Safety, on every response under ``/o/`` (404, 403 and 429 included):
 import asyncio
 import base64
 import hmac
-import math
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -38,7 +37,7 @@ from bot.settings import Settings
 from bot.web.html import WEB_TEMPLATES_DIR, environment
 from bot.web.ops import WebMetrics
 from bot.web.order_page_view import OrderPage, load_order_page
-from bot.web.sliding_window import SlidingWindow
+from bot.web.sliding_window import LinkLimits
 from messaging.notifier import reachable_channel
 from messaging.render import locale_chain
 from store.db import Database
@@ -132,8 +131,7 @@ class _Pages:
         self.shop = {"shop_name": settings.shop_name, "support_contact": settings.support_contact}
         self.default_locale = settings.default_locale
         self.csrf_key = subkey(settings.order_link_secret_bytes(), "csrf")
-        self.by_token = SlidingWindow(limits.per_token, limits.window_seconds)
-        self.by_address = SlidingWindow(limits.per_address, limits.window_seconds)
+        self.limits = LinkLimits(limits.per_token, limits.per_address, limits.window_seconds)
         self.env = environment()
         self.css = (WEB_TEMPLATES_DIR / "order" / "page.css").read_bytes()
 
@@ -247,14 +245,11 @@ class _Pages:
 
     def _limit(self, request: Request, token: str) -> Response | None:
         address = request.client.host if request.client is not None else "unknown"
-        wait = self.by_address.hit(address)
-        if wait is None:
-            wait = self.by_token.hit(token[:64])
-        if wait is None:
+        retry_after = self.limits.retry_after(address, token)
+        if retry_after is None:
             return None
         self.metrics.webhook(ROUTE, "rate_limited")
-        retry_after = {"Retry-After": str(max(1, math.ceil(wait)))}
-        return self._error(request, 429, "too_many", retry_after)
+        return self._error(request, 429, "too_many", {"Retry-After": retry_after})
 
     def _not_found(self, request: Request) -> Response:
         """The one 404 for every token that opens nothing: nothing in it depends on the token."""

@@ -8,11 +8,12 @@ Used from the event loop only (route handlers), so it needs no lock.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 
-__all__ = ["SlidingWindow"]
+__all__ = ["LinkLimits", "SlidingWindow"]
 
 
 class SlidingWindow:
@@ -58,3 +59,20 @@ class SlidingWindow:
         while len(self._hits) > self._max_keys:
             self._hits.popitem(last=False)
         return None
+
+
+class LinkLimits:
+    """The two limits of a private link page (the order page, the supplier page): per token and
+    per client address, both in one window. The address is counted first, so a flood of
+    random tokens from one address is stopped there."""
+
+    def __init__(self, per_token: int, per_address: int, window_seconds: float) -> None:
+        self.by_token = SlidingWindow(per_token, window_seconds)
+        self.by_address = SlidingWindow(per_address, window_seconds)
+
+    def retry_after(self, address: str, token: str) -> str | None:
+        """None when this request may go on; else the ``Retry-After`` value, whole seconds."""
+        wait = self.by_address.hit(address)
+        if wait is None:
+            wait = self.by_token.hit(token[:64])
+        return None if wait is None else str(max(1, math.ceil(wait)))

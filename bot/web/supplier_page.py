@@ -20,7 +20,6 @@ import asyncio
 import base64
 import datetime as dt
 import hmac
-import math
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -33,7 +32,7 @@ from bot.suppliers.asking import supplier_link_key
 from bot.web.html import WEB_TEMPLATES_DIR, environment
 from bot.web.ops import WebMetrics
 from bot.web.order_page import PageLimits, security_headers
-from bot.web.sliding_window import SlidingWindow
+from bot.web.sliding_window import LinkLimits
 from messaging.render import locale_chain
 from store.db import Database
 from store.errors import InvalidInput, NotFound
@@ -99,8 +98,7 @@ class _SupplierPages:
         self.shop = {"shop_name": settings.shop_name, "support_contact": settings.support_contact}
         self.default_locale = settings.default_locale
         self.csrf_key = subkey(supplier_link_key(settings), "csrf")
-        self.by_token = SlidingWindow(limits.per_token, limits.window_seconds)
-        self.by_address = SlidingWindow(limits.per_address, limits.window_seconds)
+        self.limits = LinkLimits(limits.per_token, limits.per_address, limits.window_seconds)
         self.env = environment()
         self.css = (WEB_TEMPLATES_DIR / "order" / "page.css").read_bytes() + (
             WEB_TEMPLATES_DIR / "supplier" / "supplier.css"
@@ -171,14 +169,11 @@ class _SupplierPages:
 
     def limit(self, request: Request, token: str) -> Response | None:
         address = request.client.host if request.client is not None else "unknown"
-        wait = self.by_address.hit(address)
-        if wait is None:
-            wait = self.by_token.hit(token[:64])
-        if wait is None:
+        retry_after = self.limits.retry_after(address, token)
+        if retry_after is None:
             return None
         self.metrics.webhook(ROUTE, "rate_limited")
-        retry_after = {"Retry-After": str(max(1, math.ceil(wait)))}
-        return self._error(request, 429, "too_many", retry_after)
+        return self._error(request, 429, "too_many", {"Retry-After": retry_after})
 
     def not_found(self, request: Request) -> Response:
         """The one 404 for every token that opens nothing: nothing in it depends on the token."""
