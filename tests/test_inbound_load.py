@@ -647,7 +647,8 @@ async def run_load(db: Database, tmp_path: Path, label: str) -> dict[str, Any]:
     assert progress.broadcast.status == BroadcastStatus.DONE
     # Who the broadcast skipped and why, should a customer be missing (a render that waited
     # for a busy core once skipped one as "render_error": the render budget is CPU time now).
-    assert progress.queued == CUSTOMERS, service.get(info.id).counts
+    counts = service.get(info.id).counts
+    assert progress.queued == CUSTOMERS, f"skipped when queued: {counts.get('skipped')}"
     assert progress.by_status == {OutboxStatus.SENT.value: CUSTOMERS}
     assert max(broadcast_sent.values()) == 1
     assert len(broadcast_sent) == CUSTOMERS

@@ -1,13 +1,14 @@
 """An agent's broadcast text cannot take the server down: every costly text is refused with a
 ``ContentError`` on the ``text`` field, quickly and without allocating what it asks for."""
 
+import gc
 import time
 import tracemalloc
 
 import pytest
 from jinja2.sandbox import SandboxedEnvironment
 
-from messaging import broadcast_content
+from messaging import broadcast_content, text_sandbox
 from messaging.broadcast_content import (
     MAX_RENDERED_LENGTH,
     SAMPLE_ROW,
@@ -105,3 +106,47 @@ def test_a_many_segment_sms_is_warned_about() -> None:
     warning = long_sms_warning(14)
     assert warning is not None
     assert "14 segments" in warning
+
+
+class _Collects:
+    """A value whose rendering sets off a full garbage collection over a large heap."""
+
+    def __init__(self, heap: list[object]) -> None:
+        self.heap = heap
+
+    def __str__(self) -> str:
+        gc.collect()
+        return "Ada"
+
+
+class _Burns:
+    """A value whose rendering costs the rendering thread real CPU time."""
+
+    def __str__(self) -> str:
+        until = time.thread_time() + 0.2
+        while time.thread_time() < until:
+            pass
+        return "Ada"
+
+
+def test_a_garbage_collection_inside_a_render_does_not_count_against_the_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The budget made small enough that one full collection of this heap exceeds it: the
+    # collection is the process's work, and a broadcast must not skip a customer for it.
+    heap: list[object] = [[i] for i in range(400_000)]
+    started = time.thread_time()
+    gc.collect()
+    collection = time.thread_time() - started
+    monkeypatch.setattr(text_sandbox, "MAX_RENDER_SECONDS", collection / 4)
+    sandbox = text_sandbox.BoundedSandbox(max_output=1_000)
+    template = sandbox.compile_text("Hi {{ who }}, {{ who }}!")
+    assert sandbox.render(template, {"who": _Collects(heap)}) == "Hi Ada, Ada!"
+
+
+def test_a_render_that_really_costs_time_is_still_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(text_sandbox, "MAX_RENDER_SECONDS", 0.05)
+    sandbox = text_sandbox.BoundedSandbox(max_output=1_000)
+    template = sandbox.compile_text("Hi {{ who }}, {{ who }}!")
+    with pytest.raises(text_sandbox.TooCostly, match="too long"):
+        sandbox.render(template, {"who": _Burns()})
