@@ -39,6 +39,8 @@ __all__ = ["FeedIngest", "Result", "refused_events"]
 logger = logging.getLogger(__name__)
 MAX_REASON = 500
 INTEGRITY_ATTEMPTS = 3
+# How far ahead of our clock a sender's ``occurred_at`` may be (clocks drift; days do not).
+MAX_AHEAD = dt.timedelta(hours=1)
 _TABLE = cast(Table, FeedEvent.__table__)
 
 
@@ -109,6 +111,9 @@ class FeedIngest:
         return Result(id=raw.id, outcome=done.outcome.value, reason=done.reason)
 
     def _apply(self, session: Session, event_id: str, event: Event, now: dt.datetime) -> _Done:
+        if event.occurred_at > now + MAX_AHEAD:
+            # Taken as is, it would make every later event about the same order or SKU stale.
+            return _Done(FeedOutcome.REFUSED, "occurred_at is in the future (check the clock)")
         try:
             with session.begin_nested():
                 apply.lock(session, event)

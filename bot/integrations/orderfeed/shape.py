@@ -79,7 +79,7 @@ class OrderPlaced(_Event):
 class Cancellation(_Event):
     type: Literal["cancellation"]
     order_number: Number
-    skus: list[Sku] | None = None  # None: every open line of the order
+    skus: list[Sku] | None = Field(default=None, min_length=1)  # None: every open line
 
 
 class Shipment(_Event):

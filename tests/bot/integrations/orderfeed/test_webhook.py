@@ -340,8 +340,20 @@ async def test_a_shipment_ships_the_order_with_its_tracking_once(
         (h.stock("NOPE", 3), "unknown SKU: NOPE"),
         (h.cancellation("W-404"), "W-404"),
         ({"id": "evt-x", "type": "refund", "occurred_at": "2026-11-02T10:00:00Z"}, "unreadable"),
+        (h.stock("TEA", 3, occurred_at="2099-01-01T00:00:00Z"), "in the future"),
+        ({**h.cancellation("W-1"), "skus": []}, "unreadable"),
     ],
-    ids=["sku", "currency", "no-phone", "bad-phone", "stock-sku", "unknown-order", "type"],
+    ids=[
+        "sku",
+        "currency",
+        "no-phone",
+        "bad-phone",
+        "stock-sku",
+        "unknown-order",
+        "type",
+        "future",
+        "no-skus",
+    ],
 )
 async def test_a_refused_event_writes_nothing_and_records_why(
     committed_db: Database, feed: httpx.AsyncClient, event: dict[str, Any], reason: str
