@@ -164,7 +164,8 @@ def main() -> int:
     verdict = "PASS" if ratio <= TARGET_RATIO and once else "MISS"
     load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else []
     print(
-        f"engine: {db.engine.dialect.name}; n={args.n}, batches of {args.batch}; load {' '.join(load)}"
+        f"engine: {db.engine.dialect.name}; n={args.n}, batches of {args.batch};"
+        f" load {' '.join(load)}"
     )
     print(f"floor  (place_order directly): {bare * 1000:.2f} ms CPU per order")
     print(f"figure (POST /webhooks/orders): {per_event * 1000:.2f} ms CPU per event")
