@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import httpx
+import pytest
 from sqlalchemy import select
 
 from bot.agents import acting
 from bot.integrations.shopify.admin_client import AdminClient
 from bot.integrations.shopify.writeback import WriteBack
+from bot.web import create_app
 from store.db import Database
 from store.models import LineStatus, Offer, OrderLine, Product, utcnow
 from store.policy import Policy
 from tests import factories as f
+from tests.bot.integrations.shopify import harness as h
 from tests.bot.integrations.shopify.fake_admin import FakeAdmin
 from tests.bot.integrations.shopify.test_writeback import SHOPIFY_ID, jobs, place, stock
+
+API_TOKEN = "agent-api-token-0123456789abcdef"
 
 
 def agent_cancels(db: Database, sku: str) -> None:
@@ -70,3 +78,30 @@ def test_an_agent_cancel_on_an_order_not_from_shopify_owes_shopify_nothing(
         f.order(session, "#5001", [("TEA", 1)], placed_at=utcnow())
     agent_cancels(committed_db, "TEA")
     assert jobs(committed_db) == []
+
+
+@pytest.mark.asyncio
+async def test_a_cancel_through_the_json_api_is_written_back(
+    committed_db: Database,
+    fake_admin: FakeAdmin,
+    admin_client: AdminClient,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    stock(committed_db, TEA=5)
+    place(committed_db, fake_admin, [("TEA", 2)])
+    with committed_db.read_session() as session:
+        line = session.scalars(select(OrderLine)).one()
+        customer_id, line_id = line.order.customer_id, line.id
+    app = create_app(h.settings(agent_api_token=API_TOKEN), committed_db)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        answer = await client.post(
+            f"/api/customers/{customer_id}/lines/{line_id}/cancel",
+            headers={"Authorization": f"Bearer {API_TOKEN}"},
+        )
+    assert answer.status_code == 200, answer.text
+    summary = WriteBack(committed_db, admin_client).run_due()
+    assert (summary.done, summary.dead) == (2, 0), summary.errors
+    assert fake_admin.shop.order(SHOPIFY_ID).cancelled is not None
