@@ -36,7 +36,7 @@ from store.customers import (
     upsert_customer,
 )
 from store.locking import lock_lines, lock_products
-from store.models import Customer, Order, Product
+from store.models import Customer, Order, OrderLine, Product
 from store.offers import cancel_line
 from store.orders import LineRequest, find_order, place_order
 from store.policy import Policy
@@ -69,16 +69,26 @@ def resource_of(event: Event) -> str:
 
 
 def lock(session: Session, event: Event) -> None:
-    """Lock what the event changes before it is compared with what we hold, so two events
-    about the same order or SKU at once are compared and applied one after the other."""
+    """Lock the products the event touches before it is compared with what we hold, so two
+    events about the same order or SKU at once are compared and applied one after the other.
+    Products only, in id order: the lock order of ``store.locking``, which every writer of
+    stock, lines and offers follows (an order row lock would block their line inserts)."""
     if isinstance(event, StockCount):
         product_id = session.scalar(select(Product.id).where(Product.sku == event.sku))
         if product_id is None:
             raise Refused(f"unknown SKU: {event.sku}")
         lock_products(session, [product_id])
         return
-    number = event.order.number if isinstance(event, OrderPlaced) else event.order_number
-    session.scalars(select(Order.id).where(Order.number == number).with_for_update()).first()
+    if isinstance(event, OrderPlaced):
+        skus = {line.sku for line in event.order.lines}
+        ids = session.scalars(select(Product.id).where(Product.sku.in_(skus))).all()
+    else:
+        ids = session.scalars(
+            select(OrderLine.product_id)
+            .join(Order, Order.id == OrderLine.order_id)
+            .where(Order.number == event.order_number)
+        ).all()
+    lock_products(session, ids)
 
 
 def order_placed(session: Session, event: Any, config: Config, now: dt.datetime) -> str | None:
