@@ -9,9 +9,9 @@ wait on the unique index until the first commits, then conflict; on SQLite write
 
 Then the products the event touches are locked (``apply.lock``) and its ``occurred_at`` is
 compared with the newest event applied to the same order or SKU: an older one is stale and
-changes nothing. The event's work runs in a savepoint: a refusal rolls it back, so nothing is half-written, and the
-claim row keeps the outcome and the reason. Anything else (the database failing) rolls back
-everything, claim included, so the sender's retry applies it later.
+changes nothing. The event's work runs in a savepoint: a refusal rolls it back, so nothing is
+half-written, and the claim row keeps the outcome and the reason. Anything else (the database
+failing) rolls back everything, claim included, so the sender's retry applies it later.
 """
 
 from __future__ import annotations

@@ -380,3 +380,28 @@ async def test_one_refused_event_does_not_stop_the_others(
     answer = await send(feed, [h.stock("NOPE", 1), h.order("W-1", [("TEA", 1)])])
     assert outcomes(answer) == ["refused", "applied"]
     assert count(committed_db, Order) == 1
+
+
+async def test_a_shipment_refused_in_part_ships_nothing(
+    committed_db: Database, feed: httpx.AsyncClient
+) -> None:
+    products(committed_db, TEA=5, POT=5)
+    await send(feed, [h.order("W-1", [("TEA", 1), ("POT", 1)])])
+    event = h.shipment("W-1", lines=[{"sku": "POT", "quantity": 1}, {"sku": "TEA", "quantity": 3}])
+    answer = await send(feed, [event])  # POT is shipped first, then TEA cannot be
+    assert outcomes(answer) == ["refused"]
+    assert count(committed_db, Shipment) == 0
+    assert [row[3] for row in lines(committed_db, "W-1")] == [LineStatus.ALLOCATED] * 2
+
+
+async def test_an_order_number_placed_with_other_lines_is_refused_without_a_new_customer(
+    committed_db: Database, feed: httpx.AsyncClient
+) -> None:
+    products(committed_db, TEA=5)
+    await send(feed, [h.order("W-1", [("TEA", 1)], occurred_at="2026-11-02T10:00:00Z")])
+    other = h.order("W-1", [("TEA", 4)], occurred_at="2026-11-02T10:05:00Z", phone="+14155550177")
+    answer = await send(feed, [other])
+    assert outcomes(answer) == ["refused"]
+    assert "different content" in answer.json()["results"][0]["reason"]
+    assert count(committed_db, Customer) == 1  # the second phone's customer was rolled back
+    assert lines(committed_db, "W-1") == [("TEA", 1, 0, LineStatus.ALLOCATED)]
