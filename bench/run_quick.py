@@ -27,6 +27,7 @@ QUICK: dict[str, list[str]] = {
     "cli": ["--repeat", "1"],
     "dispatch": ["--n", "200", "--latency-ms", "0"],
     "fanout": ["--customers", "500", "--repeat", "1"],
+    "order_feed": ["-n", "60", "--batch", "20"],
     "import_stall": ["--rows", "200", "--floor-seconds", "0.5"],
     "ratelimit": ["--seconds", "1", "--senders", "10", "--chats", "20"],
     "render": ["--n", "200", "--runs", "1"],

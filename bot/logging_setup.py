@@ -78,6 +78,9 @@ def secrets_of(settings: Settings) -> list[str]:
         settings.twilio_auth_token,
         settings.agent_api_token,
         settings.order_link_secret,
+        settings.order_feed_secret,
+        settings.shopify_webhook_secret,
+        settings.shopify_admin_token,
     ]
     found = [v.get_secret_value() for v in values if v is not None]
     try:

@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     shopify_admin_token: SecretStr | None = None
     shopify_api_version: str = "2026-07"
     shopify_api_base_url: str | None = None
+    # The signed order feed (``bot.integrations.orderfeed``, ``POST /webhooks/orders``): the secret
+    # shared with the shop's platform, and how far a request's timestamp may be from our clock.
+    order_feed_secret: SecretStr | None = None
+    order_feed_replay_window_seconds: int = Field(default=300, ge=30, le=3600)
 
     # E-mail to suppliers (``messaging.channels.email``); no SMTP_HOST: the sandbox records them.
     smtp_host: str | None = None
@@ -198,6 +202,7 @@ class Settings(BaseSettings):
         "shopify_webhook_secret",
         "smtp_password",
         "shopify_admin_token",
+        "order_feed_secret",
     )
     @classmethod
     def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:

@@ -890,7 +890,9 @@ __all__ = [
     "utcnow",
 ]
 
+from store import tables_consent as _tables_consent  # noqa: E402,F401
 from store import tables_dashboard as _tables_dashboard  # noqa: E402,F401
 from store import tables_inbox as _tables_inbox  # noqa: E402,F401
+from store import tables_orderfeed as _tables_orderfeed  # noqa: E402,F401
 from store import tables_shopify as _tables_shopify  # noqa: E402,F401
 from store import tables_suppliers as _tables_suppliers  # noqa: E402,F401

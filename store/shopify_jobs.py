@@ -37,6 +37,7 @@ __all__ = [
     "MAX_ERROR",
     "claim_due",
     "enqueue_choice",
+    "enqueue_line_cancel",
     "finish_job",
     "jobs",
     "retry_job",
@@ -68,12 +69,48 @@ def enqueue_choice(
 ) -> None:
     """Owe Shopify the writes for ``choice`` on ``offer``'s line, if its order came from there."""
     line = offer.line
-    shopify_id = session.scalar(
-        select(ShopifyOrder.shopify_id).where(ShopifyOrder.order_id == line.order_id)
-    )
+    shopify_id = _shopify_id(session, line)
     if shopify_id is None:
         return
-    for job in _jobs_for(session, offer, choice, new_line, now):
+    _insert(session, line, shopify_id, _jobs_for(session, offer, choice, new_line, now), now)
+
+
+def enqueue_line_cancel(session: Session, line: OrderLine, now: dt.datetime) -> None:
+    """Owe Shopify the writes for a line an agent cancelled outside any offer (the dashboard,
+    the API, the CLI), as for a customer's cancel: the whole order's cancellation with its
+    refund when nothing of it remains, else the line edited down to its shipped units; and
+    the tag and note. Call it after ``store.offers.cancel_line``, in its transaction."""
+    shopify_id = _shopify_id(session, line)
+    if shopify_id is None:
+        return
+    sku = line.product.sku
+    note = f"backorder-bot: {sku} x{line.quantity - line.shipped_quantity} -> cancel (by support)"
+    found = [
+        _cancel_order(session, line)
+        or _Job(
+            f"line:{line.id}:edit",
+            ShopifyJobKind.ORDER_EDIT,
+            {"sku": sku, "keep": line.shipped_quantity},
+        ),
+        _Job(
+            f"line:{line.id}:note",
+            ShopifyJobKind.ORDER_NOTE,
+            {"tag": CHOICE_TAGS[OfferChoice.CANCEL], "note": note},
+        ),
+    ]
+    _insert(session, line, shopify_id, found, now)
+
+
+def _shopify_id(session: Session, line: OrderLine) -> int | None:
+    return session.scalar(
+        select(ShopifyOrder.shopify_id).where(ShopifyOrder.order_id == line.order_id)
+    )
+
+
+def _insert(
+    session: Session, line: OrderLine, shopify_id: int, found: list[_Job], now: dt.datetime
+) -> None:
+    for job in found:
         session.execute(
             upsert_insert(session, _TABLE)
             .values(
@@ -156,8 +193,12 @@ def _edit(
 
 
 def _cancel(session: Session, offer: Offer) -> _Job | None:
+    return _cancel_order(session, offer.line)
+
+
+def _cancel_order(session: Session, line: OrderLine) -> _Job | None:
     """The whole order's cancellation, with the refund promised, when nothing of it remains."""
-    order = offer.line.order
+    order = line.order
     if order.status != OrderStatus.CANCELLED:
         return None
     session.flush()

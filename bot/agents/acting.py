@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from messaging import outbox
-from store import audit, order_links
+from store import audit, order_links, shopify_jobs
 from store.allocation import supersede_open_offers
 from store.errors import InvalidInput, NotFound
 from store.locking import lock_lines, lock_products
@@ -116,6 +116,9 @@ def cancel(
         )
     supersede_open_offers(session, line, now)  # an expired round still open: it is over now
     cancel_line(session, line, now, reason="agent")
+    # A customer's cancel goes back to Shopify through the offer (``store.offers``); this one
+    # has none, so it is owed here.
+    shopify_jobs.enqueue_line_cancel(session, line, now)
     detail: dict[str, object] = {"line_id": line.id, "order_number": line.order.number}
     return audited(session, agent, customer_id, "customer.line_cancelled", "done", detail, now)
 

@@ -7,6 +7,7 @@ import uvicorn
 from bot import wiring
 from bot.cli.support import err
 from bot.cli.support import fail as _fail
+from bot.integrations.shopify.writeback_loop import shopify_configured, writeback_lifespan
 from bot.settings import Settings, SettingsError
 from bot.web.app import create_app
 from bot.web.workers import bind_socket, run_workers
@@ -44,6 +45,9 @@ def _config(
     settings: Settings, db: Database, host: str, port: int, dispatch: bool
 ) -> uvicorn.Config:
     hooks = [wiring.dispatcher_lifespan(settings, db)] if dispatch else []
+    # The Shopify write-back runs where the dispatcher does (one process of ``--workers N``).
+    if dispatch and shopify_configured(settings):
+        hooks.append(writeback_lifespan(settings, db))
     try:
         web = create_app(settings, db, lifespan_hooks=hooks)
     except SettingsError as exc:

@@ -19,6 +19,9 @@ from telegram.request import BaseRequest
 
 from bot import inbound as inbound_service
 from bot.inbound import Inbound
+from bot.integrations.orderfeed import apply as order_feed_apply
+from bot.integrations.orderfeed import webhook as order_feed_webhook
+from bot.integrations.orderfeed.ingest import FeedIngest
 from bot.integrations.shopify import webhook as shopify_webhook
 from bot.integrations.shopify.ingest import ShopifyIngest
 from bot.integrations.shopify.topics import Config as ShopifyConfig
@@ -112,6 +115,7 @@ def create_app(
     app.include_router(telegram_webhook.router(telegram, telegram_secret, inbound, metrics))
     app.include_router(twilio_status.router(db, verify_twilio, metrics))
     app.include_router(_shopify_router(settings, db, metrics))
+    app.include_router(_order_feed_router(settings, db, metrics))
     app.include_router(ops.router(db, metrics))
     app.include_router(order_page.router(db, settings, metrics))
     app.include_router(supplier_page.router(db, settings, metrics))
@@ -136,6 +140,21 @@ def _shopify_router(settings: Settings, db: Database, metrics: ops.WebMetrics) -
         settings.shopify_webhook_secret,
         settings.shopify_shop_domain,
         metrics,
+    )
+
+
+def _order_feed_router(settings: Settings, db: Database, metrics: ops.WebMetrics) -> Any:
+    config = order_feed_apply.Config(
+        policy=settings.policy(),
+        default_locale=settings.default_locale,
+        default_timezone=settings.default_timezone,
+        phone_region=settings.default_phone_region,
+    )
+    return order_feed_webhook.router(
+        FeedIngest(db, config),
+        settings.order_feed_secret,
+        metrics,
+        window_s=settings.order_feed_replay_window_seconds,
     )
 
 

@@ -28,10 +28,10 @@ REQUIRED_SCOPES = {
     "write_orders": "orders in, the customer's choice written to the order, cancellations",
     "write_order_edits": "a switch to another product edits the order",
     "write_discounts": "the wait coupon becomes a discount code",
-    "read_customers": "the customer a discount code is for",
+    "read_customers": "the customer a discount code is for; phone, locale, SMS consent",
 }
 IMPLIED = {"write_orders": "read_orders", "write_discounts": "read_discounts"}
-# The topics ``bot.integrations.shopify.topics`` acts on (GraphQL enum spelling).
+# The topics ``topics`` and ``customer_topics`` act on (GraphQL enum spelling).
 TOPICS = (
     "ORDERS_CREATE",
     "ORDERS_UPDATED",
@@ -39,6 +39,8 @@ TOPICS = (
     "FULFILLMENTS_CREATE",
     "PRODUCTS_UPDATE",
     "INVENTORY_LEVELS_UPDATE",
+    "CUSTOMERS_UPDATE",
+    "CUSTOMERS_MARKETING_CONSENT_UPDATE",
     "APP_UNINSTALLED",
 )
 SCOPES = "query Scopes { currentAppInstallation { accessScopes { handle } } }"

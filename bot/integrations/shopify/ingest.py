@@ -28,8 +28,10 @@ from sqlalchemy import Table, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot.integrations.shopify.customer_topics import CUSTOMER_HANDLERS
 from bot.integrations.shopify.mapping import Refused
-from bot.integrations.shopify.topics import HANDLERS, Applied, Config
+from bot.integrations.shopify.topics import HANDLERS as ORDER_HANDLERS
+from bot.integrations.shopify.topics import Applied, Config
 from store.db import Database, upsert_insert
 from store.errors import StoreError
 from store.models import ShopifyOutcome, ShopifyWebhook, utcnow
@@ -114,7 +116,7 @@ class ShopifyIngest:
         return Ingested(duplicate=False, outcome=applied.outcome, reason=applied.reason)
 
     def _apply(self, session: Session, delivery: Delivery, now: dt.datetime) -> Applied:
-        handler = HANDLERS.get(delivery.topic)
+        handler = ORDER_HANDLERS.get(delivery.topic) or CUSTOMER_HANDLERS.get(delivery.topic)
         if handler is None:
             return Applied(ShopifyOutcome.IGNORED, reason=f"topic {delivery.topic} is not acted on")
         if delivery.payload is None:

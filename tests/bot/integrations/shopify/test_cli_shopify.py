@@ -19,11 +19,13 @@ def test_connect_registers_every_topic_once(shop_env: Database, fake_admin: Fake
     assert "Connected." in first.output
     uris = {(s["topic"], s["uri"]) for s in fake_admin.shop.subscriptions}
     assert ("ORDERS_CREATE", "https://bot.example/webhooks/shopify") in uris
-    assert len(uris) == 7
+    assert ("CUSTOMERS_UPDATE", "https://bot.example/webhooks/shopify") in uris
+    assert ("CUSTOMERS_MARKETING_CONSENT_UPDATE", "https://bot.example/webhooks/shopify") in uris
+    assert len(uris) == 9
     again = _run("shopify", "connect")
     assert again.exit_code == 0
     assert "already there" in again.output
-    assert len(fake_admin.shop.subscriptions) == 7
+    assert len(fake_admin.shop.subscriptions) == 9
     assert TOKEN not in first.output + again.output
 
 
