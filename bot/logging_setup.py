@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterable
 from typing import TextIO
 
+from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -71,18 +72,16 @@ class RedactSecrets(logging.Filter):
 
 
 def secrets_of(settings: Settings) -> list[str]:
-    """Every secret value the settings hold, plus the password inside the database URL."""
+    """Every secret value the settings hold, plus the password inside the database URL.
+
+    Every ``SecretStr`` field counts, so a secret added to the settings later is redacted
+    without anyone remembering to list it here (the SMTP password once was not)."""
     values = [
-        settings.telegram_bot_token,
-        settings.telegram_webhook_secret,
-        settings.twilio_auth_token,
-        settings.agent_api_token,
-        settings.order_link_secret,
-        settings.order_feed_secret,
-        settings.shopify_webhook_secret,
-        settings.shopify_admin_token,
+        value
+        for name in type(settings).model_fields
+        if isinstance(value := getattr(settings, name), SecretStr)
     ]
-    found = [v.get_secret_value() for v in values if v is not None]
+    found = [v.get_secret_value() for v in values]
     try:
         password = make_url(settings.database_url).password
     except ArgumentError:  # an unparsable URL fails later, with its own message
