@@ -85,7 +85,8 @@ async def _accept(
     if not isinstance(data, dict) or type(data.get("update_id")) is not int:
         logger.warning("Telegram webhook: not an update (no integer update_id); ignored")
         return "malformed"
-    common = common_text_received(data)
+    # Only while the application runs: it then awaits the answer's task when it stops.
+    common = common_text_received(data) if application.running else None
     if common is not None:
         return await _answer_now(application, inbound, common)
     try:
