@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 
 from bot.agents import handoff
 from bot.conversation import Conversation, Incoming, Reply, Sender, rows
-from bot.conversation.core import MISSES
+from bot.conversation.core import MISSES, is_common
 from bot.settings import Settings
 from bot.wiring import shop_voice
 from messaging.notifier import OrderLinks
@@ -352,6 +352,7 @@ def _common_candidate(incoming: Incoming) -> bool:
         and incoming.attachment is None
         and not incoming.provider_answered
         and 0 < len(incoming.text) <= MAX_TEXT
+        and is_common(incoming)
     )
 
 

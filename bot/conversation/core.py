@@ -65,7 +65,16 @@ from store.order_links import tokens_for_orders
 from store.policy import Policy
 from store.telegram_links import link_chat, redeem_link_token
 
-__all__ = ["MISSES", "Action", "Conversation", "Incoming", "Reply", "Sender", "SharedContact"]
+__all__ = [
+    "MISSES",
+    "Action",
+    "Conversation",
+    "Incoming",
+    "Reply",
+    "Sender",
+    "SharedContact",
+    "is_common",
+]
 
 # A reply that names no offer, with none open, still means the offer the customer just
 # answered: a resent "1" gets its confirmation again, a "2" after "1" hears it was decided.
@@ -508,6 +517,13 @@ _HANDLERS: dict[IntentKind, Callable[[Conversation, _Turn], Reply]] = {
 
 # What handle_common answers; each of these handlers reads only rows.py's columns.
 _COMMON = frozenset({IntentKind.STATUS, IntentKind.HELP})
+
+
+def is_common(incoming: Incoming) -> bool:
+    """Whether ``handle_common`` may answer this message (asked before any look-up, so that
+    the other messages cost no query the full path repeats)."""
+    return _intent(incoming).kind in _COMMON
+
 
 # Everything the replies read, loaded up front: no lazy loads while rendering.
 _ORDER_LOADS = (
