@@ -44,7 +44,9 @@ How to read it:
   estimate of the throughput ratio.
 * ``gen cores`` is the load generator's CPU use: near 1.0 means the generator, not the server, was
   the limit, and the row is a lower bound for the server.
-* Telegram's webhook only logs the update and queues it, then answers 200; the handlers run after
+* Telegram's webhook handles status questions and help in the request (the lean path of issue
+  16: one transaction, no python-telegram-bot objects), answers 200, then sends the answer; any
+  other update it only logs and queues, and PTB's handlers run after
   (the conversation, then ``sendMessage`` to the fake). The Telegram section says how many updates
   were fully handled (``inbound_messages.handled_at``), how long the queue took to drain after the
   load stopped, and the end-to-end handling rate. Their CPU competes with the webhook's.
@@ -994,7 +996,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_telegram(rows: list[Phase]) -> None:
-    print("telegram: the webhook logs + queues and answers 200; the handlers run after")
+    print(
+        "telegram: status questions and help are handled in the webhook's request (the lean"
+        " path), sendMessage after the 200; other updates are logged, queued, handled after"
+    )
     for row in rows:
         if row.target != "telegram":
             continue

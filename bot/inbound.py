@@ -37,8 +37,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from bot.agents import handoff
-from bot.conversation import Conversation, Incoming, Reply, Sender
-from bot.conversation.core import MISSES
+from bot.conversation import Conversation, Incoming, Reply, Sender, rows
+from bot.conversation.core import MISSES, is_common
 from bot.settings import Settings
 from bot.wiring import shop_voice
 from messaging.notifier import OrderLinks
@@ -234,6 +234,9 @@ class Inbound:
         self, session: Session, received: Received, now: dt.datetime
     ) -> tuple[Reply, int | None, handoff.ForPerson | None]:
         chat_id = _int_or_none(received.sender) if received.channel is Channel.TELEGRAM else None
+        lean = self._converse_common(session, received, now, chat_id)
+        if lean is not None:
+            return lean
         # Held here while the conversation runs, so its own look-up of the customer is answered
         # from the session's identity map instead of a second query.
         customer = self._customer(session, received, chat_id)
@@ -268,6 +271,58 @@ class Inbound:
         customer = customer or self._customer(session, received, chat_id)
         return reply, sender.customer_id, handoff.ForPerson(kind, customer)
 
+    def _converse_common(
+        self, session: Session, received: Received, now: dt.datetime, chat_id: int | None
+    ) -> tuple[Reply, int | None, handoff.ForPerson | None] | None:
+        """The lean path for what most customers send (a status question, help): the customer
+        and their orders as Core rows, not ORM objects (``bot.conversation.rows``). None when
+        the message is anything else, or needs what only the full path does (an unknown
+        sender, a hand-off, a person asked for, a longer text): nothing was written then."""
+        incoming = received.incoming
+        if not _common_candidate(incoming):
+            return None
+        customer = self._customer_row(session, received, chat_id)
+        if customer is None or customer.handed_off_at is not None:
+            return None
+        # Asking for a person in the same words ("where is my order? agent!") is the full path's.
+        held = handoff.before_bot(
+            received.channel,
+            incoming,
+            cast(Customer, customer),  # reads locale and handed_off_at, both in the row
+            private=True,
+            shop_name=self._shop_name,
+            default_locale=self._default_locale,
+        )
+        if held is not None:
+            return None
+        sender = Sender(
+            customer_id=customer.id,
+            chat_is_private=received.chat_is_private,
+            chat_id=chat_id,
+            user_id=received.user_id,
+            guessing_check=lambda: self._misses(session, received, now) >= self._miss_limit,
+        )
+        conversation = self._conversation(session, now)
+        reply = conversation.handle_common(received.channel, sender, incoming, customer)
+        if reply is None:
+            return None
+        kind = handoff.inbox_kind(reply, private=True)
+        if kind is None:
+            return reply, customer.id, None
+        # A refused guesser is filed for a person, with the customer as the full path has it.
+        full = self._customer(session, received, chat_id)
+        return reply, customer.id, handoff.ForPerson(kind, full)
+
+    def _customer_row(
+        self, session: Session, received: Received, chat_id: int | None
+    ) -> rows.CustomerRow | None:
+        if received.channel is Channel.SMS:
+            phone = _sender_phone(received.sender, self._phone_region)
+            return rows.customer_by_phone(session.connection(), phone) if phone else None
+        if chat_id is None or not received.chat_is_private:
+            return None
+        return rows.customer_by_chat(session.connection(), chat_id)
+
     def _customer(
         self, session: Session, received: Received, chat_id: int | None
     ) -> Customer | None:
@@ -287,6 +342,18 @@ class Inbound:
             "since": now - self._miss_window,
         }
         return session.connection().execute(_MISSES, params).scalar() or 0
+
+
+def _common_candidate(incoming: Incoming) -> bool:
+    """Plain text that may be a status question or help: worth trying the lean path for."""
+    return (
+        incoming.button_data is None
+        and incoming.contact is None
+        and incoming.attachment is None
+        and not incoming.provider_answered
+        and 0 < len(incoming.text) <= MAX_TEXT
+        and is_common(incoming)
+    )
 
 
 def _same_message(received: Received) -> tuple[Any, ...]:

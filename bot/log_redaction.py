@@ -16,8 +16,8 @@ from __future__ import annotations
 import logging
 import re
 
-from store.order_links import PAGE_PATH
-from store.supplier_requests import PAGE_PATH as SUPPLIER_PAGE_PATH
+from store.page_paths import ORDER_PAGE_PATH as PAGE_PATH
+from store.page_paths import SUPPLIER_PAGE_PATH
 
 __all__ = ["LINK_REDACTED", "RedactLinkTokens", "install_on_access_log", "redact_links"]
 

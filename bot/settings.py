@@ -15,8 +15,8 @@ import phonenumbers
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from store.choices import OfferChoice
 from store.db import DEFAULT_DATABASE_URL
-from store.models import OfferChoice
 from store.policy import Policy
 
 # Where ``backorder-bot serve`` listens by default (``--host 127.0.0.1 --port 8000``): the base of

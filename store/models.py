@@ -32,6 +32,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from store.choices import OfferChoice  # its own module: the settings need it, not the ORM
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -371,12 +373,6 @@ class OrderLine(Base):
     offers: Mapped[list[Offer]] = relationship(
         back_populates="line", order_by="Offer.id", foreign_keys="Offer.line_id"
     )
-
-
-class OfferChoice(StrEnum):
-    WAIT = "wait"  # keep waiting, with a discount coupon
-    SWITCH = "switch"  # take the alternative product now
-    CANCEL = "cancel"  # cancel the backordered line, full refund
 
 
 class OfferStatus(StrEnum):

@@ -40,6 +40,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from store.models import OrderPageLink
+from store.page_paths import ORDER_PAGE_PATH
 
 __all__ = [
     "PAGE_PATH",
@@ -55,7 +56,7 @@ __all__ = [
     "tokens_for_orders",
 ]
 
-PAGE_PATH = "/o/"
+PAGE_PATH = ORDER_PAGE_PATH
 TOKEN_BYTES = 16  # 128 bits: 22 base64url characters
 NONCE_BYTES = 16
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{22}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from store.models import OfferChoice
+from store.choices import OfferChoice
 
 
 @dataclass(frozen=True, slots=True)

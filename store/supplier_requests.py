@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session, selectinload
 from store.eta import shop_today
 from store.models import LineStatus, Order, OrderLine, Product, StockReceipt, Supplier
 from store.order_links import TOKEN_BYTES, hash_token, is_well_formed
+from store.page_paths import SUPPLIER_PAGE_PATH
 from store.policy import Policy
 from store.tables_suppliers import SupplierAnswer, SupplierRequest, SupplierRequestItem
 
@@ -46,7 +47,7 @@ __all__ = [
     "revoke_request",
 ]
 
-PAGE_PATH = "/s/"
+PAGE_PATH = SUPPLIER_PAGE_PATH
 NONCE_BYTES = 16
 
 

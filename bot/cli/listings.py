@@ -1,4 +1,7 @@
-"""The read-only views: one order, the waiting lines by SKU, and the backorder report."""
+"""The read-only views: the waiting lines by SKU and the backorder report; revoking a page link.
+
+One order's view, ``orders show``, is ``bot.cli.orders_show`` (light on imports).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import JustifyMethod
 
-from bot.cli import orders as cli_orders
 from bot.cli.support import add_column, context, data_table, fail, out, print_json
-from bot.order_views import order_record
 from store import order_links, queries
 from store.models import utcnow
 
@@ -36,45 +37,6 @@ def orders_revoke_link(ctx: typer.Context, number: str) -> None:
         )
     else:
         out.print(f"Order {number} has no live page link.")
-
-
-def orders_show(ctx: typer.Context, number: str, as_json: JsonFlag = False) -> None:
-    """One order: its customer, lines, dates and open offers."""
-    db = context(ctx).database()
-    with db.read_session() as session:
-        order = queries.order_with_lines(session, number)
-        if order is None:
-            fail(f"order {number} does not exist")
-        view = order_record(order, with_phone=True)
-    if as_json:
-        print_json(view)
-        return
-    placed_at = dt.datetime.fromisoformat(view["placed_at"]).astimezone(dt.UTC)
-    placed = placed_at.strftime("%Y-%m-%d %H:%M UTC")
-    out.print(f"[bold]Order {view['number']}[/bold] ({view['status']}), placed {placed}")
-    out.print(f"Customer: {view['customer']['name']} {view['customer']['phone'] or ''}")
-    # Six columns fit 80 terminal columns with every date and count whole; offers go below.
-    table = data_table(
-        "sku", "product", "qty", "alloc/wait/shipped", "status", "eta", wrap=("product",)
-    )
-    for line in view["lines"]:
-        units = f"{line['allocated']}/{line['backordered']}/{line['shipped']}"
-        table.add_row(
-            line["sku"],
-            line["name"],
-            str(line["quantity"]),
-            units,
-            line["status"],
-            line["eta"] or "-",
-        )
-    out.print(table)
-    for line in view["lines"]:
-        if offer := line["open_offer"]:
-            out.print(
-                f"Offer on {line['sku']}: open until {offer['expires_at'][:10]}", highlight=False
-            )
-    for shipment in view["shipments"]:
-        out.print(cli_orders.shipment_line(shipment), highlight=False, soft_wrap=True)
 
 
 def backorders_cmd(

@@ -8,7 +8,7 @@ nothing.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -17,19 +17,6 @@ from bot.order_views import shipment_record
 from store.errors import StoreError
 from store.models import utcnow
 from store.shipments import ship as ship_units
-
-
-def shipment_line(view: dict[str, Any]) -> str:
-    """One shipment as ``orders show`` lists it."""
-    units = ", ".join(f"{item['quantity']} x {item['sku']}" for item in view["lines"])
-    tracking = " ".join(
-        str(value)
-        for value in (view["carrier"], view["tracking_number"], view["tracking_url"])
-        if value
-    )
-    return f"Shipment {view['id']} on {view['created_at'][:10]}: {units}" + (
-        f" ({tracking})" if tracking else ""
-    )
 
 
 def ship(

@@ -35,12 +35,14 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from bot.conversation import rows
 from bot.conversation.intents import Intent, IntentKind, parse, parse_callback
+from bot.conversation.rows import CustomerRow
 from bot.order_views import offer_context, offer_view, order_view
 from messaging.notifier import CONFIRMATIONS, OrderLinks, render_with_link
 from messaging.render import DEFAULT_LOCALE
@@ -63,7 +65,16 @@ from store.order_links import tokens_for_orders
 from store.policy import Policy
 from store.telegram_links import link_chat, redeem_link_token
 
-__all__ = ["MISSES", "Action", "Conversation", "Incoming", "Reply", "Sender", "SharedContact"]
+__all__ = [
+    "MISSES",
+    "Action",
+    "Conversation",
+    "Incoming",
+    "Reply",
+    "Sender",
+    "SharedContact",
+    "is_common",
+]
 
 # A reply that names no offer, with none open, still means the offer the customer just
 # answered: a resent "1" gets its confirmation again, a "2" after "1" hears it was decided.
@@ -211,6 +222,7 @@ class Conversation:
         self.default_locale = default_locale
         self.phone_region = phone_region
         self.order_links = order_links
+        self._rows = False  # set while handle_common answers from Core rows
 
     def handle(self, channel: Channel | str, sender: Sender, incoming: Incoming) -> Reply:
         """Answer one message; any change (offer, opt-out) is left in the session uncommitted."""
@@ -223,6 +235,26 @@ class Conversation:
         locale = customer.locale if customer else intent.language or self.default_locale
         turn = _Turn(kind, intent, incoming, customer, private, locale, sender)
         return _HANDLERS[intent.kind](self, turn)
+
+    def handle_common(
+        self, channel: Channel | str, sender: Sender, incoming: Incoming, customer: CustomerRow
+    ) -> Reply | None:
+        """The lean path: a status question or help from a known customer in a private chat,
+        answered from Core rows (``bot.conversation.rows``); None for any other message, which
+        ``handle`` must answer. Same handlers, so the same answers."""
+        kind = Channel(channel)
+        intent = _intent(incoming)
+        if intent.kind not in _COMMON or not (kind is Channel.SMS or sender.chat_is_private):
+            return None
+        # Shaped like a Customer for what these handlers read: id, name, locale, timezone.
+        turn = _Turn(
+            kind, intent, incoming, cast(Customer, customer), True, customer.locale, sender
+        )
+        self._rows = True
+        try:
+            return _HANDLERS[intent.kind](self, turn)
+        finally:
+            self._rows = False
 
     # --- handlers, one per intent ------------------------------------------------------------
 
@@ -443,10 +475,14 @@ class Conversation:
         return None
 
     def _own_order(self, customer: Customer, number: str) -> Order | None:
+        if self._rows:
+            return rows.own_order(self.session.connection(), customer.id, number.upper())
         params = {"customer_id": customer.id, "number": number.upper()}
         return self.session.scalars(_OWN_ORDER, params).unique().first()
 
     def _open_orders(self, customer: Customer) -> list[Order]:
+        if self._rows:
+            return rows.open_orders(self.session.connection(), customer.id)
         return list(self.session.scalars(_OPEN_ORDERS, {"customer_id": customer.id}).unique())
 
     def _own_offer(self, customer: Customer, offer_id: int) -> Offer | None:
@@ -478,6 +514,16 @@ _HANDLERS: dict[IntentKind, Callable[[Conversation, _Turn], Reply]] = {
     IntentKind.SHARED_CONTACT: Conversation._shared_contact,
     IntentKind.UNKNOWN: Conversation._unknown,
 }
+
+# What handle_common answers; each of these handlers reads only rows.py's columns.
+_COMMON = frozenset({IntentKind.STATUS, IntentKind.HELP})
+
+
+def is_common(incoming: Incoming) -> bool:
+    """Whether ``handle_common`` may answer this message (asked before any look-up, so that
+    the other messages cost no query the full path repeats)."""
+    return _intent(incoming).kind in _COMMON
+
 
 # Everything the replies read, loaded up front: no lazy loads while rendering.
 _ORDER_LOADS = (

@@ -24,6 +24,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from telegram import (
+    Bot,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
@@ -44,7 +45,7 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
-from bot.inbound import Handled, Inbound
+from bot.inbound import Handled, Inbound, Received
 from bot.telegram.agents import AgentCommands
 from bot.telegram.replies import deliver
 from bot.telegram.retry import retrying_failed_updates
@@ -55,6 +56,7 @@ __all__ = [
     "ALLOWED_UPDATES",
     "build_application",
     "running",
+    "send_answer",
 ]
 
 logger = logging.getLogger(__name__)
@@ -177,20 +179,26 @@ class _Handlers:
         if received is None:
             return
         handled = await asyncio.to_thread(self._inbound.handle, received)
-        text = handled.text_to_send
-        if text is None:
-            return
-        markup = _markup(handled)
-        await deliver(
-            lambda: context.bot.send_message(
-                int(received.sender),
-                text,
-                parse_mode=ParseMode.HTML,
-                reply_markup=markup,
-                link_preview_options=LinkPreviewOptions(is_disabled=True),
-            ),
-            f"answer to update {update.update_id}",
-        )
+        await send_answer(context.bot, received, handled)
+
+
+async def send_answer(bot: Bot, received: Received, handled: Handled) -> None:
+    """Send the answer to one handled update, if it has one: the handlers' way and the
+    webhook's lean path (``bot.web.telegram_webhook``) alike."""
+    text = handled.text_to_send
+    if text is None:
+        return
+    markup = _markup(handled)
+    await deliver(
+        lambda: bot.send_message(
+            int(received.sender),
+            text,
+            parse_mode=ParseMode.HTML,
+            reply_markup=markup,
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
+        ),
+        f"answer to update {received.provider_id}",
+    )
 
 
 def _markup(

@@ -15,11 +15,11 @@ from typing import Any
 from telegram import Message, Update
 from telegram.constants import ChatType, MessageEntityType
 
-from bot.conversation import Incoming, SharedContact
+from bot.conversation import Incoming, IntentKind, SharedContact, parse
 from bot.inbound import Received
 from store.models import Channel
 
-__all__ = ["ATTACHMENTS", "received_from_update"]
+__all__ = ["ATTACHMENTS", "common_text_received", "received_from_update"]
 
 # Message fields that carry something other than words, in the order they are checked.
 ATTACHMENTS = (
@@ -94,3 +94,50 @@ def _for_another_bot(message: Message) -> bool:
     except RuntimeError:  # no bot attached (a test building updates by hand): cannot tell
         return False
     return addressed != (ours or "").lower()
+
+
+# The commands a customer's status question or help may start with; any other command (an
+# agent's /eta, /start with a token, /stop) goes through python-telegram-bot's handlers.
+_COMMON_COMMANDS = frozenset({"/status", "/help"})
+_COMMON_KINDS = frozenset({IntentKind.STATUS, IntentKind.HELP})
+
+
+def common_text_received(data: dict[str, Any]) -> Received | None:
+    """The update as :func:`received_from_update` reads it, straight from Telegram's JSON, when
+    it is the common case: plain text in a private chat that asks for the status or for help.
+    None for anything else (the caller then takes python-telegram-bot's way).
+
+    ``Update.de_json`` and PTB's dispatch cost more CPU than answering the question
+    (issue 16). The fields checked are the ones ``de_json`` requires of such an update, so an
+    update it would refuse is never answered here.
+    """
+    message = data.get("message")
+    if set(data) != {"update_id", "message"} or not isinstance(message, dict):
+        return None
+    chat, user, text = message.get("chat"), message.get("from"), message.get("text")
+    if not isinstance(chat, dict) or not isinstance(user, dict) or not isinstance(text, str):
+        return None
+    if chat.get("type") != ChatType.PRIVATE or type(chat.get("id")) is not int:
+        return None
+    if type(user.get("id")) is not int or user.get("is_bot") is not False:
+        return None
+    if not isinstance(user.get("first_name"), str):
+        return None
+    if type(message.get("message_id")) is not int or type(message.get("date")) is not int:
+        return None
+    if "contact" in message or "caption" in message or any(k in message for k in ATTACHMENTS):
+        return None
+    first = text.split(maxsplit=1)[0].lower() if text.strip() else ""
+    if first.startswith("/") and first not in _COMMON_COMMANDS:
+        return None  # another command, or one addressed to a bot by name (/status@name)
+    if parse(text).kind not in _COMMON_KINDS:
+        return None
+    return Received(
+        Channel.TELEGRAM,
+        str(data["update_id"]),
+        str(chat["id"]),
+        Incoming(text=text),
+        chat_is_private=True,
+        user_id=user["id"],
+        payload=data,
+    )

@@ -5,7 +5,13 @@ with every update. It is compared in constant time; missing or wrong (a prefix i
 before the body is read. When Telegram is not configured the route answers 403 to everyone.
 
 An authenticated update is logged (``inbound_messages``, with its raw JSON for replay) and put on
-the application's queue, then acknowledged with 200 at once; the handlers do the rest. Anything
+the application's queue, then acknowledged with 200 at once; the handlers do the rest. The
+common case, a status question or help as plain text in a private chat
+(``bot.telegram.updates.common_text_received``), is read from the JSON and handled in the
+request instead, in the one transaction that logs it as handled (exactly once per
+``update_id``, as on the queue's way); its answer is sent by the same code as the handlers'
+(``bot.telegram.bot.send_answer``) on a task after the 200. If handling it fails, the update
+stays logged unhandled and the replay handles it (``bot.telegram.retry``). Anything
 else that comes with the right secret also gets 200, so Telegram does not retry it forever:
 malformed JSON, updates that ``Update.de_json`` refuses (e.g. old ones without ``from.is_bot``),
 update types we do not handle, and duplicates of an ``update_id`` already logged.
@@ -25,8 +31,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from telegram import Update
 from telegram.ext import Application
 
-from bot.inbound import Inbound
-from bot.telegram.updates import received_from_update
+from bot.inbound import Inbound, Received
+from bot.telegram.bot import send_answer
+from bot.telegram.updates import common_text_received, received_from_update
 from bot.web.bodies import read_capped
 from bot.web.ops import WebMetrics
 
@@ -78,6 +85,10 @@ async def _accept(
     if not isinstance(data, dict) or type(data.get("update_id")) is not int:
         logger.warning("Telegram webhook: not an update (no integer update_id); ignored")
         return "malformed"
+    # Only while the application runs: it then awaits the answer's task when it stops.
+    common = common_text_received(data) if application.running else None
+    if common is not None:
+        return await _answer_now(application, inbound, common)
     try:
         update = Update.de_json(data, application.bot)
     except (TypeError, KeyError, ValueError, AttributeError) as exc:
@@ -97,6 +108,31 @@ async def _accept(
         return "duplicate"
     await application.update_queue.put(update)
     return "queued"
+
+
+async def _answer_now(
+    application: Application[Any, Any, Any, Any, Any, Any], inbound: Inbound, received: Received
+) -> str:
+    """A status question or help: handled in the request, in the one transaction that logs it
+    (instead of logging it here and handling it again from PTB's queue); the answer is sent
+    after the 200, on a task the application awaits when it stops."""
+    try:
+        handled = await asyncio.to_thread(inbound.handle, received)
+    except Exception:
+        # handle() logged it unhandled if it could (the replay then handles it): make sure.
+        logger.exception("Telegram update %s failed", received.provider_id)
+        try:
+            await asyncio.to_thread(inbound.record, received)
+        except SQLAlchemyError:
+            logger.exception("Telegram update %s not logged", received.provider_id)
+            return "error"
+        return "failed"
+    if handled.duplicate:
+        return "duplicate"
+    application.create_task(
+        send_answer(application.bot, received, handled), name=f"answer {received.provider_id}"
+    )
+    return "handled"
 
 
 __all__ = ["PATH", "SECRET_HEADER", "router"]

@@ -10,14 +10,16 @@ import pytest
 import typer
 from typer.core import TyperGroup
 
+from bot.cli import orders_group
 from bot.cli.main import COMMANDS, app
 
 HEAVY = ("fastapi", "starlette", "uvicorn", "telegram", "twilio", "aiohttp", "sqlalchemy", "jinja2")
 WEB_AND_PROVIDERS = ("fastapi", "starlette", "uvicorn", "telegram", "twilio", "aiohttp")
 
 
-def _modules_after(args: list[str], env_db: str | None = None) -> set[str]:
-    """Run the CLI in a fresh interpreter and list the top-level packages it imported."""
+def _modules_after(args: list[str], env_db: str | None = None, *, whole: bool = False) -> set[str]:
+    """Run the CLI in a fresh interpreter and list the top-level packages it imported (with
+    ``whole``, every module by its full name)."""
     script = (
         "import json, sys\n"
         f"sys.argv = ['backorder-bot', *{args!r}]\n"
@@ -25,7 +27,8 @@ def _modules_after(args: list[str], env_db: str | None = None) -> set[str]:
         "try:\n    main()\n"
         "except SystemExit:\n    pass\n"
         "sys.stdout.flush()\n"
-        "print('\\nMODULES ' + json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
+        f"names = sys.modules if {whole!r} else {{m.split('.')[0] for m in sys.modules}}\n"
+        "print('\\nMODULES ' + json.dumps(sorted(names)))\n"
     )
     env = {"PATH": "/usr/bin:/bin", "COLUMNS": "80"}
     if env_db is not None:
@@ -57,7 +60,19 @@ def test_orders_show_imports_neither_the_web_app_nor_the_providers(tmp_path) -> 
     assert not loaded & set(WEB_AND_PROVIDERS), sorted(loaded & set(WEB_AND_PROVIDERS))
 
 
-@pytest.mark.parametrize("lazy", COMMANDS, ids=lambda lazy: lazy.name)
+def test_orders_show_reads_with_core_only(tmp_path) -> None:
+    """Issue 16 (<= 0.5 s): the ORM models, their mappers and Alembic cost it more than that."""
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    from store.migrate import upgrade
+
+    upgrade(url)
+    loaded = _modules_after(["orders", "show", "NO-SUCH-ORDER"], url, whole=True)
+    assert "store.schema_version" in loaded  # the schema was checked
+    heavy = {"sqlalchemy.orm", "store.models", "alembic", "pydantic.v1"}
+    assert not loaded & heavy, sorted(loaded & heavy)
+
+
+@pytest.mark.parametrize("lazy", COMMANDS + orders_group.COMMANDS, ids=lambda lazy: lazy.name)
 def test_each_summary_is_the_first_line_of_the_commands_own_help(lazy) -> None:
     command = lazy.load()
     assert command.name == lazy.name

@@ -141,12 +141,14 @@ def test_a_message_whose_handling_fails_stays_logged_and_the_retry_handles_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     message = sms("STATUS")
-    original = Conversation.handle
+    original, original_common = Conversation.handle, Conversation.handle_common
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("database went away")
 
+    # Both paths: a status question is answered by the lean one (handle_common).
     monkeypatch.setattr(Conversation, "handle", broken)
+    monkeypatch.setattr(Conversation, "handle_common", broken)
     with pytest.raises(RuntimeError):
         inbound.handle(message)
     row = logged(committed_db, message.provider_id)
@@ -154,6 +156,7 @@ def test_a_message_whose_handling_fails_stays_logged_and_the_retry_handles_it(
     assert row.body == "STATUS"
 
     monkeypatch.setattr(Conversation, "handle", original)
+    monkeypatch.setattr(Conversation, "handle_common", original_common)
     retried = inbound.handle(message)
     assert not retried.duplicate
     assert retried.reply is not None
@@ -285,3 +288,39 @@ def test_a_choice_whose_transaction_is_a_deadlock_victim_is_retried_and_kept(
     with committed_db.read_session() as session:
         offer = session.scalars(select(Offer)).one()
     assert offer.status == OfferStatus.ACCEPTED
+
+
+@pytest.mark.parametrize("text", ["STATUS", "STATUS A1001", "STATUS B9", "HELP", "dónde está"])
+def test_the_lean_path_logs_and_answers_as_the_full_path(
+    inbound: Inbound,
+    committed_db: Database,
+    backordered: str,
+    monkeypatch: pytest.MonkeyPatch,
+    text: str,
+) -> None:
+    answered: list[object] = []
+    common = Conversation.handle_common
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        answered.append(result := common(*args, **kwargs))
+        return result
+
+    monkeypatch.setattr(Conversation, "handle_common", spy)
+    lean = inbound.handle(message := sms(text))
+    assert lean.reply is not None
+    assert answered  # the lean path was tried
+    assert answered[0] is not None  # and it answered
+    monkeypatch.setattr(Conversation, "handle_common", lambda *args, **kwargs: None)
+    full = inbound.handle(other := sms(text))
+    assert full.reply is not None
+    assert (lean.reply.text, lean.reply.message, lean.actions) == (
+        full.reply.text,
+        full.reply.message,
+        full.actions,
+    )
+    columns = ("customer_id", "intent", "actions", "reply_message", "missed")
+    lean_row, full_row = (
+        logged(committed_db, message.provider_id),
+        logged(committed_db, other.provider_id),
+    )
+    assert [getattr(lean_row, c) for c in columns] == [getattr(full_row, c) for c in columns]
