@@ -297,6 +297,7 @@ def find_open_request(session: Session, token: str, now: dt.datetime) -> Supplie
         .where(SupplierRequest.token_hash == digest)
         .options(
             selectinload(SupplierRequest.items).selectinload(SupplierRequestItem.product),
+            selectinload(SupplierRequest.items).selectinload(SupplierRequestItem.line_answers),
             selectinload(SupplierRequest.supplier),
         )
     ).first()

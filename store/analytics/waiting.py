@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, literal, select
+from sqlalchemy import Select, and_, case, func, select
 from sqlalchemy.orm import Session, aliased
 
 from store.analytics.common import (
@@ -23,7 +23,6 @@ from store.analytics.common import (
     WAIT_BANDS_DAYS,
     Distribution,
     band_label,
-    day_of,
     distribution,
     seconds_between,
     week_of,
@@ -172,8 +171,7 @@ def revenue(session: Session) -> Revenue:
 
     Lines without a price (placed before prices were kept) count as lines with amount 0.
     """
-    per_sku = session.execute(_outcome_query(session, by_day=False)).all()
-    per_day = session.execute(_outcome_query(session, by_day=True)).all()
+    skus = dict(session.execute(select(Product.id, Product.sku)).all())
     names = dict(
         session.execute(
             select(Product.id, func.coalesce(Supplier.name, NO_SUPPLIER)).outerjoin(
@@ -181,59 +179,107 @@ def revenue(session: Session) -> Revenue:
             )
         ).all()
     )
-    skus = dict(session.execute(select(Product.id, Product.sku)).all())
-    totals: dict[str, Money] = defaultdict(Money)
-    by_sku: dict[str, dict[str, Money]] = defaultdict(lambda: defaultdict(Money))
-    by_supplier: dict[str, dict[str, Money]] = defaultdict(lambda: defaultdict(Money))
-    for product_id, currency, outcome, lines, amount in per_sku:
-        currency = currency or "?"
-        totals[currency].add(outcome, lines, int(amount))
-        by_sku[skus[product_id]][currency].add(outcome, lines, int(amount))
-        by_supplier[names[product_id]][currency].add(outcome, lines, int(amount))
-    by_week: dict[dt.date, dict[str, Money]] = defaultdict(lambda: defaultdict(Money))
-    for day, currency, outcome, lines, amount in per_day:
-        by_week[week_of(day)][currency or "?"].add(outcome, lines, int(amount))
-    return Revenue(
-        dict(totals),
-        {k: dict(v) for k, v in by_sku.items()},
-        {k: dict(v) for k, v in by_supplier.items()},
-        {k: dict(v) for k, v in sorted(by_week.items())},
+    money = _RevenueSums()
+    for product_id, status, currency, lines, amount in session.execute(_own_value(by_day=False)):
+        money.add(skus[product_id], names[product_id], None, currency, status, lines, amount)
+    for day, status, currency, lines, amount in session.execute(_own_value(by_day=True)):
+        money.add(None, None, week_of(day), currency, status, lines, amount)
+    weeks: dict[Any, dt.date] = {}
+    for product_id, day, status, currency, amount in session.execute(_replaced_value()):
+        week = weeks.get(day)
+        if week is None:
+            week = weeks[day] = week_of(day)
+        sku, name = skus[product_id], names[product_id]
+        money.add(sku, name, None, currency, status, 1, amount)
+        money.add(None, None, week, currency, status, 1, amount)
+    return money.revenue()
+
+
+_OUTCOME_OF = {
+    LineStatus.CANCELLED: "cancelled",
+    LineStatus.SWITCHED: "switched",
+    LineStatus.BACKORDERED: "waiting",
+}
+_REPLACED = (LineStatus.CANCELLED, LineStatus.SWITCHED)
+
+
+class _RevenueSums:
+    """Adds the queries' groups up per currency, SKU, supplier and week."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, Money] = defaultdict(Money)
+        self.by_sku: dict[str, dict[str, Money]] = defaultdict(lambda: defaultdict(Money))
+        self.by_supplier: dict[str, dict[str, Money]] = defaultdict(lambda: defaultdict(Money))
+        self.by_week: dict[dt.date, dict[str, Money]] = defaultdict(lambda: defaultdict(Money))
+
+    def add(
+        self,
+        sku: str | None,
+        supplier: str | None,
+        week: dt.date | None,
+        currency: str | None,
+        status: Any,
+        lines: int,
+        amount: int | None,
+    ) -> None:
+        """A group by SKU (and supplier) when ``sku`` is given, else by ``week``."""
+        outcome = _OUTCOME_OF.get(LineStatus(status), "waited")
+        currency, value = currency or "?", int(amount or 0)
+        if sku is not None and supplier is not None:
+            self.totals[currency].add(outcome, lines, value)
+            self.by_sku[sku][currency].add(outcome, lines, value)
+            self.by_supplier[supplier][currency].add(outcome, lines, value)
+        if week is not None:
+            self.by_week[week][currency].add(outcome, lines, value)
+
+    def revenue(self) -> Revenue:
+        """Plain dicts in key order (SKUs, suppliers, weeks and currencies), whatever order
+        the queries' groups came in."""
+        return Revenue(
+            dict(sorted(self.totals.items())),
+            {k: dict(sorted(v.items())) for k, v in sorted(self.by_sku.items())},
+            {k: dict(sorted(v.items())) for k, v in sorted(self.by_supplier.items())},
+            {k: dict(sorted(v.items())) for k, v in sorted(self.by_week.items())},
+        )
+
+
+def _own_value(*, by_day: bool) -> Select[Any]:
+    """Waited and still waiting lines: valued at their own price, so no join. Grouped per SKU
+    in the order of ``ix_order_lines_backordered_product``, SQLite streams the groups; per day
+    it reads ``ix_order_lines_backordered`` alone."""
+    line = OrderLine
+    key = func.date(line.backordered_at) if by_day else line.product_id
+    return (
+        select(key, line.status, line.currency, func.count(), func.sum(_own_amount()))
+        .where(line.backordered_at.is_not(None), line.status.not_in(_REPLACED))
+        .group_by(key, line.status, line.currency)
     )
 
 
-def _outcome_query(session: Session, *, by_day: bool) -> Select[Any]:
+def _own_amount() -> Any:
+    return OrderLine.quantity * OrderLine.unit_price_cents
+
+
+def _replaced_value() -> Select[Any]:
+    """Cancelled lines (their refund) and switched ones (their replacement), one row each: a
+    minority of the lines that waited, added up per SKU and per week in one pass."""
     line = OrderLine
     replacement = aliased(OrderLine)
-    status = line.status
-    outcome = case(
-        (status == LineStatus.CANCELLED, literal("cancelled")),
-        (status == LineStatus.SWITCHED, literal("switched")),
-        (status == LineStatus.BACKORDERED, literal("waiting")),
-        else_=literal("waited"),
-    )
-    currency = case(
-        (status == LineStatus.CANCELLED, Refund.currency),
-        (status == LineStatus.SWITCHED, replacement.currency),
-        else_=line.currency,
-    )
+    cancelled = line.status == LineStatus.CANCELLED
+    currency = case((cancelled, Refund.currency), else_=replacement.currency)
     amount = case(
-        (status == LineStatus.CANCELLED, Refund.amount_cents),
-        (status == LineStatus.SWITCHED, replacement.quantity * replacement.unit_price_cents),
-        else_=line.quantity * line.unit_price_cents,
+        (cancelled, Refund.amount_cents),
+        else_=replacement.quantity * replacement.unit_price_cents,
     )
-    # ``product_id + 0``: grouping on the bare column, SQLite would walk (product_id, status)
-    # to skip a sort and read every line's row, instead of the lines-that-waited index.
-    key = day_of(session, line.backordered_at) if by_day else line.product_id + 0
     return (
-        select(key, currency, outcome, func.count(), func.coalesce(func.sum(amount), 0))
+        select(line.product_id, func.date(line.backordered_at), line.status, currency, amount)
         .select_from(line)
-        .outerjoin(Refund, and_(Refund.line_id == line.id, status == LineStatus.CANCELLED))
+        .outerjoin(Refund, and_(Refund.line_id == line.id, cancelled))
         .outerjoin(
             replacement,
-            and_(replacement.id == line.replaced_by_line_id, status == LineStatus.SWITCHED),
+            and_(replacement.id == line.replaced_by_line_id, line.status == LineStatus.SWITCHED),
         )
-        .where(line.backordered_at.is_not(None))
-        .group_by(key, currency, outcome)
+        .where(line.backordered_at.is_not(None), line.status.in_(_REPLACED))
     )
 
 
