@@ -15,7 +15,18 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, String, and_, case, func, select, type_coerce
+from sqlalchemy import (
+    CompoundSelect,
+    Select,
+    String,
+    and_,
+    case,
+    func,
+    null,
+    select,
+    type_coerce,
+    union_all,
+)
 from sqlalchemy.orm import Session, aliased
 
 from store.analytics.common import (
@@ -201,22 +212,13 @@ def revenue(session: Session) -> Revenue:
         money.add(skus[product_id], names[product_id], None, currency, status, lines, amount)
     for day, status, currency, lines, amount in session.execute(_own_value(session, by_day=True)):
         money.add(None, None, week_of(day), currency, status, lines, amount)
-    # One row per cancelled or switched line: summed in a tight loop first, by SKU and by day
-    # (a Money per row cost more than the query at a million lines).
-    per_sku: dict[tuple[int, str, str | None], list[int]] = defaultdict(lambda: [0, 0])
-    per_day: dict[tuple[Any, str, str | None], list[int]] = defaultdict(lambda: [0, 0])
-    for product_id, day, status, currency, amount in session.execute(_replaced_value(session)):
-        value = amount or 0
-        sums = per_sku[product_id, status, currency]
-        sums[0] += 1
-        sums[1] += value
-        sums = per_day[day, status, currency]
-        sums[0] += 1
-        sums[1] += value
-    for (product_id, status, currency), (lines, amount) in per_sku.items():
-        money.add(skus[product_id], names[product_id], None, currency, status, lines, amount)
-    for (day, status, currency), (lines, amount) in per_day.items():
-        money.add(None, None, week_of(day), currency, status, lines, amount)
+    for product_id, day, status, currency, lines, amount in session.execute(
+        _replaced_value(session)
+    ):
+        if product_id is not None:
+            money.add(skus[product_id], names[product_id], None, currency, status, lines, amount)
+        else:
+            money.add(None, None, week_of(day), currency, status, lines, amount)
     return money.revenue()
 
 
@@ -290,9 +292,10 @@ def _own_amount() -> Any:
     return OrderLine.quantity * OrderLine.unit_price_cents
 
 
-def _replaced_value(session: Session) -> Select[Any]:
-    """Cancelled lines (their refund) and switched ones (their replacement), one row each: a
-    minority of the lines that waited, added up per SKU and per week in one pass."""
+def _replaced_value(session: Session) -> CompoundSelect[Any]:
+    """Cancelled lines (their refund) and switched ones (their replacement), a minority of the
+    lines that waited: each looked up once, in a materialized CTE, then grouped per SKU (rows
+    with a product id) and per day (rows with a day) in one statement."""
     line = OrderLine
     replacement = aliased(OrderLine)
     cancelled = line.status == LineStatus.CANCELLED
@@ -301,9 +304,13 @@ def _replaced_value(session: Session) -> Select[Any]:
         (cancelled, Refund.amount_cents),
         else_=replacement.quantity * replacement.unit_price_cents,
     )
-    return (
+    replaced = (
         select(
-            line.product_id, day_of(session, line.backordered_at), _status_text(), currency, amount
+            line.product_id.label("product_id"),
+            day_of(session, line.backordered_at).label("day"),
+            _status_text().label("status"),
+            currency.label("currency"),
+            amount.label("amount"),
         )
         .select_from(line)
         .outerjoin(Refund, and_(Refund.line_id == line.id, cancelled))
@@ -312,7 +319,17 @@ def _replaced_value(session: Session) -> Select[Any]:
             and_(replacement.id == line.replaced_by_line_id, line.status == LineStatus.SWITCHED),
         )
         .where(line.backordered_at.is_not(None), line.status.in_(_REPLACED))
+        .cte("replaced")
+        .prefix_with("MATERIALIZED")
     )
+    sums = (replaced.c.status, replaced.c.currency, func.count(), func.sum(replaced.c.amount))
+    per_sku = select(replaced.c.product_id, null(), *sums).group_by(
+        replaced.c.product_id, replaced.c.status, replaced.c.currency
+    )
+    per_day = select(null(), replaced.c.day, *sums).group_by(
+        replaced.c.day, replaced.c.status, replaced.c.currency
+    )
+    return union_all(per_sku, per_day)
 
 
 @dataclass(frozen=True, slots=True)
