@@ -74,9 +74,13 @@ def flow(session: Session) -> Flow:
     to_alloc = seconds_between(session, line.allocated_at, line.backordered_at)
     to_ship = seconds_between(session, line.shipped_at, line.allocated_at)
     whole = seconds_between(session, line.shipped_at, line.backordered_at)
-    rows = session.execute(
-        select(to_alloc, to_ship, whole).where(waited, line.allocated_at.is_not(None))
-    ).all()
+    # Through the session's Core connection: a row per line that waited, and the ORM's result
+    # handling cost a fifth of the chart's time at a million lines for nothing it adds here.
+    rows = (
+        session.connection()
+        .execute(select(to_alloc, to_ship, whole).where(waited, line.allocated_at.is_not(None)))
+        .all()
+    )
     allocated, shipped, whole_way = zip(*rows, strict=True) if rows else ((), (), ())
     return Flow(
         backorder_to_allocation=distribution(list(allocated)),
