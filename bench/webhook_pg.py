@@ -20,11 +20,20 @@ TABLES = ("suppliers", "products", "customers", "orders", "order_lines")
 
 
 @contextmanager
-def postgres_copy(sqlite_file: Path, server_url: str) -> Iterator[str]:
-    """A new database on the server of ``server_url`` holding the file's rows; its URL."""
+def postgres_copy(
+    sqlite_file: Path,
+    server_url: str,
+    *,
+    tables: tuple[str, ...] = TABLES,
+    prefix: str = "bench_webhooks",
+) -> Iterator[str]:
+    """A new database on the server of ``server_url`` holding the file's rows; its URL.
+
+    Keys are not checked while copying (the rows were valid in the file; a switched line
+    names its replacement, a later row, which an immediate foreign key would refuse)."""
     from store.migrate import upgrade
 
-    name = f"bench_webhooks_{os.getpid()}"
+    name = f"{prefix}_{os.getpid()}"
     admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
@@ -32,7 +41,7 @@ def postgres_copy(sqlite_file: Path, server_url: str) -> Iterator[str]:
     url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
     try:
         upgrade(url)
-        _copy_rows(sqlite_file, url)
+        _copy_rows(sqlite_file, url, tables)
         yield url
     finally:
         with admin.connect() as conn:
@@ -40,7 +49,7 @@ def postgres_copy(sqlite_file: Path, server_url: str) -> Iterator[str]:
         admin.dispose()
 
 
-def _copy_rows(sqlite_file: Path, url: str) -> None:
+def _copy_rows(sqlite_file: Path, url: str, tables: tuple[str, ...]) -> None:
     source = sqlite3.connect(sqlite_file)
     engine = create_engine(url)
     try:
@@ -48,7 +57,8 @@ def _copy_rows(sqlite_file: Path, url: str) -> None:
             raw = conn.connection.driver_connection
             assert raw is not None
             with raw.cursor() as cursor:
-                for table in TABLES:
+                cursor.execute("SET session_replication_role = replica")
+                for table in tables:
                     rows = source.execute(f"SELECT * FROM {table}")
                     columns = ", ".join(d[0] for d in rows.description)
                     with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
@@ -58,6 +68,7 @@ def _copy_rows(sqlite_file: Path, url: str) -> None:
                         f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
                         f" (SELECT max(id) FROM {table}))"
                     )
+                cursor.execute("SET session_replication_role = DEFAULT")
                 cursor.execute("ANALYZE")
     finally:
         source.close()

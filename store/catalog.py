@@ -161,7 +161,7 @@ def record_purchase_order(
         set_eta(
             session,
             product.sku,
-            _earliest_open_date(session, product.id, today),
+            earliest_open_date(session, product.id, today),
             source="purchase_order",
             reason=f"purchase order {reference}",
             purchase_order_line_id=po_line.id,
@@ -172,7 +172,9 @@ def record_purchase_order(
     ]
 
 
-def _earliest_open_date(session: Session, product_id: int, today: dt.date) -> dt.date | None:
+def earliest_open_date(session: Session, product_id: int, today: dt.date) -> dt.date | None:
+    """A product's date from its purchase orders: the earliest date of an open line still owed
+    (a passed date is a stale promise and counts for nothing)."""
     dates = session.scalars(
         select(PurchaseOrderLine.expected_date)
         .join(PurchaseOrder)

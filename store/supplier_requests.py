@@ -1,6 +1,7 @@
 """Asking suppliers for dates: who must be asked, the private supplier link, and the answers.
 
-The sweep (:func:`plan_sweep`) looks at every supplier with an e-mail address:
+The sweep (:func:`plan_sweep`) looks at every supplier with a contact: e-mail first (suppliers
+live in e-mail), else Telegram, else SMS (:func:`contact_of`):
 
 - a supplier with an **open** request (not answered, revoked or expired) is not asked again;
   ``reminder_after`` after the request it gets one reminder (same link), and ``reminder_after``
@@ -30,7 +31,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from store.eta import shop_today
-from store.models import LineStatus, Order, OrderLine, Product, StockReceipt, Supplier
+from store.models import (
+    Channel,
+    LineStatus,
+    Order,
+    OrderLine,
+    Product,
+    StockReceipt,
+    Supplier,
+)
 from store.order_links import TOKEN_BYTES, hash_token, is_well_formed
 from store.page_paths import SUPPLIER_PAGE_PATH
 from store.policy import Policy
@@ -40,6 +49,7 @@ __all__ = [
     "PAGE_PATH",
     "Asked",
     "SweepPlan",
+    "contact_of",
     "find_open_request",
     "not_answering",
     "plan_sweep",
@@ -66,14 +76,27 @@ class AskedItem:
     eta: dt.date | None
 
 
+def contact_of(supplier: Supplier) -> tuple[Channel, str] | None:
+    """Where a supplier is asked: its e-mail, else its Telegram chat, else its phone by SMS."""
+    if supplier.email:
+        return Channel.EMAIL, supplier.email
+    if supplier.telegram_chat_id is not None:
+        return Channel.TELEGRAM, str(supplier.telegram_chat_id)
+    if supplier.phone:
+        return Channel.SMS, supplier.phone
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Asked:
-    """One e-mail to send: a new request or a reminder of an open one."""
+    """One message to send (an e-mail, or an SMS or Telegram message with the same link): a
+    new request or a reminder of an open one."""
 
     request_id: int
     supplier_id: int
     supplier_name: str
-    email: str
+    channel: Channel
+    address: str
     locale: str
     timezone: str
     token: str
@@ -88,7 +111,7 @@ class SweepPlan:
     asked: list[Asked] = field(default_factory=list)
     reminded: list[Asked] = field(default_factory=list)
     escalated: list[str] = field(default_factory=list)  # supplier names
-    no_contact: list[str] = field(default_factory=list)  # owe dates, but have no e-mail
+    no_contact: list[str] = field(default_factory=list)  # owe dates, but have no contact
 
 
 def plan_sweep(
@@ -113,7 +136,7 @@ def plan_sweep(
         items = owed.get(supplier.id)
         if not items:
             continue
-        if not supplier.email:
+        if contact_of(supplier) is None:
             plan.no_contact.append(supplier.name)
             continue
         plan.asked.append(_new_request(session, supplier, items, now, key, link_ttl))
@@ -130,7 +153,7 @@ def _follow_up(
 ) -> None:
     if request.reminded_at is None and now - request.created_at >= reminder_after:
         request.reminded_at = now
-        if supplier.email:
+        if contact_of(supplier) is not None:
             plan.reminded.append(_asked(request, supplier, key, reminder=True))
     elif (
         request.reminded_at is not None
@@ -187,7 +210,8 @@ def _asked(
     reminder: bool,
     items: list[AskedItem] | None = None,
 ) -> Asked:
-    assert supplier.email is not None
+    contact = contact_of(supplier)
+    assert contact is not None
     if items is None:
         items = [
             AskedItem(
@@ -203,7 +227,8 @@ def _asked(
         request_id=request.id,
         supplier_id=supplier.id,
         supplier_name=supplier.name,
-        email=supplier.email,
+        channel=contact[0],
+        address=contact[1],
         locale=supplier.locale,
         timezone=supplier.timezone,
         token=request_token(key, request.id, request.nonce),
@@ -298,6 +323,7 @@ def find_open_request(session: Session, token: str, now: dt.datetime) -> Supplie
         .where(SupplierRequest.token_hash == digest)
         .options(
             selectinload(SupplierRequest.items).selectinload(SupplierRequestItem.product),
+            selectinload(SupplierRequest.items).selectinload(SupplierRequestItem.line_answers),
             selectinload(SupplierRequest.supplier),
         )
     ).first()

@@ -13,7 +13,7 @@ from enum import StrEnum
 from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from store.models import Base, Product, Supplier, _enum, utcnow
+from store.models import Base, Product, PurchaseOrderLine, Supplier, _enum, utcnow
 
 
 class SupplierAnswer(StrEnum):
@@ -64,6 +64,32 @@ class SupplierRequestItem(Base):
 
     request: Mapped[SupplierRequest] = relationship(back_populates="items")
     product: Mapped[Product] = relationship()
+    line_answers: Mapped[list[SupplierLineAnswer]] = relationship(
+        back_populates="item", cascade="all, delete-orphan", order_by="SupplierLineAnswer.id"
+    )
 
 
-__all__ = ["SupplierAnswer", "SupplierRequest", "SupplierRequestItem"]
+class SupplierLineAnswer(Base):
+    """The supplier's word on one purchase-order line of a request's SKU (the latest one).
+
+    The line's ``expected_date`` takes the answer; the SKU's date becomes the earliest open
+    line's, as when a purchase order is imported (``store.catalog.record_purchase_order``).
+    """
+
+    __tablename__ = "supplier_line_answers"
+    __table_args__ = (UniqueConstraint("item_id", "purchase_order_line_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("supplier_request_items.id"))
+    purchase_order_line_id: Mapped[int] = mapped_column(
+        ForeignKey("purchase_order_lines.id"), index=True
+    )
+    answer: Mapped[SupplierAnswer] = mapped_column(_enum(SupplierAnswer, "answer"))
+    answered_eta: Mapped[dt.date | None] = mapped_column(Date)
+    answered_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    item: Mapped[SupplierRequestItem] = relationship(back_populates="line_answers")
+    purchase_order_line: Mapped[PurchaseOrderLine] = relationship()
+
+
+__all__ = ["SupplierAnswer", "SupplierLineAnswer", "SupplierRequest", "SupplierRequestItem"]

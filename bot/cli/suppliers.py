@@ -37,7 +37,7 @@ def ask(
         highlight=False,
     )
     for name in plan.no_contact:
-        out.print(f"{name}: owes dates but has no e-mail address", highlight=False)
+        out.print(f"{name}: owes dates but has no e-mail, Telegram or phone", highlight=False)
 
 
 def sweep_summary(plan: SweepPlan) -> dict[str, Any]:

@@ -2,6 +2,10 @@
 e-mail and queue it in the outbox, all in one transaction, so a request exists exactly when its
 e-mail is queued (the dispatcher then sends, retries and records it like any message).
 
+A supplier without an e-mail address but with a Telegram chat or a phone gets a short message
+there instead, with the same private link (``templates/suppliers/``); it waits for the end of
+quiet hours in the supplier's own time zone, since a phone is not an inbox.
+
 Run by ``backorder-bot suppliers ask`` and, with the other periodic work, by ``backorder-bot
 sweep``.
 """
@@ -10,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -17,6 +22,8 @@ from sqlalchemy.orm import Session
 from bot.settings import Settings
 from messaging import outbox
 from messaging.channels.email import render_email
+from messaging.quiet_hours import QuietHours
+from messaging.render import ENVIRONMENT, locale_chain
 from store.db import Database
 from store.models import Channel
 from store.order_links import subkey
@@ -24,6 +31,8 @@ from store.policy import Policy
 from store.supplier_requests import PAGE_PATH, Asked, SweepPlan, plan_sweep
 
 MESSAGE = "supplier_request"
+# For callers that build the config by hand: SMS and Telegram go at once.
+NO_QUIET_HOURS = QuietHours(dt.time(0), dt.time(0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +46,7 @@ class AskingConfig:
     policy: Policy
     reminder_after: dt.timedelta
     link_ttl: dt.timedelta
+    quiet_hours: QuietHours = NO_QUIET_HOURS
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AskingConfig:
@@ -48,6 +58,7 @@ class AskingConfig:
             policy=settings.policy(),
             reminder_after=dt.timedelta(days=settings.supplier_reminder_days),
             link_ttl=dt.timedelta(days=settings.supplier_link_days),
+            quiet_hours=QuietHours(settings.quiet_hours_start, settings.quiet_hours_end),
         )
 
 
@@ -80,11 +91,56 @@ def _ask_in(session: Session, config: AskingConfig, now: dt.datetime) -> SweepPl
 
 
 def _queued(asked: Asked, config: AskingConfig, now: dt.datetime) -> outbox.QueuedMessage:
+    context = _context(asked, config, now)
+    if asked.channel is not Channel.EMAIL:
+        return _queued_text(asked, config, now, context)
+    content = render_email(MESSAGE, asked.locale, **context)
+    kind = "reminder" if asked.reminder else "ask"
+    return outbox.QueuedMessage(
+        dedupe_key=f"{MESSAGE}:{asked.request_id}:{kind}",
+        customer_id=None,
+        supplier_id=asked.supplier_id,
+        channel=Channel.EMAIL,
+        address=asked.address,
+        message=MESSAGE,
+        locale=asked.locale,
+        body=content.to_body(),
+        # Quiet hours protect phones at night; an e-mail waits in an inbox.
+        urgent=True,
+    )
+
+
+def _queued_text(
+    asked: Asked, config: AskingConfig, now: dt.datetime, context: dict[str, Any]
+) -> outbox.QueuedMessage:
+    """An SMS or Telegram message with the link, due when the supplier's night is over."""
+    name = "sms.{locale}.txt" if asked.channel is Channel.SMS else "telegram.{locale}.html"
+    template = ENVIRONMENT.select_template(
+        [f"suppliers/request/{name.format(locale=c)}" for c in locale_chain(asked.locale)]
+    )
+    text = template.render({**context, "locale": asked.locale}).strip()
+    body = "\n".join(line.rstrip() for line in text.splitlines())
+    kind = "reminder" if asked.reminder else "ask"
+    return outbox.QueuedMessage(
+        dedupe_key=f"{MESSAGE}:{asked.request_id}:{kind}",
+        customer_id=None,
+        supplier_id=asked.supplier_id,
+        channel=asked.channel,
+        address=asked.address,
+        message=MESSAGE,
+        locale=asked.locale,
+        body=body,
+        # The dispatcher knows no time zone for a supplier: the wait is worked out here, in
+        # the supplier's, and the row is then sent when due.
+        urgent=True,
+        due_at=config.quiet_hours.next_allowed(now, asked.timezone),
+    )
+
+
+def _context(asked: Asked, config: AskingConfig, now: dt.datetime) -> dict[str, Any]:
     zone = ZoneInfo(asked.timezone)
     today = now.astimezone(zone).date()
-    content = render_email(
-        MESSAGE,
-        asked.locale,
+    return dict(
         shop_name=config.shop_name,
         support_contact=config.support_contact,
         supplier={"name": asked.supplier_name, "timezone": asked.timezone},
@@ -105,17 +161,4 @@ def _queued(asked: Asked, config: AskingConfig, now: dt.datetime) -> outbox.Queu
         expires_on=asked.expires_at.astimezone(zone).date(),
         reminder=asked.reminder,
         url=supplier_page_url(config.base_url, asked.token),
-    )
-    kind = "reminder" if asked.reminder else "ask"
-    return outbox.QueuedMessage(
-        dedupe_key=f"{MESSAGE}:{asked.request_id}:{kind}",
-        customer_id=None,
-        supplier_id=asked.supplier_id,
-        channel=Channel.EMAIL,
-        address=asked.email,
-        message=MESSAGE,
-        locale=asked.locale,
-        body=content.to_body(),
-        # Quiet hours protect phones at night; an e-mail waits in an inbox.
-        urgent=True,
     )

@@ -36,12 +36,12 @@ from bot.web.sliding_window import LinkLimits
 from messaging.render import locale_chain
 from store.db import Database
 from store.errors import InvalidInput, NotFound
-from store.models import utcnow
+from store.models import PurchaseOrderLine, utcnow
 from store.order_links import subkey
 from store.policy import Policy
-from store.supplier_answers import Answer, answer_request
+from store.supplier_answers import Answer, LineAnswer, answer_request, open_po_lines
 from store.supplier_requests import PAGE_PATH, find_open_request
-from store.tables_suppliers import SupplierAnswer, SupplierRequest
+from store.tables_suppliers import SupplierAnswer, SupplierRequest, SupplierRequestItem
 
 __all__ = ["router"]
 
@@ -140,7 +140,9 @@ class _SupplierPages:
     def _load(self, token: str, form: FormData | None) -> dict[str, Any] | None:
         with self.db.read_session() as session:
             request = find_open_request(session, token, utcnow())
-            return None if request is None else _view(request, utcnow(), form)
+            if request is None:
+                return None
+            return _view(request, open_po_lines(session, request), utcnow(), form)
 
     def _apply(self, token: str, form: FormData) -> dict[str, Any] | str | None:
         """ "saved", the page's view with the problem when refused, or None for a dead token."""
@@ -157,11 +159,19 @@ class _SupplierPages:
         request = find_open_request(session, token, now)
         if request is None:
             return None
+        po_lines = open_po_lines(session, request)
         answers = _answers(request, form)
-        if not answers:
+        line_answers = _line_answers(request, po_lines, form)
+        if not answers and not line_answers:
             raise InvalidInput("choose an answer for at least one item")
         answer_request(
-            session, request, answers, _text(form.get("note")), now=now, policy=self.policy
+            session,
+            request,
+            answers,
+            _text(form.get("note")),
+            now=now,
+            policy=self.policy,
+            line_answers=line_answers,
         )
         return "saved"
 
@@ -224,7 +234,12 @@ class _SupplierPages:
         return hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace"))
 
 
-def _view(request: SupplierRequest, now: dt.datetime, form: FormData | None) -> dict[str, Any]:
+def _view(
+    request: SupplierRequest,
+    po_lines: dict[int, list[PurchaseOrderLine]],
+    now: dt.datetime,
+    form: FormData | None,
+) -> dict[str, Any]:
     """What the page shows, as plain data (read in the session, rendered after it)."""
     supplier = request.supplier
     zone = ZoneInfo(supplier.timezone)
@@ -236,6 +251,9 @@ def _view(request: SupplierRequest, now: dt.datetime, form: FormData | None) -> 
         typed = _text(form.get(f"eta_{item.id}")) if form is not None else ""
         items.append(
             {
+                "po_lines": [
+                    _po_line_view(item, line, today, form) for line in po_lines.get(item.id, [])
+                ],
                 "id": item.id,
                 "sku": item.product.sku,
                 "name": item.product.name,
@@ -262,30 +280,68 @@ def _view(request: SupplierRequest, now: dt.datetime, form: FormData | None) -> 
     }
 
 
+def _po_line_view(
+    item: SupplierRequestItem, line: PurchaseOrderLine, today: dt.date, form: FormData | None
+) -> dict[str, Any]:
+    answered = next((a for a in item.line_answers if a.purchase_order_line_id == line.id), None)
+    expected = line.expected_date
+    return {
+        "id": line.id,
+        "reference": line.purchase_order.reference,
+        "units_owed": line.quantity - line.received_quantity,
+        "expected": expected,
+        "expected_passed": expected is not None and expected < today,
+        "answered": answered.answer.value if answered is not None else None,
+        "answered_eta": answered.answered_eta if answered is not None else None,
+        "chosen": _text(form.get(f"answer_po_{line.id}")) if form is not None else "",
+        "typed": (_text(form.get(f"eta_po_{line.id}")) if form is not None else "")[:10],
+    }
+
+
 def _answers(request: SupplierRequest, form: FormData) -> list[Answer]:
     """The form's answers; an item left blank is left alone. ``InvalidInput`` for bad values."""
     answers = []
     for item in request.items:
-        chosen = _text(form.get(f"answer_{item.id}"))
-        typed = _text(form.get(f"eta_{item.id}")).strip()
-        if not chosen and typed:
-            chosen = SupplierAnswer.CHANGED.value  # a date typed without ticking "new date"
-        if not chosen:
-            continue
-        try:
-            kind = SupplierAnswer(chosen)
-        except ValueError:
-            raise InvalidInput(f"{item.product.sku}: unknown answer") from None
-        eta = None
-        if kind is SupplierAnswer.CHANGED:
-            try:
-                eta = dt.date.fromisoformat(typed)
-            except ValueError:
-                raise InvalidInput(
-                    f"{item.product.sku}: give the new date as YYYY-MM-DD", field=f"eta_{item.id}"
-                ) from None
-        answers.append(Answer(item.id, kind, eta))
+        found = _parsed(form, str(item.id), item.product.sku)
+        if found is not None:
+            answers.append(Answer(item.id, *found))
     return answers
+
+
+def _line_answers(
+    request: SupplierRequest, po_lines: dict[int, list[PurchaseOrderLine]], form: FormData
+) -> list[LineAnswer]:
+    """The answers per purchase-order line, for the open lines of the request's SKUs only."""
+    answers = []
+    for item in request.items:
+        for line in po_lines.get(item.id, []):
+            label = f"{item.product.sku} ({line.purchase_order.reference})"
+            found = _parsed(form, f"po_{line.id}", label)
+            if found is not None:
+                answers.append(LineAnswer(line.id, *found))
+    return answers
+
+
+def _parsed(form: FormData, key: str, label: str) -> tuple[SupplierAnswer, dt.date | None] | None:
+    """The answer in ``answer_<key>`` / ``eta_<key>``; None if left blank."""
+    chosen = _text(form.get(f"answer_{key}"))
+    typed = _text(form.get(f"eta_{key}")).strip()
+    if not chosen and typed:
+        chosen = SupplierAnswer.CHANGED.value  # a date typed without ticking "new date"
+    if not chosen:
+        return None
+    try:
+        kind = SupplierAnswer(chosen)
+    except ValueError:
+        raise InvalidInput(f"{label}: unknown answer") from None
+    if kind is not SupplierAnswer.CHANGED:
+        return kind, None
+    try:
+        return kind, dt.date.fromisoformat(typed)
+    except ValueError:
+        raise InvalidInput(
+            f"{label}: give the new date as YYYY-MM-DD", field=f"eta_{key}"
+        ) from None
 
 
 def _page_path(request: Request, token: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -55,10 +56,14 @@ class Distribution:
 
 
 def distribution(seconds: list[int]) -> Distribution:
-    values = sorted(max(0, s) for s in seconds)
-    counts = [0] * len(HISTOGRAM_EDGES_DAYS)
-    for value in values:
-        counts[band_of(value, HISTOGRAM_EDGES_DAYS)] += 1
+    values = sorted(seconds)
+    if values and values[0] < 0:  # clamping keeps the order: only the few negatives change
+        values = [max(0, s) for s in values]
+    # The values are sorted: each bucket's count is the gap between two binary searches (a
+    # Python loop over each value cost most of the flow chart's time at a million lines).
+    starts = [bisect_left(values, edge * DAY) for edge in HISTOGRAM_EDGES_DAYS]
+    ends = [*starts[1:], len(values)]
+    counts = [end - start for start, end in zip(starts, ends, strict=True)]
     histogram = tuple(Bucket(band_label(HISTOGRAM_EDGES_DAYS, i), c) for i, c in enumerate(counts))
     if not values:
         return Distribution(0, None, None, None, None, histogram)
@@ -85,9 +90,14 @@ def seconds_between(session: Session, later: Any, earlier: Any) -> ColumnElement
 
 
 def day_of(session: Session, moment: Any) -> ColumnElement[Any]:
-    """The UTC calendar day of a stored (naive UTC) timestamp, grouped on by the database."""
-    del session  # both databases spell it date(); kept for symmetry with seconds_between
-    return func.date(moment)
+    """The UTC calendar day of a stored (naive UTC) timestamp, grouped on by the database.
+
+    SQLite keeps timestamps as ``YYYY-MM-DD HH:MM:SS.ffffff`` text (SQLAlchemy's format): the
+    first ten characters are the day, and cutting them is cheaper than ``date()``'s parse
+    (a sixth of revenue-by-week's time at a million lines)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.date(moment)
+    return func.substr(moment, 1, 10)
 
 
 def week_of(day: dt.date | str) -> dt.date:

@@ -26,7 +26,17 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Integer, and_, case, cast, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    and_,
+    case,
+    cast,
+    func,
+    literal_column,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session, aliased
 
 from store.models import EtaChange, LineStatus, OrderLine, Product, StockReceipt, Supplier
@@ -254,9 +264,12 @@ def _day(value: dt.date | str | None) -> dt.date | None:
 
 
 def _open_backorders(session: Session) -> list[tuple[int, int, int]]:
+    # The status as a literal, not a bound parameter: only then may the planners read the
+    # partial index of waiting lines (``ix_order_lines_open_backorders``), in SKU order.
+    waiting = OrderLine.status == literal_column(f"'{LineStatus.BACKORDERED.value}'")
     rows = session.execute(
         select(OrderLine.product_id, func.count(), func.sum(OrderLine.backordered_quantity))
-        .where(OrderLine.status == LineStatus.BACKORDERED)
+        .where(waiting)
         .group_by(OrderLine.product_id)
     )
     return [(pid, int(lines), int(units or 0)) for pid, lines, units in rows]
