@@ -24,13 +24,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.integrations.shopify.mapping import Refused
 from bot.integrations.shopify.topics import HANDLERS, Applied, Config
-from store.db import Database, upsert_insert
+from store.db import Database
 from store.errors import StoreError
 from store.models import ShopifyOutcome, ShopifyWebhook, utcnow
 
@@ -79,18 +80,24 @@ class ShopifyIngest:
 
         def work(session: Session) -> Applied:
             # Run again whole if a deadlock rolled it back (``Database.transaction``).
-            if not _claim(session, delivery, now):
+            resource = _resource(delivery)
+            if not _claim(session, delivery, resource, now):
                 raise _Duplicate
-            applied = self._apply(session, delivery, now)
-            session.execute(
-                update(_TABLE)
-                .where(_TABLE.c.webhook_id == delivery.webhook_id)
-                .values(
-                    outcome=applied.outcome,
-                    reason=applied.reason[:MAX_REASON] if applied.reason else None,
-                    resource_id=applied.resource_id[:64] if applied.resource_id else None,
+            applied = self._apply(session, delivery, resource, now)
+            if (applied.outcome, applied.reason, applied.resource_id) != (
+                ShopifyOutcome.HANDLED,
+                None,
+                resource,
+            ):  # the claim wrote the common case already: one statement less for most
+                session.execute(
+                    _RECORD,
+                    {
+                        "key": delivery.webhook_id,
+                        "outcome": applied.outcome,
+                        "reason": applied.reason[:MAX_REASON] if applied.reason else None,
+                        "resource_id": applied.resource_id[:64] if applied.resource_id else None,
+                    },
                 )
-            )
             return applied
 
         for attempt in range(INTEGRITY_ATTEMPTS):
@@ -113,15 +120,14 @@ class ShopifyIngest:
             )
         return Ingested(duplicate=False, outcome=applied.outcome, reason=applied.reason)
 
-    def _apply(self, session: Session, delivery: Delivery, now: dt.datetime) -> Applied:
+    def _apply(
+        self, session: Session, delivery: Delivery, resource: str | None, now: dt.datetime
+    ) -> Applied:
         handler = HANDLERS.get(delivery.topic)
         if handler is None:
             return Applied(ShopifyOutcome.IGNORED, reason=f"topic {delivery.topic} is not acted on")
         if delivery.payload is None:
             return Applied(ShopifyOutcome.REFUSED, reason="the body is not a JSON object")
-        # Which order, item or product a refusal is about, for the person reading the list.
-        about = delivery.payload.get("id") or delivery.payload.get("inventory_item_id")
-        resource = str(about) if isinstance(about, int) else None
         try:
             with session.begin_nested():
                 return handler(session, delivery.payload, self._config, now)
@@ -132,21 +138,45 @@ class ShopifyIngest:
             return Applied(ShopifyOutcome.REFUSED, resource, f"unreadable payload ({exc!r:.200})")
 
 
-def _claim(session: Session, delivery: Delivery, now: dt.datetime) -> bool:
-    statement = (
-        upsert_insert(session, _TABLE)
-        .values(
-            webhook_id=delivery.webhook_id,
-            topic=delivery.topic[:64],
-            shop_domain=(delivery.shop_domain or None) and delivery.shop_domain[:255],
-            # Provisional, overwritten before commit: nobody else sees the row until then.
-            outcome=ShopifyOutcome.HANDLED,
-            received_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["webhook_id"])
-        .returning(_TABLE.c.id)
+def _resource(delivery: Delivery) -> str | None:
+    """Which order, item or product the webhook is about, for the person reading the list."""
+    if delivery.payload is None or delivery.topic not in HANDLERS:
+        return None
+    about = delivery.payload.get("id") or delivery.payload.get("inventory_item_id")
+    return str(about)[:64] if isinstance(about, int) else None
+
+
+# Prebuilt, parameters with each execution: compiled once per dialect, no per-call cache key.
+_CLAIM = {
+    name: insert(_TABLE)
+    .on_conflict_do_nothing(index_elements=["webhook_id"])
+    .returning(_TABLE.c.id)
+    for name, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+_RECORD = (
+    update(_TABLE)
+    .where(_TABLE.c.webhook_id == bindparam("key"))
+    .values(
+        outcome=bindparam("outcome"),
+        reason=bindparam("reason"),
+        resource_id=bindparam("resource_id"),
     )
-    return session.execute(statement).scalar() is not None
+)
+
+
+def _claim(session: Session, delivery: Delivery, resource: str | None, now: dt.datetime) -> bool:
+    row = {
+        "webhook_id": delivery.webhook_id,
+        "topic": delivery.topic[:64],
+        "shop_domain": (delivery.shop_domain or None) and delivery.shop_domain[:255],
+        # Provisional, overwritten before commit unless it stands: nobody else sees the row
+        # until then.
+        "outcome": ShopifyOutcome.HANDLED,
+        "resource_id": resource,
+        "received_at": now,
+    }
+    statement = _CLAIM[session.get_bind().dialect.name]
+    return session.execute(statement, row).scalar() is not None
 
 
 def refused_webhooks(db: Database, *, limit: int = 100) -> list[ShopifyWebhook]:
