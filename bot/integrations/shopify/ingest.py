@@ -1,6 +1,7 @@
 """Each Shopify webhook applied exactly once, or recorded as refused with the reason.
 
-One short transaction per delivery. It starts by claiming the webhook id: ``INSERT ... ON
+One short transaction per delivery (``orders/create`` deliveries that arrive together share
+one, each in savepoints of its own: see ``ShopifyIngest``). It starts by claiming the webhook id: ``INSERT ... ON
 CONFLICT DO NOTHING`` on the unique ``shopify_webhooks.webhook_id``. No row back means another
 delivery of the same webhook already committed, and this one does nothing. Two deliveries at
 once: on PostgreSQL the second's insert waits on the unique index until the first commits, then
@@ -20,26 +21,32 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from bot.integrations.shopify.group_commit import GroupCommit
 from bot.integrations.shopify.mapping import Refused
 from bot.integrations.shopify.topics import HANDLERS, Applied, Config
 from store.db import Database
 from store.errors import StoreError
 from store.models import ShopifyOutcome, ShopifyWebhook, utcnow
+from store.order_intake import lock_products_by_sku
 
 __all__ = ["Delivery", "Ingested", "ShopifyIngest", "refused_webhooks"]
 
 logger = logging.getLogger(__name__)
 MAX_REASON = 500
 INTEGRITY_ATTEMPTS = 3
+# Deliveries of these topics are group-committed; the rest go one transaction each.
+BATCHED_TOPICS = frozenset({"orders/create"})
+MAX_BATCH = 32
 _TABLE = cast(Table, ShopifyWebhook.__table__)
 
 
@@ -64,40 +71,54 @@ class _Duplicate(Exception):
     """Another delivery of this webhook was applied first."""
 
 
+class _Alone:
+    """A webhook taken out of its batch, to be applied in a transaction of its own."""
+
+
+_ALONE = _Alone()
+
+
 class ShopifyIngest:
-    """Applies verified Shopify webhooks to one database."""
+    """Applies verified Shopify webhooks to one database.
+
+    ``orders/create``, the topic that comes in floods (a sale), is group-committed: deliveries
+    that arrive together are applied in one transaction, each in savepoints of its own
+    (``group_commit``), and each answered once the batch committed. A refusal stays one
+    webhook's (its savepoint); a unique violation (a concurrent process placed the same order)
+    takes that webhook out of the batch to be applied alone after it; a batch that fails whole
+    (a deadlock with another process, the database failing) is rolled back and each of its
+    webhooks applied alone, with the single path's retries. ``max_batch=1``: no batching.
+    """
 
     def __init__(
-        self, db: Database, config: Config, *, clock: Callable[[], dt.datetime] = utcnow
+        self,
+        db: Database,
+        config: Config,
+        *,
+        clock: Callable[[], dt.datetime] = utcnow,
+        max_batch: int = MAX_BATCH,
     ) -> None:
         self._db = db
         self._config = config
         self._clock = clock
+        self._group: GroupCommit[Delivery, Ingested] | None = (
+            GroupCommit(self._handle_batch, max_batch) if max_batch > 1 else None
+        )
 
     def handle(self, delivery: Delivery) -> Ingested:
         """Apply the webhook unless a delivery of it already was; say what became of it."""
+        if self._group is not None and delivery.topic in BATCHED_TOPICS:
+            return self._group.submit(delivery)
+        return self._handle_alone(delivery)
+
+    def _handle_alone(self, delivery: Delivery) -> Ingested:
         now = self._clock()
 
         def work(session: Session) -> Applied:
             # Run again whole if a deadlock rolled it back (``Database.transaction``).
-            resource = _resource(delivery)
-            if not _claim(session, delivery, resource, now):
+            applied = self._one(session, delivery, now)
+            if applied is None:
                 raise _Duplicate
-            applied = self._apply(session, delivery, resource, now)
-            if (applied.outcome, applied.reason, applied.resource_id) != (
-                ShopifyOutcome.HANDLED,
-                None,
-                resource,
-            ):  # the claim wrote the common case already: one statement less for most
-                session.execute(
-                    _RECORD,
-                    {
-                        "key": delivery.webhook_id,
-                        "outcome": applied.outcome,
-                        "reason": applied.reason[:MAX_REASON] if applied.reason else None,
-                        "resource_id": applied.resource_id[:64] if applied.resource_id else None,
-                    },
-                )
             return applied
 
         for attempt in range(INTEGRITY_ATTEMPTS):
@@ -111,14 +132,69 @@ class ShopifyIngest:
                 # everything was rolled back, and the next attempt finds their row.
                 if attempt + 1 == INTEGRITY_ATTEMPTS:
                     raise
-        if applied.outcome is ShopifyOutcome.REFUSED:
-            logger.warning(
-                "Shopify webhook %s (%s) refused: %s",
-                delivery.webhook_id,
-                delivery.topic,
-                applied.reason,
+        return _ingested(delivery, applied)
+
+    def _handle_batch(self, deliveries: Sequence[Delivery]) -> list[Ingested | BaseException]:
+        if len(deliveries) == 1:
+            return [self._alone_or_error(deliveries[0])]
+        now = self._clock()
+        work = partial(self._apply_batch, deliveries=deliveries, now=now)
+        try:
+            applied = self._db.transaction(work, attempts=1)
+        except SQLAlchemyError as exc:
+            # Nothing of the batch was kept; each webhook alone gets the single path's retries.
+            logger.info("Shopify batch of %d rolled back (%s); one by one", len(deliveries), exc)
+            return [self._alone_or_error(delivery) for delivery in deliveries]
+        return [
+            self._alone_or_error(delivery)
+            if isinstance(result, _Alone)
+            else _ingested(delivery, result)
+            for delivery, result in zip(deliveries, applied, strict=True)
+        ]
+
+    def _apply_batch(
+        self, session: Session, *, deliveries: Sequence[Delivery], now: dt.datetime
+    ) -> list[Applied | _Alone | None]:
+        if session.get_bind().dialect.name == "postgresql":
+            # Every product of the batch locked at once, in id order, before any webhook's own
+            # lock: the lock order of ``store.locking`` holds for the batch as a whole.
+            lock_products_by_sku(session, _skus(deliveries))
+        results: list[Applied | _Alone | None] = []
+        for delivery in deliveries:
+            try:
+                results.append(self._one(session, delivery, now))
+            except IntegrityError:  # its savepoint is rolled back; so goes its claim
+                session.execute(_UNCLAIM, {"key": delivery.webhook_id})
+                results.append(_ALONE)
+        return results
+
+    def _alone_or_error(self, delivery: Delivery) -> Ingested | BaseException:
+        try:
+            return self._handle_alone(delivery)
+        except Exception as exc:  # raised in the delivery's own thread (``GroupCommit``)
+            return exc
+
+    def _one(self, session: Session, delivery: Delivery, now: dt.datetime) -> Applied | None:
+        """Claim, apply and record one webhook in the session; None when it is a repeat."""
+        resource = _resource(delivery)
+        if not _claim(session, delivery, resource, now):
+            return None
+        applied = self._apply(session, delivery, resource, now)
+        if (applied.outcome, applied.reason, applied.resource_id) != (
+            ShopifyOutcome.HANDLED,
+            None,
+            resource,
+        ):  # the claim wrote the common case already: one statement less for most
+            session.execute(
+                _RECORD,
+                {
+                    "key": delivery.webhook_id,
+                    "outcome": applied.outcome,
+                    "reason": applied.reason[:MAX_REASON] if applied.reason else None,
+                    "resource_id": applied.resource_id[:64] if applied.resource_id else None,
+                },
             )
-        return Ingested(duplicate=False, outcome=applied.outcome, reason=applied.reason)
+        return applied
 
     def _apply(
         self, session: Session, delivery: Delivery, resource: str | None, now: dt.datetime
@@ -138,6 +214,32 @@ class ShopifyIngest:
             return Applied(ShopifyOutcome.REFUSED, resource, f"unreadable payload ({exc!r:.200})")
 
 
+def _ingested(delivery: Delivery, applied: Applied | None) -> Ingested:
+    if applied is None:
+        return Ingested(duplicate=True)
+    if applied.outcome is ShopifyOutcome.REFUSED:
+        logger.warning(
+            "Shopify webhook %s (%s) refused: %s",
+            delivery.webhook_id,
+            delivery.topic,
+            applied.reason,
+        )
+    return Ingested(duplicate=False, outcome=applied.outcome, reason=applied.reason)
+
+
+def _skus(deliveries: Sequence[Delivery]) -> list[str]:
+    """The SKUs the orders' line items name (what each webhook will lock), best effort: a
+    webhook whose payload is unreadable here is refused later, whatever this finds."""
+    skus: set[str] = set()
+    for delivery in deliveries:
+        items = (delivery.payload or {}).get("line_items")
+        for item in items if isinstance(items, list) else ():
+            sku = item.get("sku") if isinstance(item, dict) else None
+            if isinstance(sku, str) and sku.strip():
+                skus.add(sku.strip())
+    return sorted(skus)
+
+
 def _resource(delivery: Delivery) -> str | None:
     """Which order, item or product the webhook is about, for the person reading the list."""
     if delivery.payload is None or delivery.topic not in HANDLERS:
@@ -153,6 +255,7 @@ _CLAIM = {
     .returning(_TABLE.c.id)
     for name, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
 }
+_UNCLAIM = delete(_TABLE).where(_TABLE.c.webhook_id == bindparam("key"))
 _RECORD = (
     update(_TABLE)
     .where(_TABLE.c.webhook_id == bindparam("key"))
