@@ -1,11 +1,12 @@
 """Each Shopify webhook applied exactly once, or recorded as refused with the reason.
 
 One short transaction per delivery (``orders/create`` deliveries that arrive together share
-one, each in savepoints of its own: see ``ShopifyIngest``). It starts by claiming the webhook id: ``INSERT ... ON
-CONFLICT DO NOTHING`` on the unique ``shopify_webhooks.webhook_id``. No row back means another
-delivery of the same webhook already committed, and this one does nothing. Two deliveries at
-once: on PostgreSQL the second's insert waits on the unique index until the first commits, then
-conflicts; on SQLite writers take turns (``BEGIN IMMEDIATE``). Either way one applies it.
+one, each in savepoints of its own: see ``ShopifyIngest``). It starts by claiming the webhook
+id: ``INSERT ... ON CONFLICT DO NOTHING`` on the unique ``shopify_webhooks.webhook_id``. No row
+back means another delivery of the same webhook already committed (or came earlier in the same
+batch), and this one does nothing. Two deliveries at once: on PostgreSQL the second's insert
+waits on the unique index until the first commits, then conflicts; on SQLite writers take turns
+(``BEGIN IMMEDIATE``). Either way one applies it.
 
 The topic's work (``topics``) runs in a savepoint after the claim. A refusal (``Refused``, or a
 store rule: unknown SKU, a count below what is promised...) rolls the savepoint back, so nothing
@@ -13,8 +14,8 @@ of the webhook is half-written, and the claim row keeps the outcome ``refused`` 
 a list a person can read (``refused_webhooks``). Shopify still gets 200, so it stops retrying a
 webhook that can never succeed. Anything else (the database failing) rolls back everything,
 claim included, and the route answers 500: Shopify's retry tries again. A unique violation (two
-webhooks creating the same new customer at once, on PostgreSQL) re-runs the transaction: the
-second run finds the row the other committed.
+webhooks creating the same order at once, on PostgreSQL) re-runs the transaction: the second
+run finds the row the other committed.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from bot.integrations.shopify.topics import HANDLERS, Applied, Config
 from store.db import Database
 from store.errors import StoreError
 from store.models import ShopifyOutcome, ShopifyWebhook, utcnow
-from store.order_intake import lock_products_by_sku
+from store.order_intake import load_products, lock_products_by_sku
 
 __all__ = ["Delivery", "Ingested", "ShopifyIngest", "refused_webhooks"]
 
@@ -155,10 +156,14 @@ class ShopifyIngest:
     def _apply_batch(
         self, session: Session, *, deliveries: Sequence[Delivery], now: dt.datetime
     ) -> list[Applied | _Alone | None]:
+        skus = _skus(deliveries)
         if session.get_bind().dialect.name == "postgresql":
             # Every product of the batch locked at once, in id order, before any webhook's own
             # lock: the lock order of ``store.locking`` holds for the batch as a whole.
-            lock_products_by_sku(session, _skus(deliveries))
+            lock_products_by_sku(session, skus)
+        # Loaded once for the batch (and held here, as the identity map only keeps referenced
+        # objects): a backordered line's offer reads its product and explicit alternatives.
+        _held = load_products(session, skus)
         results: list[Applied | _Alone | None] = []
         for delivery in deliveries:
             try:
