@@ -103,7 +103,7 @@ class ShopifyIngest:
         self._config = config
         self._clock = clock
         self._group: GroupCommit[Delivery, Ingested] | None = (
-            GroupCommit(self._handle_batch, max_batch) if max_batch > 1 else None
+            GroupCommit(self.handle_batch, max_batch) if max_batch > 1 else None
         )
 
     def handle(self, delivery: Delivery) -> Ingested:
@@ -135,7 +135,9 @@ class ShopifyIngest:
                     raise
         return _ingested(delivery, applied)
 
-    def _handle_batch(self, deliveries: Sequence[Delivery]) -> list[Ingested | BaseException]:
+    def handle_batch(self, deliveries: Sequence[Delivery]) -> list[Ingested | BaseException]:
+        """Apply these webhooks in one transaction (see the class docstring); for each, what
+        became of it, or the exception its caller should raise."""
         if len(deliveries) == 1:
             return [self._alone_or_error(deliveries[0])]
         now = self._clock()
