@@ -1,21 +1,21 @@
-"""Group commit: items handed in by many threads at once are run in batches, one batch at a time.
+"""Group commit: items submitted by many requests at once are run in batches, one at a time.
 
-The webhook route hands each verified delivery to a worker thread (``asyncio.to_thread``) and
-answers when it is committed. Sixteen concurrent deliveries used to be sixteen transactions
-queued on one lock (SQLite has one writer; on PostgreSQL each commit is a round trip and a WAL
-flush). Here the first thread to arrive becomes the leader and runs every item waiting, up to
-``max_batch``, through ``run_batch`` (one transaction); the others wait for their own result,
-which is only handed out once the batch committed. When the leader's batch is done and more
-items arrived meanwhile, it passes the lead to the oldest waiting thread, so no request waits
-behind more than the batch before its own.
+The webhook route answers each verified delivery once it is committed. Sixteen concurrent
+deliveries used to be sixteen transactions queued on one lock (SQLite has one writer; on
+PostgreSQL each commit is a round trip and a WAL flush), each on a thread of the event loop's
+small default pool (``min(32, CPUs + 4)`` threads: 6 here). Here the requests wait on the event
+loop instead: the items that arrived while a batch ran, up to ``max_batch``, are the next batch,
+run by ``run_batch`` on a worker thread (one transaction); each request gets its own result
+once its batch is done. Under no load a batch is one item and nothing waits; under load the
+batches grow by themselves, and no request waits behind more than the batch before its own.
 
 Nothing here knows about databases: ``run_batch`` returns one result (or the exception to raise
-in that item's thread) per item, in order.
+in that item's request) per item, in order. One instance serves one event loop.
 """
 
 from __future__ import annotations
 
-import threading
+import asyncio
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -25,17 +25,6 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-class _Slot(Generic[T, R]):
-    __slots__ = ("done", "error", "item", "lead", "result")
-
-    def __init__(self, item: T) -> None:
-        self.item = item
-        self.done = threading.Event()
-        self.lead = False  # woken to lead the next batch rather than with a result
-        self.result: R | None = None
-        self.error: BaseException | None = None
-
-
 class GroupCommit(Generic[T, R]):
     def __init__(
         self, run_batch: Callable[[Sequence[T]], Sequence[R | BaseException]], max_batch: int
@@ -43,54 +32,37 @@ class GroupCommit(Generic[T, R]):
         assert max_batch >= 1
         self._run_batch = run_batch
         self._max_batch = max_batch
-        self._lock = threading.Lock()
-        self._waiting: list[_Slot[T, R]] = []
-        self._leading = False
+        self._waiting: list[tuple[T, asyncio.Future[R]]] = []
+        self._draining: asyncio.Task[None] | None = None
 
-    def submit(self, item: T) -> R:
+    async def submit(self, item: T) -> R:
         """Run ``item`` in the next batch and return its result (or raise its exception)."""
-        slot: _Slot[T, R] = _Slot(item)
-        with self._lock:
-            self._waiting.append(slot)
-            lead = not self._leading
-            self._leading = True
-        while not lead:
-            slot.done.wait()
-            if not slot.lead:
-                return _outcome(slot)
-            slot.lead, lead = False, True
-            slot.done.clear()
-        self._lead()
-        return _outcome(slot)
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, future))
+        if self._draining is None:
+            self._draining = asyncio.create_task(self._drain())
+        # Shielded: a client that hangs up does not cancel the batch its delivery is in.
+        return await asyncio.shield(future)
 
-    def _lead(self) -> None:
-        with self._lock:
-            batch, self._waiting = (
-                self._waiting[: self._max_batch],
-                self._waiting[self._max_batch :],
-            )
+    async def _drain(self) -> None:
         try:
-            results = self._run_batch([slot.item for slot in batch])
+            while self._waiting:
+                batch = self._waiting[: self._max_batch]
+                del self._waiting[: self._max_batch]
+                await self._run(batch)
+        finally:
+            self._draining = None
+
+    async def _run(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
+        try:
+            results = await asyncio.to_thread(self._run_batch, [item for item, _ in batch])
             assert len(results) == len(batch), "one result per item"
-        except BaseException as exc:  # the batch failed whole: every item hears it
+        except Exception as exc:  # the batch failed whole: every item hears it
             results = [exc] * len(batch)
-        for slot, result in zip(batch, results, strict=True):
+        for (_, future), result in zip(batch, results, strict=True):
+            if future.done():
+                continue
             if isinstance(result, BaseException):
-                slot.error = result
+                future.set_exception(result)
             else:
-                slot.result = result
-        with self._lock:
-            if self._waiting:
-                successor = self._waiting[0]
-                successor.lead = True
-                successor.done.set()
-            else:
-                self._leading = False
-        for slot in batch:
-            slot.done.set()
-
-
-def _outcome(slot: _Slot[T, R]) -> R:
-    if slot.error is not None:
-        raise slot.error
-    return slot.result  # type: ignore[return-value]
+                future.set_result(result)

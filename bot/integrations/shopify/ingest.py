@@ -20,6 +20,7 @@ run finds the row the other committed.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
@@ -106,10 +107,15 @@ class ShopifyIngest:
             GroupCommit(self.handle_batch, max_batch) if max_batch > 1 else None
         )
 
+    async def handle_async(self, delivery: Delivery) -> Ingested:
+        """``handle`` for the event loop: batched with the deliveries arriving meanwhile when
+        its topic is, else on a worker thread of its own."""
+        if self._group is not None and delivery.topic in BATCHED_TOPICS:
+            return await self._group.submit(delivery)
+        return await asyncio.to_thread(self._handle_alone, delivery)
+
     def handle(self, delivery: Delivery) -> Ingested:
         """Apply the webhook unless a delivery of it already was; say what became of it."""
-        if self._group is not None and delivery.topic in BATCHED_TOPICS:
-            return self._group.submit(delivery)
         return self._handle_alone(delivery)
 
     def _handle_alone(self, delivery: Delivery) -> Ingested:
@@ -178,7 +184,7 @@ class ShopifyIngest:
     def _alone_or_error(self, delivery: Delivery) -> Ingested | BaseException:
         try:
             return self._handle_alone(delivery)
-        except Exception as exc:  # raised in the delivery's own thread (``GroupCommit``)
+        except Exception as exc:  # raised in the delivery's own request (``GroupCommit``)
             return exc
 
     def _one(self, session: Session, delivery: Delivery, now: dt.datetime) -> Applied | None:

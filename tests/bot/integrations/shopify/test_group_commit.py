@@ -7,11 +7,11 @@ one test posts the same webhook five times at once to one server, where they do 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import socket
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -167,7 +167,8 @@ def test_the_same_webhook_five_times_at_once_to_one_server_is_applied_once(
 # --- GroupCommit ------------------------------------------------------------------------------
 
 
-def test_items_submitted_together_run_in_batches_and_each_gets_its_own_result() -> None:
+@pytest.mark.asyncio
+async def test_items_submitted_together_run_in_batches_and_each_gets_its_own_result() -> None:
     batches: list[list[int]] = []
     first = threading.Event()
 
@@ -178,35 +179,21 @@ def test_items_submitted_together_run_in_batches_and_each_gets_its_own_result() 
         return [ValueError(i) if i == 3 else i * 10 for i in items]
 
     group: GroupCommit[int, int] = GroupCommit(run, max_batch=4)
-    results: dict[int, object] = {}
-
-    def submit(i: int) -> None:
-        try:
-            results[i] = group.submit(i)
-        except ValueError as exc:
-            results[i] = exc
-
-    threads = [threading.Thread(target=submit, args=(0,))]
-    threads[0].start()
+    leader = asyncio.create_task(group.submit(0))
     while not batches:
-        time.sleep(0.001)
-    threads += [threading.Thread(target=submit, args=(i,)) for i in range(1, 7)]
-    for thread in threads[1:]:
-        thread.start()
-    time.sleep(0.2)
+        await asyncio.sleep(0.001)
+    others = [asyncio.create_task(group.submit(i)) for i in range(1, 7)]
+    await asyncio.sleep(0.05)
     first.set()
-    for thread in threads:
-        thread.join(5)
+    results = await asyncio.gather(leader, *others, return_exceptions=True)
 
-    assert batches[0] == [0]
-    assert sorted(i for batch in batches[1:] for i in batch) == [1, 2, 3, 4, 5, 6]
-    assert max(len(batch) for batch in batches[1:]) == 4  # capped at max_batch
-    assert len(batches) == 3
-    assert isinstance(results.pop(3), ValueError)  # an item's error is raised in its thread
-    assert results == {i: i * 10 for i in (0, 1, 2, 4, 5, 6)}
+    assert batches == [[0], [1, 2, 3, 4], [5, 6]]  # capped at max_batch, in arrival order
+    assert isinstance(results.pop(3), ValueError)  # an item's error is raised in its request
+    assert results == [0, 10, 20, 40, 50, 60]
 
 
-def test_a_batch_that_raises_raises_in_every_thread_of_it_and_the_next_batch_runs() -> None:
+@pytest.mark.asyncio
+async def test_a_batch_that_raises_raises_in_every_request_of_it_and_the_next_batch_runs() -> None:
     calls: list[list[str]] = []
 
     def run(items: Any) -> list[str]:
@@ -216,6 +203,7 @@ def test_a_batch_that_raises_raises_in_every_thread_of_it_and_the_next_batch_run
         return [item.upper() for item in items]
 
     group: GroupCommit[str, str] = GroupCommit(run, max_batch=8)
-    with pytest.raises(RuntimeError, match="boom"):
-        group.submit("a")
-    assert group.submit("b") == "B"
+    first = await asyncio.gather(group.submit("a"), group.submit("b"), return_exceptions=True)
+    assert [type(r) for r in first] == [RuntimeError, RuntimeError]
+    assert await group.submit("c") == "C"
+    assert calls == [["a", "b"], ["c"]]
