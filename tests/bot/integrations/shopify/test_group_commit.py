@@ -132,8 +132,9 @@ def test_a_batch_that_fails_whole_is_rolled_back_and_each_webhook_applied_alone(
 def test_the_same_webhook_five_times_at_once_to_one_server_is_applied_once(
     committed_db: Database, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """One server (one group commit): the five deliveries meet in its batches, not only in
-    the database, as they do in ``test_exactly_once`` (five servers)."""
+    """One server (one group commit): on SQLite the five deliveries meet in its batches, not
+    only in the database as in ``test_exactly_once`` (five servers); on PostgreSQL, which is
+    not batched by default, in the database."""
     monkeypatch.chdir(tmp_path)
     with committed_db.session() as session:
         f.product(session, "TEA", stock=1, eta=dt.date(2026, 12, 1))
