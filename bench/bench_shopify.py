@@ -254,7 +254,8 @@ def main() -> int:
     rate = args.n / elapsed
     print(
         f"server CPU {cpu_each * 1000:.2f} ms per distinct webhook"
-        f" ({cpu_run / len(work) * 1000:.2f} ms per request; CPU alone allows {1 / cpu_each:.0f} webhooks/s); floor, same run:"
+        f" ({cpu_run / len(work) * 1000:.2f} ms per request;"
+        f" CPU alone allows {1 / cpu_each:.0f} webhooks/s); floor, same run:"
         f" {cpu_floor * 1000:.2f} ms per refused request ({len(floor_work) / floor_elapsed:.0f}"
         f" requests/s, answers {floor_outcomes}), ratio {cpu_each / cpu_floor:.1f}x;"
         f" load average {loadavg}"
