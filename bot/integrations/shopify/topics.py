@@ -2,10 +2,11 @@
 
 Every function either applies the whole webhook or raises (``Refused``, or a store error the
 caller turns into one); the caller runs it in a savepoint, so a refusal leaves nothing behind.
-Orders, shipments and stock go through the same store operations as the API and the CLI:
-``place_order`` (idempotent on the order number; a line without stock is a backorder with an
-offer), ``cancel_line`` (the refund is recorded), ``ship`` and ``set_shop_count`` (waiting lines
-allocated oldest first).
+Orders, shipments and stock go through the store's operations, under the same rules as the API
+and the CLI: ``store.order_intake`` (``place_order``'s rules in few plain statements, since every
+new order comes this way: idempotent on the order number; a line without stock is a backorder
+with an offer), ``cancel_line`` (the refund is recorded), ``ship`` and ``set_shop_count``
+(waiting lines allocated oldest first).
 """
 
 from __future__ import annotations
