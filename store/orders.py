@@ -49,8 +49,10 @@ def place_order(
     Each line takes what stock there is with one conditional update; the rest is
     backordered with the supplier's current date, a ``backordered`` event and an open offer.
     """
-    merged = _merge_lines(lines)
-    digest = _digest(customer, merged, placed_at)
+    merged = merge_lines(lines)
+    digest = content_digest(
+        customer.phone or customer.external_ref or customer.id, merged, placed_at
+    )
     existing = session.scalars(select(Order).where(Order.number == number)).first()
     if existing is not None:
         if existing.content_digest != digest:
@@ -100,7 +102,8 @@ def place_order(
     return PlacedOrder(order, created=True)
 
 
-def _merge_lines(lines: Sequence[LineRequest]) -> dict[str, int]:
+def merge_lines(lines: Sequence[LineRequest]) -> dict[str, int]:
+    """Quantities per SKU, several lines of one SKU added up; refuses empty and non-positive."""
     if not lines:
         raise InvalidInput("an order needs at least one line")
     merged: dict[str, int] = {}
@@ -119,9 +122,13 @@ def _products_by_sku(session: Session, skus: list[str]) -> dict[str, Product]:
     return found
 
 
-def _digest(customer: Customer, lines: dict[str, int], placed_at: dt.datetime | None) -> str:
+def content_digest(
+    customer_key: str | int | None, lines: dict[str, int], placed_at: dt.datetime | None
+) -> str:
+    """What tells a repeated order from a conflicting one: the customer (phone, else external
+    reference, else id), the quantities per SKU and the time it was placed."""
     content = {
-        "customer": customer.phone or customer.external_ref or customer.id,
+        "customer": customer_key,
         "lines": sorted(lines.items()),
         "placed_at": placed_at.astimezone(dt.UTC).isoformat(timespec="seconds")
         if placed_at

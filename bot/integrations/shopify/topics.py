@@ -2,21 +2,22 @@
 
 Every function either applies the whole webhook or raises (``Refused``, or a store error the
 caller turns into one); the caller runs it in a savepoint, so a refusal leaves nothing behind.
-Orders, shipments and stock go through the same store operations as the API and the CLI:
-``place_order`` (idempotent on the order number; a line without stock is a backorder with an
-offer), ``cancel_line`` (the refund is recorded), ``ship`` and ``set_shop_count`` (waiting lines
-allocated oldest first).
+Orders, shipments and stock go through the store's operations, under the same rules as the API
+and the CLI: ``store.order_intake`` (``place_order``'s rules in few plain statements, since every
+new order comes this way: idempotent on the order number; a line without stock is a backorder
+with an offer), ``cancel_line`` (the refund is recorded), ``ship`` and ``set_shop_count``
+(waiting lines allocated oldest first).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from bot.integrations.shopify.mapping import (
@@ -31,15 +32,12 @@ from bot.integrations.shopify.mapping import (
 from store.allocation import RESERVING_STATUSES, set_shop_count, supersede_open_offers
 from store.customers import (
     CustomerData,
-    find_by_phone,
     normalize_locale,
     normalize_phone,
-    upsert_customer,
 )
 from store.errors import InvalidInput
 from store.locking import lock_lines, lock_products
 from store.models import (
-    Customer,
     Order,
     OrderLine,
     Product,
@@ -50,7 +48,14 @@ from store.models import (
     ShopifyOrder as ShopifyOrderRow,
 )
 from store.offers import cancel_line
-from store.orders import LineRequest, place_order
+from store.order_intake import (
+    LockedProduct,
+    PlacedIds,
+    ensure_customer,
+    lock_products_by_sku,
+    place_order_rows,
+)
+from store.orders import LineRequest
 from store.policy import Policy
 from store.shipments import ship
 
@@ -58,6 +63,11 @@ __all__ = ["HANDLERS", "Applied", "Config"]
 
 logger = logging.getLogger(__name__)
 CANCEL_REASON = "shopify"
+_SHOPIFY_ORDERS = cast(Table, ShopifyOrderRow.__table__)
+_PLACED = select(_SHOPIFY_ORDERS.c.order_id).where(
+    _SHOPIFY_ORDERS.c.shopify_id == bindparam("shopify_id")
+)
+_LINK = insert(_SHOPIFY_ORDERS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,23 +94,26 @@ def order_created(
     """Place the order here; a repeat (same Shopify order) changes nothing."""
     order = read_order(payload)
     resource = str(order.shopify_id)
-    if session.get(ShopifyOrderRow, order.shopify_id) is not None:
+    if session.execute(_PLACED, {"shopify_id": order.shopify_id}).first() is not None:
         return Applied(ShopifyOutcome.HANDLED, resource, "already placed")
     if order.cancelled_at is not None:
         return Applied(ShopifyOutcome.IGNORED, resource, "cancelled in Shopify before it got here")
-    _check_products(session, order)
-    customer = _customer(session, order.customer, config)
-    placed = place_order(
+    # Few plain statements (``store.order_intake``): this is the path every new order takes.
+    products = lock_products_by_sku(session, [line.sku for line in order.lines])
+    _check_products(order, products)
+    customer_id, customer_key = _customer(session, order.customer, config)
+    placed = place_order_rows(
         session,
         number=order.number,
-        customer=customer,
+        customer_id=customer_id,
+        customer_key=customer_key,
+        products=products,
         lines=[LineRequest(line.sku, line.quantity) for line in order.lines],
         placed_at=order.created_at,
         policy=config.policy,
         now=now,
     )
-    session.flush()
-    _link(session, order, placed.order)
+    _link(session, order, placed)
     return Applied(ShopifyOutcome.HANDLED, resource)
 
 
@@ -219,10 +232,9 @@ HANDLERS: dict[str, Handler] = {
 # --- helpers --------------------------------------------------------------------------------
 
 
-def _check_products(session: Session, order: ShopifyOrder) -> None:
+def _check_products(order: ShopifyOrder, products: Mapping[str, LockedProduct]) -> None:
     """Every SKU held here, in the order's currency: refused whole otherwise."""
     skus = {line.sku for line in order.lines}
-    products = {p.sku: p for p in session.scalars(select(Product).where(Product.sku.in_(skus)))}
     missing = sorted(skus - set(products))
     if missing:
         raise Refused(f"unknown SKU: {', '.join(missing)[:400]}")
@@ -234,7 +246,7 @@ def _check_products(session: Session, order: ShopifyOrder) -> None:
         )
 
 
-def _customer(session: Session, shopify: ShopifyCustomer, config: Config) -> Customer:
+def _customer(session: Session, shopify: ShopifyCustomer, config: Config) -> tuple[int, str]:
     phone = None
     for candidate in shopify.phones:
         try:
@@ -245,39 +257,42 @@ def _customer(session: Session, shopify: ShopifyCustomer, config: Config) -> Cus
     if phone is None:
         given = f"{len(shopify.phones)} given, none valid" if shopify.phones else "none given"
         raise Refused(f"the customer has no usable phone number ({given})")
-    found = find_by_phone(session, phone)
-    if found is not None:
-        return found  # the shop's record here wins over the order's copy, as in the API
-    locale = normalize_locale(shopify.locale or "", config.default_locale)
-    data = CustomerData(
-        name=shopify.name,
-        phone=phone,
-        email=shopify.email[:320] if shopify.email else None,
-        locale=locale,
-        external_ref=f"shopify:{shopify.shopify_id}" if shopify.shopify_id else None,
-    )
-    customer = upsert_customer(
+    ref = f"shopify:{shopify.shopify_id}" if shopify.shopify_id else None
+
+    def data() -> CustomerData:  # only for a customer not known by this phone
+        return CustomerData(
+            name=shopify.name,
+            phone=phone,
+            email=shopify.email[:320] if shopify.email else None,
+            locale=normalize_locale(shopify.locale or "", config.default_locale),
+            external_ref=ref,
+        )
+
+    # The shop's record here (found by phone) wins over the order's copy, as in the API.
+    customer_id = ensure_customer(
         session,
+        phone,
+        ref,
         data,
         default_locale=config.default_locale,
         default_timezone=config.default_timezone,
     )
-    session.flush()
-    return customer
+    return customer_id, phone
 
 
-def _link(session: Session, shopify: ShopifyOrder, order: Order) -> None:
-    taken = session.scalars(
-        select(ShopifyOrderRow.shopify_id).where(ShopifyOrderRow.order_id == order.id)
-    ).first()
-    if taken is not None:
-        raise Refused(f"order number {order.number} is already Shopify order {taken}")
-    session.add(
-        ShopifyOrderRow(
-            shopify_id=shopify.shopify_id, order_id=order.id, updated_at=shopify.updated_at
-        )
-    )
-    session.flush()
+def _link(session: Session, shopify: ShopifyOrder, placed: PlacedIds) -> None:
+    if not placed.created:
+        taken = session.scalars(
+            select(ShopifyOrderRow.shopify_id).where(ShopifyOrderRow.order_id == placed.order_id)
+        ).first()
+        if taken is not None:
+            raise Refused(f"order number {shopify.number} is already Shopify order {taken}")
+    link = {
+        "shopify_id": shopify.shopify_id,
+        "order_id": placed.order_id,
+        "updated_at": shopify.updated_at,
+    }
+    session.execute(_LINK, link)
 
 
 def _known_order(session: Session, payload: dict[str, Any]) -> tuple[ShopifyOrderRow, Order]:

@@ -4,7 +4,8 @@ Order of checks: no ``SHOPIFY_WEBHOOK_SECRET`` configured -> 503 saying so (noth
 verified); a body over ``MAX_BODY_BYTES`` -> 413; a missing or wrong ``X-Shopify-Hmac-Sha256``
 -> 401; a shop other than ``SHOPIFY_SHOP_DOMAIN`` -> 401; no webhook id or topic -> 400. Nothing
 is written before the signature is checked. A verified webhook is applied in one short
-transaction (``ingest``) and answered 200 whatever became of it (applied, a repeat, stale,
+transaction (``ingest``; ``orders/create`` deliveries arriving together share one, each in its
+own savepoints) and answered 200 whatever became of it (applied, a repeat, stale,
 refused with a recorded reason), so Shopify does not retry what cannot change; only a database
 failure answers 500, and Shopify's retry applies it later.
 
@@ -13,7 +14,6 @@ same names without the ``X-`` prefix (``shopify-app-js`` ``lib/types.ts``): both
 """
 
 # No ``from __future__ import annotations``: FastAPI reads the route's annotations.
-import asyncio
 import json
 import logging
 
@@ -83,7 +83,7 @@ def router(
             return refuse(400, "malformed", "missing webhook id or topic")
         delivery = Delivery(webhook_id, topic.lower(), domain, _payload(body))
         try:
-            ingested = await asyncio.to_thread(ingest.handle, delivery)
+            ingested = await ingest.handle_async(delivery)
         except SQLAlchemyError:
             logger.exception("Shopify webhook %s (%s) not applied", webhook_id, topic)
             return refuse(500, "error", "not applied; retry later")
