@@ -25,6 +25,7 @@ from bot.web.agent import (
     analytics,
     auth,
     broadcasts,
+    confirm,
     customers,
     inbox,
     logs,
@@ -83,4 +84,5 @@ def router(
     routes.include_router(actions.router(ctx, shop_voice(settings)))
     routes.include_router(admin.router(ctx))
     routes.include_router(logs.router(ctx))
+    routes.include_router(confirm.router(ctx))
     return routes

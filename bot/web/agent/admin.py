@@ -16,6 +16,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from bot.web.agent.auth import PATH, root_path
+from bot.web.agent.confirm import needs_asking
 from bot.web.agent.pages import Context
 from bot.web.html import PAGE_HEADERS
 from store import agents
@@ -95,6 +96,10 @@ def router(ctx: Context) -> APIRouter:
         step = steps.get(change)
         if step is None:
             raise HTTPException(404, headers=PAGE_HEADERS)
+        if change == "disable":
+            asked = needs_asking(request, form, "disable_agent", ADMIN_PATH, username[:64])
+            if asked is not None:
+                return asked
         try:
             await asyncio.to_thread(ctx.db.transaction, step)
         except StoreError as exc:

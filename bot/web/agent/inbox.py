@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from bot.agents import replies
 from bot.agents.inbox_labels import KIND_LABELS
 from bot.web.agent.auth import PATH, SignedIn, root_path
+from bot.web.agent.confirm import needs_asking
 from bot.web.agent.customers import MAX_ID, customer_view, render_customer
 from bot.web.agent.pages import Context
 from bot.web.html import PAGE_HEADERS
@@ -73,16 +74,21 @@ def router(ctx: Context) -> APIRouter:
         number = int(item_id) if item_id.isascii() and item_id.isdigit() else 0
         if action not in ("assign", "close") or not 0 < number < 2**63:
             return ctx.render(request, who, "not_found.html", 404, sku=None, what="inbox item")
+        back, prefix = form.get("back"), root_path(request) + PATH + "/"
+        # Only a dashboard page: never an address elsewhere (an open redirect).
+        fallback = prefix + "inbox"
+        target = back if isinstance(back, str) and back.startswith(prefix) else fallback
+        if action == "close":  # closing hands the customer back to the bot: ask first
+            back_path = target.partition("#")[0].removeprefix(root_path(request))
+            asked = needs_asking(request, form, "close_item", back_path, f"inbox item {number}")
+            if asked is not None:
+                return asked
         try:
             await asyncio.to_thread(_act, ctx, who, number, action)
         except NotFound:
             return ctx.render(request, who, "not_found.html", 404, sku=None, what="inbox item")
         except Conflict as exc:
             return ctx.render(request, who, "refused.html", 409, message=str(exc))
-        back, prefix = form.get("back"), root_path(request) + PATH + "/"
-        # Only a dashboard page: never an address elsewhere (an open redirect).
-        fallback = prefix + "inbox"
-        target = back if isinstance(back, str) and back.startswith(prefix) else fallback
         path, _, fragment = target.partition("#")
         joiner = "&" if "?" in path else "?"
         done = "closed" if action == "close" else "assigned"

@@ -62,7 +62,7 @@ async def ada(web: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 async def _post(client: httpx.AsyncClient, path: str, **fields: str) -> httpx.Response:
     csrf = csrf_of((await client.get("/agent")).text)
-    return await client.post(path, data={"csrf": csrf, **fields})
+    return await client.post(path, data={"csrf": csrf, "confirmed": "yes", **fields})
 
 
 def _agents(db: Database) -> dict[str, Agent]:

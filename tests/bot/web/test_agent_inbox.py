@@ -92,14 +92,14 @@ async def test_close_redirects_back_within_the_dashboard_only(
     agent: httpx.AsyncClient, waiting: dict[str, int]
 ) -> None:
     csrf = csrf_of((await agent.get("/agent/inbox")).text)
-    data = {"csrf": csrf, "back": "https://evil.example/agent/"}
+    data = {"csrf": csrf, "back": "https://evil.example/agent/", "confirmed": "yes"}
     response = await agent.post(f"/agent/inbox/{waiting['item']}/close", data=data)
     assert response.status_code == 303
     assert response.headers["location"] == "/agent/inbox?done=closed"
     page = (await agent.get(response.headers["location"])).text
     assert "Closed." in page
     assert "nobody is waiting for a person" in page
-    missing = await agent.post("/agent/inbox/987654/close", data={"csrf": csrf})
+    missing = await agent.post("/agent/inbox/987654/close", data={"csrf": csrf, "confirmed": "yes"})
     assert missing.status_code == 404
 
 
