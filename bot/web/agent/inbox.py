@@ -22,6 +22,7 @@ from bot.web.agent.auth import PATH, SignedIn, root_path
 from bot.web.agent.confirm import needs_asking
 from bot.web.agent.customers import MAX_ID, customer_view, render_customer
 from bot.web.agent.pages import Context
+from bot.web.agent.refused_forms import send_back
 from bot.web.html import PAGE_HEADERS
 from store import inbox
 from store.db import Database
@@ -115,8 +116,10 @@ def router(ctx: Context) -> APIRouter:
             )  # fmt: skip
         except NotFound:
             return ctx.render(request, who, "not_found.html", 404, sku=None, what="customer")
-        except (InvalidInput, Conflict) as exc:
-            return await _customer_with(request, who, number, text, channel, error=str(exc))
+        except (InvalidInput, Conflict) as exc:  # post, redirect, get: the text is kept
+            kept = {"text": text, "channel": channel.value if channel else ""}
+            page = f"{PATH}/customers/{number}"
+            return await send_back(ctx.gate, request, who, page, kept, str(exc), "reply")
         if isinstance(outcome, replies.Draft):
             return await _customer_with(request, who, number, text, channel, draft=outcome)
         done = "reply_repeated" if outcome.repeated else "reply_sent"
@@ -131,16 +134,12 @@ def router(ctx: Context) -> APIRouter:
         channel: Channel | None,
         *,
         draft: replies.Draft | None = None,
-        error: str | None = None,
     ) -> Response:
         found = await asyncio.to_thread(customer_view, ctx, number, None)
         if found is None:
             return ctx.render(request, who, "not_found.html", 404, sku=None, what="customer")
         reply_form = {"text": text, "channel": channel.value if channel else "", "draft": draft}
-        status = 422 if error else 200
-        return render_customer(
-            ctx, request, who, found, paged=False, reply=reply_form, error=error, status=status
-        )
+        return render_customer(ctx, request, who, found, paged=False, reply=reply_form)
 
     return routes
 

@@ -129,16 +129,35 @@ async def test_a_double_clicked_send_queues_one_reply(
     assert actors == ["ada"]
 
 
-async def test_an_empty_reply_is_a_form_error(
+async def test_an_empty_reply_is_a_form_error_shown_after_a_redirect(
     agent: httpx.AsyncClient, waiting: dict[str, int], committed_db: Database
 ) -> None:
+    # Post, redirect, get: Back or Reload on the page never posts the form again.
     path = f"/agent/customers/{waiting['customer']}"
     csrf = csrf_of((await agent.get(path)).text)
     response = await agent.post(
         path + "/reply", data={"csrf": csrf, "text": "  ", "action": "send"}
     )
-    assert response.status_code == 422
-    assert "write something to send" in response.text
+    assert response.status_code == 303
+    assert response.headers["location"] == path + "#reply"
+    shown = await agent.get(response.headers["location"])
+    assert "write something to send" in shown.text
+    assert "write something to send" not in (await agent.get(path)).text  # shown once
+    assert _count(committed_db) == 0
+
+
+async def test_a_refused_reply_keeps_the_agents_text(
+    agent: httpx.AsyncClient, waiting: dict[str, int], committed_db: Database
+) -> None:
+    path = f"/agent/customers/{waiting['customer']}"
+    csrf = csrf_of((await agent.get(path)).text)
+    text = "Your pan ships Monday & the oven next week"
+    data = {"csrf": csrf, "text": text, "channel": "telegram", "action": "send"}
+    response = await agent.post(path + "/reply", data=data)
+    assert response.status_code == 303
+    shown = (await agent.get(response.headers["location"])).text
+    assert "Your pan ships Monday &amp; the oven next week</textarea>" in shown
+    assert 'role="alert"' in shown
     assert _count(committed_db) == 0
 
 
