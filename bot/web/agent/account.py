@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from bot.web.agent.auth import PATH, root_path
 from bot.web.agent.pages import Context
-from bot.web.agent.refused_forms import send_back, take_back
+from bot.web.agent.refused_forms import forget, send_back, take_back
 from bot.web.agent.session import SESSION_COOKIE
 from bot.web.html import PAGE_HEADERS
 from store import agents
@@ -62,7 +62,7 @@ def router(ctx: Context) -> APIRouter:
         location = f"{root_path(request)}{ACCOUNT_PATH}?done=password"
         response = RedirectResponse(location, 303, headers=PAGE_HEADERS)
         ctx.gate.set_cookie(response, SESSION_COOKIE, cookie, ctx.gate.signer.ttl)
-        return response
+        return forget(ctx.gate, response)
 
     return routes
 

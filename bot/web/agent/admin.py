@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from bot.web.agent.auth import PATH, root_path
 from bot.web.agent.confirm import needs_asking
 from bot.web.agent.pages import Context
-from bot.web.agent.refused_forms import send_back, take_back
+from bot.web.agent.refused_forms import forget, send_back, take_back
 from bot.web.html import PAGE_HEADERS
 from store import agents
 from store.errors import StoreError
@@ -76,7 +76,7 @@ def router(ctx: Context) -> APIRouter:
         except StoreError as exc:  # post, redirect, get, with the name kept (never the password)
             typed = {"username": username, "is_admin": "on" if make_admin else ""}
             return await send_back(ctx.gate, request, who, ADMIN_PATH, typed, str(exc))
-        return _back(request, "added", name)
+        return forget(ctx.gate, _back(request, "added", name))
 
     @routes.post(ADMIN_PATH + "/{username}/{change}")
     async def change(request: Request, username: str, change: str) -> Response:
@@ -105,7 +105,7 @@ def router(ctx: Context) -> APIRouter:
             return await send_back(ctx.gate, request, who, ADMIN_PATH, {}, str(exc))
         done = {"disable": "disabled", "enable": "enabled", "make-admin": "made_admin"}
         notice = done.get(change, "admin_removed" if change == "remove-admin" else "reset")
-        return _back(request, notice, username)
+        return forget(ctx.gate, _back(request, notice, username))
 
     return routes
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from bot.web.agent.auth import PATH, root_path
 from bot.web.agent.confirm import needs_asking
 from bot.web.agent.pages import Context
-from bot.web.agent.refused_forms import send_back, take_back
+from bot.web.agent.refused_forms import forget, send_back, take_back
 from bot.web.html import PAGE_HEADERS
 from store import agents, api_tokens
 from store.errors import StoreError
@@ -65,7 +65,7 @@ def router(ctx: Context) -> APIRouter:
             return await send_back(ctx.gate, request, who, TOKENS_PATH, typed, str(exc))
         response = RedirectResponse(root_path(request) + TOKENS_PATH, 303, headers=PAGE_HEADERS)
         ctx.gate.set_cookie(response, NEW_TOKEN_COOKIE, token, NEW_TOKEN_TTL)
-        return response
+        return forget(ctx.gate, response)
 
     @routes.post(TOKENS_PATH + "/{token_id}/revoke")
     async def revoke(request: Request, token_id: str) -> Response:
@@ -84,7 +84,7 @@ def router(ctx: Context) -> APIRouter:
         except StoreError as exc:
             return await send_back(ctx.gate, request, who, TOKENS_PATH, {}, str(exc))
         location = f"{root_path(request)}{TOKENS_PATH}?done=revoked"
-        return RedirectResponse(location, 303, headers=PAGE_HEADERS)
+        return forget(ctx.gate, RedirectResponse(location, 303, headers=PAGE_HEADERS))
 
     return routes
 

@@ -22,7 +22,7 @@ from bot.web.agent.auth import PATH, SignedIn, root_path
 from bot.web.agent.confirm import needs_asking
 from bot.web.agent.customers import MAX_ID, customer_view, render_customer
 from bot.web.agent.pages import Context
-from bot.web.agent.refused_forms import send_back
+from bot.web.agent.refused_forms import forget, send_back
 from bot.web.html import PAGE_HEADERS
 from store import inbox
 from store.db import Database
@@ -124,7 +124,7 @@ def router(ctx: Context) -> APIRouter:
             return await _customer_with(request, who, number, text, channel, draft=outcome)
         done = "reply_repeated" if outcome.repeated else "reply_sent"
         location = f"{root_path(request)}{PATH}/customers/{number}?done={done}#reply"
-        return RedirectResponse(location, 303, headers=PAGE_HEADERS)
+        return forget(ctx.gate, RedirectResponse(location, 303, headers=PAGE_HEADERS))
 
     async def _customer_with(
         request: Request,

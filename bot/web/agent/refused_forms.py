@@ -5,7 +5,9 @@ ask "Confirm Form Resubmission" and post it again): :func:`send_back` keeps the 
 agent typed and the reason (``store.agent_drafts``, purpose ``refused``, readable only by that
 agent, keyed by a random token in an HttpOnly cookie: never in a URL or a log) and answers 303
 to the form's page; that page's GET calls :func:`take_back` and shows the form filled in again
-with the error. Passwords are never kept: the caller passes only the fields to give back.
+with the error, also after a Reload (the draft lives ``REFUSED_TTL``; a Reload must not lose
+the text either). The form's next accepted post calls :func:`forget`. Passwords are never
+kept: the caller passes only the fields to give back.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ async def send_back(
 
 
 async def take_back(gate: Gate, request: Request, who: SignedIn, page: str) -> Refused | None:
-    """The refused form of ``page`` kept for this agent (given back once), or None."""
+    """The refused form of ``page`` kept for this agent, or None."""
     token = request.cookies.get(REFUSED_COOKIE)
     if not token:
         return None
@@ -73,10 +75,15 @@ async def take_back(gate: Gate, request: Request, who: SignedIn, page: str) -> R
             draft = agent_drafts.find(session, token, REFUSED, now)
             if draft is None or draft.username != who.username or draft.path != page:
                 return None
-            agent_drafts.take(session, token, REFUSED, now)
             data = dict(draft.fields)
             fields = data.get("fields")
             kept = {str(k): str(v) for k, v in fields.items()} if isinstance(fields, dict) else {}
             return Refused(kept, str(data.get("error", "")))
 
     return await asyncio.to_thread(take)
+
+
+def forget(gate: Gate, response: Response) -> Response:
+    """The form went through: its refused draft is no longer shown (the row expires)."""
+    gate.clear_cookie(response, REFUSED_COOKIE)
+    return response
