@@ -183,6 +183,29 @@ def reset_password(
     return agent
 
 
+def change_own_password(
+    session: Session, username: str, current: str, new: str, *, now: dt.datetime
+) -> Agent:
+    """An agent changes their own password, proving they know the current one; every session
+    of theirs ends (the caller signs this browser in again)."""
+    agent = _existing(session, username)
+    if not check_password(current, agent.password_hash):
+        raise InvalidInput("the current password is not right", field="current")
+    if len(new) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(
+            f"a password needs at least {MIN_PASSWORD_LENGTH} characters", field="new"
+        )
+    if new == current:
+        raise InvalidInput("the new password is the current one", field="new")
+    agent.password_hash = hash_password(new)
+    end_all_sign_ins(session, agent.username)
+    audit.record(
+        session, agent.username, "agent.password_changed", subject=f"agent:{agent.username}",
+        now=now,
+    )  # fmt: skip
+    return agent
+
+
 def set_admin(
     session: Session, username: str, is_admin: bool, *, now: dt.datetime, actor: str
 ) -> Agent:

@@ -7,7 +7,9 @@ Rules:
   transaction that records the message as handled (``bot.inbound``): the two commit together or
   not at all, so nothing a customer wrote is lost from the inbox;
 - one open item per customer (a sender we do not know: per channel and address) gathers those
-  messages until an agent closes it; it shows its most pressing reason (``InboxKind`` order);
+  messages until an agent closes it; it shows its most pressing reason (``InboxKind`` order).
+  Partial unique indexes make that a database guarantee: processes filing a customer's first
+  messages at once open one item between them (``INSERT ... ON CONFLICT DO NOTHING``);
 - asking for a person hands the customer off (``customers.handed_off_at``): their next texts
   are filed here and the bot stays quiet until an agent closes the item (:func:`close`);
 - failed, undelivered and unknown deliveries become one item per outbox row
@@ -31,7 +33,7 @@ from sqlalchemy.orm import Session
 from store import audit
 from store.errors import Conflict, InvalidInput, NotFound
 from store.models import Channel, Customer, InboundMessage, OutboxMessage, OutboxStatus
-from store.tables_inbox import InboxItem, InboxKind, InboxMessage
+from store.tables_inbox import InboxItem, InboxKind, InboxMessage, open_conversation
 
 __all__ = [
     "MAX_PAGE",
@@ -96,18 +98,10 @@ def file_message(
     """
     item = _open_item(session, channel, sender, customer)
     if item is None:
-        item = InboxItem(
-            kind=kind,
-            customer_id=customer.id if customer is not None else None,
-            channel=channel,
-            sender=sender[:64],
-            message_count=0,
-            created_at=now,
-            last_at=now,
-        )
-        session.add(item)
-        session.flush()
-    elif _PRIORITY[kind] < _PRIORITY[item.kind]:
+        _open_new_item(session, kind, channel, sender, customer, now)
+        item = _open_item(session, channel, sender, customer)
+        assert item is not None  # made above, or by the transaction that won the race
+    if _PRIORITY[kind] < _PRIORITY[item.kind]:
         item.kind = kind
     item.message_count += 1
     item.last_at = now
@@ -117,9 +111,44 @@ def file_message(
     return item.id
 
 
+def _open_new_item(
+    session: Session,
+    kind: InboxKind,
+    channel: Channel,
+    sender: str,
+    customer: Customer | None,
+    now: dt.datetime,
+) -> None:
+    """Open the conversation's item unless one is open: when another transaction opens it
+    first, the partial unique index makes this a no-op (PostgreSQL waits for that transaction
+    to commit), and the caller reads the winner's item."""
+    known = customer is not None
+    values = {
+        "kind": kind,
+        "customer_id": customer.id if customer is not None else None,
+        "channel": channel,
+        "sender": sender[:64],
+        "message_count": 0,
+        "created_at": now,
+        "last_at": now,
+    }
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(cast(Table, InboxItem.__table__))
+        .values(values)
+        .on_conflict_do_nothing(
+            index_elements=["customer_id"] if known else ["channel", "sender"],
+            index_where=open_conversation(known),
+        )
+    )
+    session.execute(statement)
+
+
 def _open_item(
     session: Session, channel: Channel, sender: str, customer: Customer | None
 ) -> InboxItem | None:
+    """The conversation's open item, locked (its count and kind change under concurrent
+    filings); read afresh, since the ORM may hold a stale copy from before the insert."""
     query = select(InboxItem).where(InboxItem.closed_at.is_(None), InboxItem.outbox_id.is_(None))
     if customer is not None:
         query = query.where(InboxItem.customer_id == customer.id)
@@ -129,7 +158,8 @@ def _open_item(
             InboxItem.channel == channel,
             InboxItem.sender == sender[:64],
         )
-    return session.scalars(query.order_by(InboxItem.id).limit(1)).first()
+    query = query.order_by(InboxItem.id).limit(1).with_for_update()
+    return session.scalars(query.execution_options(populate_existing=True)).first()
 
 
 def file_delivery_failures(session: Session, now: dt.datetime) -> int:

@@ -919,6 +919,7 @@ __all__ = [
     "utcnow",
 ]
 
+from store import tables_api_tokens as _tables_api_tokens  # noqa: E402,F401
 from store import tables_consent as _tables_consent  # noqa: E402,F401
 from store import tables_dashboard as _tables_dashboard  # noqa: E402,F401
 from store import tables_inbox as _tables_inbox  # noqa: E402,F401

@@ -10,12 +10,20 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ColumnElement, ForeignKey, Index, String, and_, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.models import BIG_ID, Base, Channel, _enum, utcnow
 
-__all__ = ["AgentReply", "InboxItem", "InboxKind", "InboxMessage"]
+__all__ = [
+    "OPEN_CUSTOMER_INDEX",
+    "OPEN_SENDER_INDEX",
+    "AgentReply",
+    "InboxItem",
+    "InboxKind",
+    "InboxMessage",
+    "open_conversation",
+]
 
 
 class InboxKind(StrEnum):
@@ -32,12 +40,31 @@ class InboxKind(StrEnum):
     OPTED_OUT = "opted_out"
 
 
+def open_conversation(known: bool) -> ColumnElement[bool]:
+    """The rows of open conversations (not delivery items) of known, or unknown, senders."""
+    who = "customer_id IS NOT NULL" if known else "customer_id IS NULL"
+    return and_(text("closed_at IS NULL"), text("outbox_id IS NULL"), text(who))
+
+
+def _one_open(name: str, known: bool, *columns: str) -> Index:
+    # A partial unique index: two processes filing a customer's first messages at once cannot
+    # both open an item (the loser's INSERT ... ON CONFLICT DO NOTHING finds the winner's).
+    where = open_conversation(known)
+    return Index(name, *columns, unique=True, sqlite_where=where, postgresql_where=where)
+
+
+OPEN_CUSTOMER_INDEX = "uq_inbox_items_open_customer"
+OPEN_SENDER_INDEX = "uq_inbox_items_open_sender"
+
+
 class InboxItem(Base):
     __tablename__ = "inbox_items"
     __table_args__ = (
         Index("ix_inbox_items_open", "closed_at", "kind"),
         Index("ix_inbox_items_customer", "customer_id", "closed_at"),
         Index("ix_inbox_items_sender", "channel", "sender", "closed_at"),
+        _one_open(OPEN_CUSTOMER_INDEX, True, "customer_id"),
+        _one_open(OPEN_SENDER_INDEX, False, "channel", "sender"),
     )
 
     id: Mapped[int] = mapped_column(BIG_ID, primary_key=True)

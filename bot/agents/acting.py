@@ -101,6 +101,8 @@ def cancel(
     # every other writer of a line takes it: a concurrent receipt or choice waits for us.
     lock_products(session, [line.product_id])
     line = lock_lines(session, [line.id])[0]
+    if line.status is LineStatus.CANCELLED:  # a second "Yes": the work is done already
+        return Done("customer.line_cancelled", "unchanged", {"line_id": line.id})
     if line.status not in _OPEN_LINE:
         raise InvalidInput(
             f"this line is {line.status.value}: only waiting or reserved lines cancel"

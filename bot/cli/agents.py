@@ -1,4 +1,4 @@
-"""``backorder-bot agents add|create|list|remove|sign-out``: the support agents who may sign in.
+"""``backorder-bot agents add|create|list|remove|sign-out|password|tokens``: the support agents.
 
 ``--admin`` makes an admin, who manages the other agents in the dashboard (``/agent/agents``).
 
@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from bot.cli import agent_tokens
 from bot.cli.support import actor, context, data_table, fail, out, print_json
 from store import agents, audit
 from store.agent_sign_ins import end_all_sign_ins
@@ -22,6 +23,7 @@ from store.models import utcnow
 app = typer.Typer(
     help="Support agents (dashboard sign-in, Telegram agent commands).", no_args_is_help=True
 )
+app.add_typer(agent_tokens.app, name="tokens")
 
 
 @app.command("add")

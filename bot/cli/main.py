@@ -82,6 +82,7 @@ COMMANDS = (
     LazyCommand("customers", "bot.cli.customers:app", "Customers."),
     LazyCommand("refunds", "bot.cli.refunds:app", "Refunds owed for cancelled items."),
     LazyCommand("inbound", "bot.cli.inbound:app", "Customer messages as received."),
+    LazyCommand("inbox", "bot.cli.inbox:app", "The agents' inbox: what needs a person."),
     LazyCommand(
         "suppliers", "bot.cli.suppliers:app", "Suppliers: contacts and asking them for dates."
     ),

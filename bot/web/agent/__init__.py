@@ -20,11 +20,14 @@ from fastapi import APIRouter
 from bot.agents.broadcasts import broadcast_service
 from bot.settings import Settings
 from bot.web.agent import (
+    account,
     actions,
     admin,
     analytics,
+    api_tokens,
     auth,
     broadcasts,
+    confirm,
     customers,
     inbox,
     logs,
@@ -83,4 +86,7 @@ def router(
     routes.include_router(actions.router(ctx, shop_voice(settings)))
     routes.include_router(admin.router(ctx))
     routes.include_router(logs.router(ctx))
+    routes.include_router(confirm.router(ctx))
+    routes.include_router(account.router(ctx))
+    routes.include_router(api_tokens.router(ctx))
     return routes

@@ -3,7 +3,8 @@
 Only admins see or post these pages: any other agent gets 403, before a form is read. Every
 change is in the audit log under the admin's name. Disabling or resetting ends the agent's
 sessions at once (their sign-ins are deleted, and a reset changes the password fingerprint
-every request checks). Post, redirect, get, with a notice naming the agent.
+every request checks). Post, redirect, get, with a notice naming the agent; a refusal too, with
+the reason and the typed name (``refused_forms``). Disabling asks first (``confirm``).
 """
 
 # No ``from __future__ import annotations``: FastAPI evaluates the routes' annotations.
@@ -16,7 +17,9 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from bot.web.agent.auth import PATH, root_path
+from bot.web.agent.confirm import needs_asking
 from bot.web.agent.pages import Context
+from bot.web.agent.refused_forms import forget, send_back, take_back
 from bot.web.html import PAGE_HEADERS
 from store import agents
 from store.errors import StoreError
@@ -42,6 +45,7 @@ def router(ctx: Context) -> APIRouter:
         who = await ctx.gate.admin(request)
         rows = await asyncio.to_thread(_rows, ctx)
         notice = request.query_params.get("done")
+        refused = await take_back(ctx.gate, request, who, ADMIN_PATH)
         return ctx.render(
             request,
             who,
@@ -49,8 +53,8 @@ def router(ctx: Context) -> APIRouter:
             rows=rows,
             notice=notice if notice in NOTICES else None,
             subject=request.query_params.get("agent", "")[:64],
-            error=None,
-            typed={},
+            error=refused.error if refused else None,
+            typed=refused.fields if refused else {},
         )
 
     @routes.post(ADMIN_PATH)
@@ -69,14 +73,10 @@ def router(ctx: Context) -> APIRouter:
 
         try:
             name = await asyncio.to_thread(ctx.db.transaction, create)
-        except StoreError as exc:
-            rows = await asyncio.to_thread(_rows, ctx)
-            typed = {"username": username, "is_admin": make_admin}
-            return ctx.render(
-                request, who, "agents.html", 400, rows=rows, notice=None, subject="",
-                error=str(exc), typed=typed,
-            )  # fmt: skip
-        return _back(request, "added", name)
+        except StoreError as exc:  # post, redirect, get, with the name kept (never the password)
+            typed = {"username": username, "is_admin": "on" if make_admin else ""}
+            return await send_back(ctx.gate, request, who, ADMIN_PATH, typed, str(exc))
+        return forget(ctx.gate, _back(request, "added", name))
 
     @routes.post(ADMIN_PATH + "/{username}/{change}")
     async def change(request: Request, username: str, change: str) -> Response:
@@ -95,17 +95,17 @@ def router(ctx: Context) -> APIRouter:
         step = steps.get(change)
         if step is None:
             raise HTTPException(404, headers=PAGE_HEADERS)
+        if change == "disable":
+            asked = needs_asking(request, form, "disable_agent", ADMIN_PATH, username[:64])
+            if asked is not None:
+                return asked
         try:
             await asyncio.to_thread(ctx.db.transaction, step)
         except StoreError as exc:
-            rows = await asyncio.to_thread(_rows, ctx)
-            return ctx.render(
-                request, who, "agents.html", 400, rows=rows, notice=None, subject=username,
-                error=str(exc), typed={},
-            )  # fmt: skip
+            return await send_back(ctx.gate, request, who, ADMIN_PATH, {}, str(exc))
         done = {"disable": "disabled", "enable": "enabled", "make-admin": "made_admin"}
         notice = done.get(change, "admin_removed" if change == "remove-admin" else "reset")
-        return _back(request, notice, username)
+        return forget(ctx.gate, _back(request, notice, username))
 
     return routes
 

@@ -21,6 +21,7 @@ from starlette.datastructures import FormData
 
 from bot.web.agent import audience_notes, compose
 from bot.web.agent.auth import PATH, SignedIn, root_path
+from bot.web.agent.confirm import needs_asking
 from bot.web.agent.pages import Context
 from bot.web.html import PAGE_HEADERS
 from messaging.broadcast_content import ContentError
@@ -192,7 +193,11 @@ def router(ctx: Context, service: BroadcastService) -> APIRouter:
     @routes.post(PATH + "/broadcasts/{broadcast_id}/cancel")
     async def cancel(request: Request, broadcast_id: BroadcastId) -> Response:
         """Stop what has not been handed to a provider yet (a finished one stays as it is)."""
-        who, _form = await ctx.gate.form(request)
+        who, form = await ctx.gate.form(request)
+        back = f"{PATH}/broadcasts/{broadcast_id}"
+        asked = needs_asking(request, form, "cancel_broadcast", back, f"broadcast {broadcast_id}")
+        if asked is not None:
+            return asked
         # A finished or unknown broadcast: the progress page shows there was nothing to cancel.
         with contextlib.suppress(Conflict, NotFound):
             await asyncio.to_thread(service.cancel, broadcast_id, who.username)

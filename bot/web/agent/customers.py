@@ -23,6 +23,7 @@ from bot.web.agent import actions
 from bot.web.agent.auth import PATH, SignedIn
 from bot.web.agent.compose import new_key
 from bot.web.agent.pages import Context
+from bot.web.agent.refused_forms import take_back
 from store.customer_profile import Profile, profile
 from store.customer_timeline import TimelinePage, timeline
 from store.errors import InvalidInput
@@ -70,6 +71,12 @@ def router(ctx: Context, default_region: str | None) -> APIRouter:
             before = None
         if found is None:
             return ctx.render(request, who, "not_found.html", 404, sku=None, what="customer")
+        refused = await take_back(ctx.gate, request, who, f"{PATH}/customers/{number}")
+        if refused is not None:  # a refused reply, sent back here with the agent's text
+            reply = {**refused.fields, "draft": None}
+            return render_customer(
+                ctx, request, who, found, paged=False, reply=reply, error=refused.error
+            )
         return render_customer(ctx, request, who, found, paged=before is not None)
 
     return routes
@@ -104,7 +111,6 @@ def render_customer(
     paged: bool,
     reply: Mapping[str, object] | None = None,
     error: str | None = None,
-    status: int = 200,
 ) -> Response:
     """The customer's page; ``reply``: the reply form as the agent left it (preview, error)."""
     notice = request.query_params.get("done")
@@ -112,7 +118,6 @@ def render_customer(
         request,
         who,
         "customer.html",
-        status,
         page=found,
         paged=paged,
         tz=ctx.timezone,

@@ -19,8 +19,10 @@ from sqlalchemy.orm import Session
 from bot.agents import replies
 from bot.agents.inbox_labels import KIND_LABELS
 from bot.web.agent.auth import PATH, SignedIn, root_path
+from bot.web.agent.confirm import needs_asking
 from bot.web.agent.customers import MAX_ID, customer_view, render_customer
 from bot.web.agent.pages import Context
+from bot.web.agent.refused_forms import forget, send_back
 from bot.web.html import PAGE_HEADERS
 from store import inbox
 from store.db import Database
@@ -73,16 +75,21 @@ def router(ctx: Context) -> APIRouter:
         number = int(item_id) if item_id.isascii() and item_id.isdigit() else 0
         if action not in ("assign", "close") or not 0 < number < 2**63:
             return ctx.render(request, who, "not_found.html", 404, sku=None, what="inbox item")
+        back, prefix = form.get("back"), root_path(request) + PATH + "/"
+        # Only a dashboard page: never an address elsewhere (an open redirect).
+        fallback = prefix + "inbox"
+        target = back if isinstance(back, str) and back.startswith(prefix) else fallback
+        if action == "close":  # closing hands the customer back to the bot: ask first
+            back_path = target.partition("#")[0].removeprefix(root_path(request))
+            asked = needs_asking(request, form, "close_item", back_path, f"inbox item {number}")
+            if asked is not None:
+                return asked
         try:
             await asyncio.to_thread(_act, ctx, who, number, action)
         except NotFound:
             return ctx.render(request, who, "not_found.html", 404, sku=None, what="inbox item")
         except Conflict as exc:
             return ctx.render(request, who, "refused.html", 409, message=str(exc))
-        back, prefix = form.get("back"), root_path(request) + PATH + "/"
-        # Only a dashboard page: never an address elsewhere (an open redirect).
-        fallback = prefix + "inbox"
-        target = back if isinstance(back, str) and back.startswith(prefix) else fallback
         path, _, fragment = target.partition("#")
         joiner = "&" if "?" in path else "?"
         done = "closed" if action == "close" else "assigned"
@@ -109,13 +116,15 @@ def router(ctx: Context) -> APIRouter:
             )  # fmt: skip
         except NotFound:
             return ctx.render(request, who, "not_found.html", 404, sku=None, what="customer")
-        except (InvalidInput, Conflict) as exc:
-            return await _customer_with(request, who, number, text, channel, error=str(exc))
+        except (InvalidInput, Conflict) as exc:  # post, redirect, get: the text is kept
+            kept = {"text": text, "channel": channel.value if channel else ""}
+            page = f"{PATH}/customers/{number}"
+            return await send_back(ctx.gate, request, who, page, kept, str(exc), "reply")
         if isinstance(outcome, replies.Draft):
             return await _customer_with(request, who, number, text, channel, draft=outcome)
         done = "reply_repeated" if outcome.repeated else "reply_sent"
         location = f"{root_path(request)}{PATH}/customers/{number}?done={done}#reply"
-        return RedirectResponse(location, 303, headers=PAGE_HEADERS)
+        return forget(ctx.gate, RedirectResponse(location, 303, headers=PAGE_HEADERS))
 
     async def _customer_with(
         request: Request,
@@ -125,16 +134,12 @@ def router(ctx: Context) -> APIRouter:
         channel: Channel | None,
         *,
         draft: replies.Draft | None = None,
-        error: str | None = None,
     ) -> Response:
         found = await asyncio.to_thread(customer_view, ctx, number, None)
         if found is None:
             return ctx.render(request, who, "not_found.html", 404, sku=None, what="customer")
         reply_form = {"text": text, "channel": channel.value if channel else "", "draft": draft}
-        status = 422 if error else 200
-        return render_customer(
-            ctx, request, who, found, paged=False, reply=reply_form, error=error, status=status
-        )
+        return render_customer(ctx, request, who, found, paged=False, reply=reply_form)
 
     return routes
 

@@ -1,6 +1,7 @@
 """The JSON API under ``/api`` for the shop's systems and agents (OpenAPI at ``/docs``).
 
-Every route needs ``Authorization: Bearer <AGENT_API_TOKEN>`` (``auth``). One area per module,
+Every route needs ``Authorization: Bearer <AGENT_API_TOKEN>`` or an agent's own API token
+(``auth``: the latter audits actions under the agent's username). One area per module,
 each a router factory around what it needs; each request is one transaction, so a refused
 request writes nothing.
 """
@@ -30,7 +31,7 @@ PREFIX = "/api"
 
 def router(settings: Settings, db: Database) -> APIRouter:
     """All of ``/api``; the caller includes it with ``prefix=PREFIX``."""
-    api = APIRouter(dependencies=[Depends(auth.bearer_token(settings.agent_api_token))])
+    api = APIRouter(dependencies=[Depends(auth.bearer_token(settings.agent_api_token, db))])
     api.include_router(products.router(settings, db))
     api.include_router(orders.router(settings, db))
     api.include_router(shipments.router(db))

@@ -9,10 +9,12 @@ tools), and the outbox and audit lists:
 - ``GET /api/outbox?status=&channel=&customer=&from=&to=&before=``,
 - ``GET /api/audit?agent=&action=&customer=&before=``.
 
-The same functions as the dashboard (``bot.agents.acting``, ``bot.agents.log_views``). The API
-token is the shop's, not one agent's: actions are audited under ``api`` (or ``api:<agent>``
-when the caller names the agent it acts for in ``X-Agent``). Someone else's id is 404, the
-same as an unknown one; a refusal (``already_decided``, ``expired``) is a 200 whose
+The same functions as the dashboard (``bot.agents.acting``, ``bot.agents.log_views``). An
+agent's own API token audits each action under that agent's verified username; the shop's
+``AGENT_API_TOKEN`` audits it as ``api``. An ``X-Agent`` header is refused (422): it used to
+name the acting agent unverified (``api:<X-Agent>``), and a header anyone can set must not put a
+name in the audit log; a script that sent it learns to use the agent's token. Someone else's id
+is 404, the same as an unknown one; a refusal (``already_decided``, ``expired``) is a 200 whose
 ``outcome`` says why nothing changed, as on the dashboard.
 """
 
@@ -23,22 +25,34 @@ from collections.abc import Callable
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Header, Path, Query
+from fastapi import APIRouter, Depends, Header, Path, Query
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from bot.agents import acting, link_resend, log_views
 from bot.settings import Settings
+from bot.web.api.auth import SHOP, Caller
 from bot.web.api.errors import MAX_INT, ApiRoute, refusals, unprocessable
 from bot.wiring import shop_voice
-from store.agents import normalize_username
 from store.db import Database
-from store.errors import InvalidInput
 from store.models import OfferChoice, utcnow
 
 CustomerId = Annotated[int, Path(gt=0, le=MAX_INT)]
 RowId = Annotated[int, Path(gt=0, le=MAX_INT)]
-AgentHeader = Annotated[str | None, Header(alias="X-Agent", max_length=64)]
+
+
+def _actor(agent: Caller, x_agent: Annotated[str | None, Header(alias="X-Agent")] = None) -> str:
+    """Who the audit log names: the token's agent, else the shop (``api``)."""
+    if x_agent is not None:
+        unprocessable(
+            ["header", "X-Agent"],
+            "X-Agent no longer names who acts: use the agent's own API token "
+            "(an admin issues one on the dashboard or with 'backorder-bot agents tokens issue')",
+        )
+    return agent or SHOP
+
+
+Actor = Annotated[str, Depends(_actor)]
 
 
 class ChoiceIn(BaseModel):
@@ -82,10 +96,9 @@ def router(settings: Settings, db: Database) -> APIRouter:
 
     @routes.post(base + "/offers/{offer_id}/choice", responses=not_found)
     async def post_choice(
-        customer_id: CustomerId, offer_id: RowId, body: ChoiceIn, x_agent: AgentHeader = None
+        customer_id: CustomerId, offer_id: RowId, body: ChoiceIn, who: Actor
     ) -> DoneOut:
         """Apply a choice on the customer's offer, as their own reply would (``via="agent"``)."""
-        who = _actor(x_agent)
         return await run(
             lambda s, now: acting.choose(
                 s, customer_id, offer_id, body.choice, agent=who, now=now, policy=policy
@@ -93,21 +106,17 @@ def router(settings: Settings, db: Database) -> APIRouter:
         )
 
     @routes.post(base + "/lines/{line_id}/cancel", responses=not_found)
-    async def post_cancel(
-        customer_id: CustomerId, line_id: RowId, x_agent: AgentHeader = None
-    ) -> DoneOut:
+    async def post_cancel(customer_id: CustomerId, line_id: RowId, who: Actor) -> DoneOut:
         """Cancel a line (through its open offer if it has one); its refund is owed."""
-        who = _actor(x_agent)
         return await run(
             lambda s, now: acting.cancel(s, customer_id, line_id, agent=who, now=now, policy=policy)
         )
 
     @routes.post(base + "/lines/{line_id}/ship", responses=not_found)
     async def post_ship(
-        customer_id: CustomerId, line_id: RowId, body: ShipIn, x_agent: AgentHeader = None
+        customer_id: CustomerId, line_id: RowId, body: ShipIn, who: Actor
     ) -> DoneOut:
         """Ship the line's reserved units; the same ``idempotency_key`` again ships nothing."""
-        who = _actor(x_agent)
         key = f"api:{body.idempotency_key}" if body.idempotency_key else None
         return await run(
             lambda s, now: acting.ship_line(
@@ -126,10 +135,9 @@ def router(settings: Settings, db: Database) -> APIRouter:
     async def post_revoke_link(
         customer_id: CustomerId,
         number: Annotated[str, Path(min_length=1, max_length=64)],
-        x_agent: AgentHeader = None,
+        who: Actor,
     ) -> DoneOut:
         """Revoke the order page's link; the next message about the order carries a new one."""
-        who = _actor(x_agent)
         return await run(
             lambda s, now: acting.revoke_link(s, customer_id, number, agent=who, now=now)
         )
@@ -138,11 +146,10 @@ def router(settings: Settings, db: Database) -> APIRouter:
     async def post_resend_link(
         customer_id: CustomerId,
         number: Annotated[str, Path(min_length=1, max_length=64)],
-        x_agent: AgentHeader = None,
+        who: Actor,
     ) -> DoneOut:
         """Send the order page's live link again, through the outbox; 422 when no channel
         reaches the customer."""
-        who = _actor(x_agent)
         return await run(
             lambda s, now: link_resend.resend_link(
                 s, customer_id, number, agent=who, now=now, voice=voice
@@ -150,11 +157,8 @@ def router(settings: Settings, db: Database) -> APIRouter:
         )
 
     @routes.post(base + "/outbox/{outbox_id}/retry", responses=not_found)
-    async def post_retry(
-        customer_id: CustomerId, outbox_id: RowId, x_agent: AgentHeader = None
-    ) -> DoneOut:
+    async def post_retry(customer_id: CustomerId, outbox_id: RowId, who: Actor) -> DoneOut:
         """Queue a failed or unknown message to the customer again."""
-        who = _actor(x_agent)
         return await run(
             lambda s, now: acting.retry_message(s, customer_id, outbox_id, agent=who, now=now)
         )
@@ -198,15 +202,6 @@ def router(settings: Settings, db: Database) -> APIRouter:
         return PageOut(rows=page.rows, next_before=page.next_before)
 
     return routes
-
-
-def _actor(named: str | None) -> str:
-    if not named:
-        return "api"
-    try:
-        return "api:" + normalize_username(named)
-    except InvalidInput as exc:
-        unprocessable(["header", "X-Agent"], str(exc))
 
 
 def _refuse(errors: dict[str, str]) -> None:

@@ -1,8 +1,10 @@
 """The agents' inbox over JSON: ``GET /api/inbox`` (filters, pages), ``POST /api/inbox/{id}/close``,
 ``POST /api/inbox/{id}/assign``; and a reply by hand, ``POST /api/customers/{id}/messages``.
 
-The API token is the shop's, not one agent's: the acting agent is named in the body (``agent``),
-as the refunds API names who paid. Every write is audit-logged under that name.
+Who acts: with an agent's own API token, that agent (verified; ``agent`` in the body may be left
+out, and naming anyone else is 422). With the shop's token, the body's ``agent`` names them, as
+the refunds API names who paid: unverified, so give agents their own tokens. Every write is
+audit-logged under that name.
 """
 
 # No ``from __future__ import annotations``: FastAPI evaluates the routes' annotations.
@@ -16,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from bot.agents import replies
 from bot.settings import Settings
-from bot.web.api.errors import MAX_INT, ApiRoute, refusals
+from bot.web.api.auth import Caller
+from bot.web.api.errors import MAX_INT, ApiRoute, refusals, unprocessable
 from store import inbox
 from store.db import Database
 from store.models import Channel, utcnow
@@ -55,7 +58,10 @@ class InboxOut(BaseModel):
 
 
 class ActIn(BaseModel):
-    agent: Agent = Field(description="the agent doing it (audit log, 'mine')")
+    agent: Agent | None = Field(
+        default=None,
+        description="the agent doing it (audit log, 'mine'); with an agent's token, that agent",
+    )
 
 
 class AssignIn(ActIn):
@@ -65,7 +71,7 @@ class AssignIn(ActIn):
 class ReplyIn(BaseModel):
     text: str = Field(min_length=1, max_length=4000)
     channel: Channel | None = Field(default=None, description="default: where they last wrote")
-    agent: Agent = "api"
+    agent: Agent | None = Field(default=None, description="as in close; default 'api'")
     dry_run: bool = Field(default=False, description="only show what would be sent")
     idempotency_key: str | None = Field(default=None, min_length=8, max_length=64)
 
@@ -124,11 +130,12 @@ def router(settings: Settings, db: Database) -> APIRouter:
             return await asyncio.to_thread(read)
 
     @routes.post("/inbox/{item_id}/close", responses={404: {"description": "no such item"}})
-    async def post_close(item_id: ItemId, body: ActIn) -> ItemOut:
+    async def post_close(item_id: ItemId, body: ActIn, caller: Caller) -> ItemOut:
         """Close the item; a customer waiting for a person hears from the bot again."""
+        who = _who(caller, body.agent, None)
 
         def write() -> ItemOut:
-            return db.transaction(lambda s: _out(inbox.close(s, item_id, body.agent, utcnow())))
+            return db.transaction(lambda s: _out(inbox.close(s, item_id, who, utcnow())))
 
         with refusals():
             return await asyncio.to_thread(write)
@@ -137,14 +144,13 @@ def router(settings: Settings, db: Database) -> APIRouter:
         "/inbox/{item_id}/assign",
         responses={404: {"description": "no such item"}, 409: {"description": "held or closed"}},
     )
-    async def post_assign(item_id: ItemId, body: AssignIn) -> ItemOut:
+    async def post_assign(item_id: ItemId, body: AssignIn, caller: Caller) -> ItemOut:
         """Make the item the agent's ("mine"); 409 if another agent holds it (``take_over``)."""
+        who = _who(caller, body.agent, None)
 
         def write() -> ItemOut:
             return db.transaction(
-                lambda s: _out(
-                    inbox.assign(s, item_id, body.agent, utcnow(), take_over=body.take_over)
-                )
+                lambda s: _out(inbox.assign(s, item_id, who, utcnow(), take_over=body.take_over))
             )
 
         with refusals():
@@ -155,11 +161,12 @@ def router(settings: Settings, db: Database) -> APIRouter:
         tags=["customers"],
         responses={404: {"description": "no such customer"}, 409: {"description": "opted out"}},
     )
-    async def post_reply(customer_id: CustomerId, body: ReplyIn) -> ReplyOut:
+    async def post_reply(customer_id: CustomerId, body: ReplyIn, caller: Caller) -> ReplyOut:
         """A reply by hand, through the outbox (rate limits, delivery reports, opt-outs).
 
         ``dry_run`` answers what would be sent and its SMS segments, queueing nothing.
         """
+        who = _who(caller, body.agent, "api")
 
         def write() -> ReplyOut:
             def work(session: Session) -> ReplyOut:
@@ -170,9 +177,7 @@ def router(settings: Settings, db: Database) -> APIRouter:
                 )  # fmt: skip
                 if body.dry_run:
                     return _reply_out(draft, None, repeated=False)
-                sent = replies.send(
-                    session, draft, agent=body.agent, key=body.idempotency_key, now=now
-                )
+                sent = replies.send(session, draft, agent=who, key=body.idempotency_key, now=now)
                 return _reply_out(draft, sent.outbox_id, repeated=sent.repeated)
 
             return db.transaction(work)
@@ -181,6 +186,19 @@ def router(settings: Settings, db: Database) -> APIRouter:
             return await asyncio.to_thread(write)
 
     return routes
+
+
+def _who(caller: str | None, named: str | None, default: str | None) -> str:
+    """The acting agent: the token's own (the body may only repeat it), else the body's."""
+    if caller is not None:
+        if named not in (None, caller):
+            unprocessable(["body", "agent"], f"this token is {caller}'s: it cannot act as {named}")
+        return caller
+    if named is None:
+        if default is None:
+            unprocessable(["body", "agent"], "name the agent doing it (or use their own token)")
+        return default
+    return named
 
 
 def _reply_out(draft: replies.Draft, outbox_id: int | None, *, repeated: bool) -> ReplyOut:

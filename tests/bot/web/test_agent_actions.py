@@ -111,7 +111,7 @@ async def _post(
     client: httpx.AsyncClient, customer: int, path: str, **fields: str
 ) -> httpx.Response:
     page = await client.get(f"/agent/customers/{customer}")
-    data = {"csrf": csrf_of(page.text), **fields}
+    data = {"csrf": csrf_of(page.text), "confirmed": "yes", **fields}
     return await client.post(f"/agent/customers/{customer}/{path}", data=data)
 
 

@@ -62,7 +62,7 @@ async def ada(web: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 async def _post(client: httpx.AsyncClient, path: str, **fields: str) -> httpx.Response:
     csrf = csrf_of((await client.get("/agent")).text)
-    return await client.post(path, data={"csrf": csrf, **fields})
+    return await client.post(path, data={"csrf": csrf, "confirmed": "yes", **fields})
 
 
 def _agents(db: Database) -> dict[str, Agent]:
@@ -117,11 +117,13 @@ async def test_a_bad_new_agent_is_refused_with_the_reason_and_the_name_kept(
     boss: httpx.AsyncClient, shop: Database
 ) -> None:
     response = await _post(boss, "/agent/agents", username="cy", password="short")
-    assert response.status_code == 400
-    assert "a password needs at least 10 characters" in response.text
-    assert 'value="cy"' in response.text
+    assert response.status_code == 303  # post, redirect, get: Reload never posts it again
+    page = (await boss.get(response.headers["location"])).text
+    assert "a password needs at least 10 characters" in page
+    assert 'value="cy"' in page
+    assert "short" not in page  # a password is never kept
     taken = await _post(boss, "/agent/agents", username="ada", password=NEW_PASSWORD)
-    assert "agent ada already exists" in taken.text
+    assert "agent ada already exists" in (await boss.get(taken.headers["location"])).text
     assert set(_agents(shop)) == {"boss", "ada"}
 
 
@@ -158,15 +160,15 @@ async def test_the_last_admin_cannot_be_disabled_or_demoted(
         add_agent(session, "second", PASSWORD, now=utcnow(), is_admin=True)
     await _post(boss, "/agent/agents/second/disable")
     refused = await _post(boss, "/agent/agents/boss/remove-admin")
-    assert refused.status_code == 400
-    assert "boss is the last admin" in refused.text
+    assert refused.status_code == 303
+    assert "boss is the last admin" in (await boss.get(refused.headers["location"])).text
     assert _agents(shop)["boss"].is_admin
 
 
 async def test_an_unknown_agent_or_change_is_refused(boss: httpx.AsyncClient) -> None:
     missing = await _post(boss, "/agent/agents/nobody/disable")
-    assert missing.status_code == 400
-    assert "agent nobody does not exist" in missing.text
+    assert missing.status_code == 303
+    assert "agent nobody does not exist" in (await boss.get(missing.headers["location"])).text
     assert (await _post(boss, "/agent/agents/ada/explode")).status_code == 404
 
 

@@ -558,7 +558,9 @@ async def test_a_broadcast_can_be_cancelled_from_its_page(
 ) -> None:
     form = confirm_form((await preview(signed_in)).text)
     location = (await signed_in.post("/agent/broadcasts", data=form)).headers["location"]
-    response = await signed_in.post(location + "/cancel", data={"csrf": await token(signed_in)})
+    response = await signed_in.post(
+        location + "/cancel", data={"csrf": await token(signed_in), "confirmed": "yes"}
+    )
     assert response.status_code == 303
     numbers = (await signed_in.get(location + "/progress")).json()
     assert (numbers["status"], numbers["skipped"], numbers["finished"]) == ("cancelled", 3, True)

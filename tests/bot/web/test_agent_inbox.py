@@ -92,14 +92,14 @@ async def test_close_redirects_back_within_the_dashboard_only(
     agent: httpx.AsyncClient, waiting: dict[str, int]
 ) -> None:
     csrf = csrf_of((await agent.get("/agent/inbox")).text)
-    data = {"csrf": csrf, "back": "https://evil.example/agent/"}
+    data = {"csrf": csrf, "back": "https://evil.example/agent/", "confirmed": "yes"}
     response = await agent.post(f"/agent/inbox/{waiting['item']}/close", data=data)
     assert response.status_code == 303
     assert response.headers["location"] == "/agent/inbox?done=closed"
     page = (await agent.get(response.headers["location"])).text
     assert "Closed." in page
     assert "nobody is waiting for a person" in page
-    missing = await agent.post("/agent/inbox/987654/close", data={"csrf": csrf})
+    missing = await agent.post("/agent/inbox/987654/close", data={"csrf": csrf, "confirmed": "yes"})
     assert missing.status_code == 404
 
 
@@ -129,16 +129,39 @@ async def test_a_double_clicked_send_queues_one_reply(
     assert actors == ["ada"]
 
 
-async def test_an_empty_reply_is_a_form_error(
+async def test_an_empty_reply_is_a_form_error_shown_after_a_redirect(
     agent: httpx.AsyncClient, waiting: dict[str, int], committed_db: Database
 ) -> None:
+    # Post, redirect, get: Back or Reload on the page never posts the form again.
     path = f"/agent/customers/{waiting['customer']}"
     csrf = csrf_of((await agent.get(path)).text)
     response = await agent.post(
         path + "/reply", data={"csrf": csrf, "text": "  ", "action": "send"}
     )
-    assert response.status_code == 422
-    assert "write something to send" in response.text
+    assert response.status_code == 303
+    assert response.headers["location"] == path + "#reply"
+    shown = await agent.get(response.headers["location"])
+    assert "write something to send" in shown.text
+    assert "write something to send" in (await agent.get(path)).text  # a Reload keeps it
+    csrf = csrf_of(shown.text)
+    sent = await agent.post(path + "/reply", data={"csrf": csrf, "text": "Hi", "action": "send"})
+    assert "done=reply_sent" in sent.headers["location"]
+    assert "write something to send" not in (await agent.get(path)).text  # went through
+    assert _count(committed_db) == 1
+
+
+async def test_a_refused_reply_keeps_the_agents_text(
+    agent: httpx.AsyncClient, waiting: dict[str, int], committed_db: Database
+) -> None:
+    path = f"/agent/customers/{waiting['customer']}"
+    csrf = csrf_of((await agent.get(path)).text)
+    text = "Your pan ships Monday & the oven next week"
+    data = {"csrf": csrf, "text": text, "channel": "telegram", "action": "send"}
+    response = await agent.post(path + "/reply", data=data)
+    assert response.status_code == 303
+    shown = (await agent.get(response.headers["location"])).text
+    assert "Your pan ships Monday &amp; the oven next week</textarea>" in shown
+    assert 'role="alert"' in shown
     assert _count(committed_db) == 0
 
 

@@ -12,6 +12,8 @@ import pytest_asyncio
 from sqlalchemy import select
 
 from bot.web import create_app
+from store import api_tokens
+from store.agents import set_disabled
 from store.db import Database
 from store.models import (
     AuditEntry,
@@ -22,6 +24,7 @@ from store.models import (
     OutboxStatus,
     Refund,
     Shipment,
+    utcnow,
 )
 from tests.bot.web.conftest import client_for, twilio_settings
 from tests.bot.web.test_agent_actions import build_shop
@@ -96,14 +99,20 @@ async def test_someone_elses_ids_are_404_and_change_nothing(
     assert _audited(committed_db) == []
 
 
-async def test_a_choice_through_the_api_is_via_agent_and_audited_under_the_named_agent(
+def _token_of(db: Database, username: str) -> str:
+    with db.session() as session:
+        return api_tokens.issue(session, username, "helpdesk", now=utcnow(), actor="boss").token
+
+
+async def test_an_agents_own_token_audits_the_action_under_their_verified_name(
     api: httpx.AsyncClient, committed_db: Database, shop: dict[str, int]
 ) -> None:
     path = f"/api/customers/{shop['ada']}/offers/{shop['ada_offer']}/choice"
-    response = await api.post(path, json={"choice": "switch"}, headers={"X-Agent": "Ada"})
+    mine = {"Authorization": f"Bearer {_token_of(committed_db, 'ada')}"}
+    response = await api.post(path, json={"choice": "switch"}, headers=mine)
     assert response.status_code == 200
     assert response.json()["outcome"] == "done"
-    again = await api.post(path, json={"choice": "wait"})
+    again = await api.post(path, json={"choice": "wait"})  # the shop's token
     assert again.json()["outcome"] == "already_decided"
     with committed_db.read_session() as session:
         offer = session.get(Offer, shop["ada_offer"])
@@ -111,9 +120,38 @@ async def test_a_choice_through_the_api_is_via_agent_and_audited_under_the_named
         assert (offer.status, offer.decided_via) == (OfferStatus.ACCEPTED, "agent")
     subject = f"customer:{shop['ada']}"
     assert _audited(committed_db) == [
-        ("api:ada", "customer.offer_choice", subject),
+        ("ada", "customer.offer_choice", subject),
         ("api", "customer.offer_choice", subject),
     ]
+
+
+async def test_an_x_agent_header_names_nobody_it_is_refused_and_changes_nothing(
+    api: httpx.AsyncClient, committed_db: Database, shop: dict[str, int]
+) -> None:
+    # Anyone holding the shop's token could write any name into the audit log with it.
+    path = f"/api/customers/{shop['ada']}/offers/{shop['ada_offer']}/choice"
+    response = await api.post(path, json={"choice": "switch"}, headers={"X-Agent": "ada"})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["header", "X-Agent"]
+    assert "own API token" in response.text
+    assert _audited(committed_db) == []
+
+
+async def test_a_revoked_token_or_a_disabled_agents_token_is_401(
+    api: httpx.AsyncClient, committed_db: Database, shop: dict[str, int]
+) -> None:
+    path = f"/api/customers/{shop['ada']}/outbox/{shop['failed']}/retry"
+    token = _token_of(committed_db, "ada")
+    with committed_db.session() as session:
+        [view] = api_tokens.list_tokens(session, "ada")
+        api_tokens.revoke(session, view.id, now=utcnow(), actor="boss")
+    revoked = await api.post(path, headers={"Authorization": f"Bearer {token}"})
+    other = _token_of(committed_db, "ada")
+    with committed_db.session() as session:
+        set_disabled(session, "ada", True, now=utcnow(), actor="boss")
+    disabled = await api.post(path, headers={"Authorization": f"Bearer {other}"})
+    assert [revoked.status_code, disabled.status_code] == [401, 401]
+    assert _audited(committed_db) == []
 
 
 async def test_bad_input_is_422_with_the_field(
@@ -121,8 +159,6 @@ async def test_bad_input_is_422_with_the_field(
 ) -> None:
     path = f"/api/customers/{shop['ada']}/offers/{shop['ada_offer']}/choice"
     assert (await api.post(path, json={"choice": "maybe"})).status_code == 422
-    bad_agent = await api.post(path, json={"choice": "wait"}, headers={"X-Agent": "<x>"})
-    assert bad_agent.status_code == 422
     shipped = await api.post(
         f"/api/customers/{shop['ada']}/lines/{shop['oven_line']}/ship", json={}
     )

@@ -102,7 +102,9 @@ async def test_a_cancelled_broadcast_does_not_read_100_percent_done(
         session.execute(
             update(OutboxMessage).where(OutboxMessage.id == first).values(status="sent")
         )
-    await signed_in.post(location + "/cancel", data={"csrf": await token(signed_in)})
+    await signed_in.post(
+        location + "/cancel", data={"csrf": await token(signed_in), "confirmed": "yes"}
+    )
     html = (await signed_in.get(location)).text
     assert "% done" not in html
     assert re.search(r"Cancelled by ada:\s*<b>1</b> of 3 had been sent", html)

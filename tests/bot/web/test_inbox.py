@@ -23,6 +23,8 @@ from sqlalchemy import func, select
 
 import store.inbox
 from bot.web import create_app
+from store import api_tokens
+from store.agents import add_agent
 from store.db import Database
 from store.models import AuditEntry, Customer, InboundMessage, OutboxMessage, ReachState, utcnow
 from store.tables_inbox import AgentReply, InboxItem, InboxMessage
@@ -359,3 +361,24 @@ async def test_the_inbox_and_replies_are_in_the_openapi_description(
     assert "post" in paths["/api/inbox/{item_id}/close"]
     assert "post" in paths["/api/inbox/{item_id}/assign"]
     assert set(paths["/api/customers/{customer_id}/messages"]) == {"get", "post"}
+
+
+async def test_with_an_agents_own_token_the_inbox_acts_as_that_agent_only(
+    api: httpx.AsyncClient, committed_db: Database
+) -> None:
+    with committed_db.session() as session:
+        add_agent(session, "bea", "a long enough password", now=utcnow())
+        token = api_tokens.issue(session, "bea", "phone app", now=utcnow(), actor="boss").token
+    bea = {"Authorization": f"Bearer {token}"}
+    item_id = (await api.get("/api/inbox")).json()["items"][0]["id"]
+    posing = await api.post(f"/api/inbox/{item_id}/assign", json={"agent": "cy"}, headers=bea)
+    assert posing.status_code == 422
+    mine = await api.post(f"/api/inbox/{item_id}/assign", json={}, headers=bea)
+    assert mine.json()["assigned_to"] == "bea"
+    closed = await api.post(f"/api/inbox/{item_id}/close", json={}, headers=bea)
+    assert closed.json()["closed_by"] == "bea"
+    # The shop's token still needs the agent named: nobody is "api" in an inbox.
+    assert (await api.post(f"/api/inbox/{item_id}/close", json={})).status_code == 422
+    with committed_db.read_session() as session:
+        actors = session.scalars(select(AuditEntry.actor).where(AuditEntry.action.like("inbox.%")))
+        assert sorted(actors) == ["bea", "bea"]

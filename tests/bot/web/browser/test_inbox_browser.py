@@ -124,6 +124,7 @@ def test_an_agent_answers_a_customer_who_asked_for_a_person(
             expect(page.locator("ol.timeline > li").first).to_contain_text("Reply by ada")
 
             page.get_by_role("button", name="Close: the bot answers again").click()
+            page.get_by_role("button", name="Yes, close this conversation").click()
             expect(page.get_by_text("Waiting for a person.")).to_have_count(0)
             assert problems == []
         finally:
