@@ -37,7 +37,7 @@ from bot.integrations.shopify.customer_topics import CUSTOMER_HANDLERS
 from bot.integrations.shopify.group_commit import GroupCommit
 from bot.integrations.shopify.mapping import Refused
 from bot.integrations.shopify.topics import HANDLERS as ORDER_HANDLERS
-from bot.integrations.shopify.topics import Applied, Config
+from bot.integrations.shopify.topics import Applied, Config, Handler
 from store.db import Database
 from store.errors import StoreError
 from store.models import ShopifyOutcome, ShopifyWebhook, utcnow
@@ -46,10 +46,11 @@ from store.order_intake import load_products, lock_products_by_sku
 __all__ = ["Delivery", "Ingested", "ShopifyIngest", "refused_webhooks"]
 
 
-def _handler_of(topic: str) -> Any:
+def _handler_of(topic: str) -> Handler | None:
     """The handler of a topic: orders, stock and products (topics.py) or customers
     (customer_topics.py); looked up at each call, so a test may replace one."""
     return ORDER_HANDLERS.get(topic) or CUSTOMER_HANDLERS.get(topic)
+
 
 logger = logging.getLogger(__name__)
 MAX_REASON = 500
