@@ -31,14 +31,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from bot.agents import handoff
 from bot.conversation import Conversation, Incoming, Reply, Sender, rows
 from bot.conversation.core import MISSES, is_common
+from bot.conversation.inbound_log import (
+    MISSES_COUNT,
+    AlreadyHandled,
+    claim,
+    insert_ignoring_duplicates,
+    insert_returning_id,
+    same_message,
+    storable,
+)
 from bot.settings import Settings
 from bot.wiring import shop_voice
 from messaging.notifier import OrderLinks
@@ -57,7 +65,6 @@ logger = logging.getLogger(__name__)
 # Twilio caps an SMS body at 1,600 characters and Telegram a message at 4,096: anything longer is
 # not a customer's question, and the parser need not read it.
 MAX_TEXT = 4096
-MAX_LOGGED_BODY = 2000
 MISS_LIMIT = 5
 MISS_WINDOW = dt.timedelta(hours=1)
 
@@ -127,7 +134,7 @@ class Inbound:
     def record(self, received: Received) -> bool:
         """Log the message (its own committed transaction); True if it was not seen before."""
         now = self._clock()
-        return self._db.transaction(lambda s: _insert_ignoring_duplicates(s, received, now))
+        return self._db.transaction(lambda s: insert_ignoring_duplicates(s, received, now))
 
     def handle(self, received: Received) -> Handled:
         """Handle the message unless another delivery of it already did; log it either way."""
@@ -144,11 +151,11 @@ class Inbound:
                 "reply_message": reply.message,
                 "missed": any(action in MISSES for action in reply.actions),
             }
-            if not _claim(session, received, now, outcome):
-                raise _AlreadyHandled
+            if not claim(session, received, now, outcome):
+                raise AlreadyHandled
             if for_person is not None:  # committed with the message, or not at all
                 inbound_id = session.scalar(
-                    select(InboundMessage.id).where(*_same_message(received))
+                    select(InboundMessage.id).where(*same_message(received))
                 )
                 assert inbound_id is not None  # just written by the claim
                 handoff.file_received(
@@ -158,7 +165,7 @@ class Inbound:
 
         try:
             reply = self._db.transaction(converse)
-        except _AlreadyHandled:
+        except AlreadyHandled:
             return Handled(duplicate=True)
         except Exception:
             # Nothing of the handling was kept; the message itself must not be lost.
@@ -178,7 +185,7 @@ class Inbound:
         now = self._clock()
         with self._db.session() as session:
             outcome = {"handled_at": now, "intent": intent}
-            inbound_id = _insert_returning_id(session, received, now, outcome)
+            inbound_id = insert_returning_id(session, received, now, outcome)
             if inbound_id is None:
                 return False
             unserved = handoff.ForPerson(InboxKind.NOT_UNDERSTOOD, None)
@@ -338,10 +345,10 @@ class Inbound:
     def _misses(self, session: Session, received: Received, now: dt.datetime) -> int:
         params = {
             "channel": received.channel,
-            "sender": _storable(received.sender[:64]),
+            "sender": storable(received.sender[:64]),
             "since": now - self._miss_window,
         }
-        return session.connection().execute(_MISSES, params).scalar() or 0
+        return session.connection().execute(MISSES_COUNT, params).scalar() or 0
 
 
 def _common_candidate(incoming: Incoming) -> bool:
@@ -354,133 +361,6 @@ def _common_candidate(incoming: Incoming) -> bool:
         and 0 < len(incoming.text) <= MAX_TEXT
         and is_common(incoming)
     )
-
-
-def _same_message(received: Received) -> tuple[Any, ...]:
-    return (
-        InboundMessage.channel == received.channel,
-        InboundMessage.provider_id == _storable(received.provider_id[:64]),
-    )
-
-
-class _AlreadyHandled(Exception):
-    """Another delivery of the message was handled first: undo this one."""
-
-
-def _claim(session: Session, received: Received, now: dt.datetime, outcome: dict[str, Any]) -> bool:
-    """Write the message as handled; False if another delivery already handled it."""
-    if _insert_ignoring_duplicates(session, received, now, outcome):
-        return True
-    params = {
-        **outcome,
-        "key_channel": received.channel,
-        "key_provider_id": _storable(received.provider_id[:64]),
-    }
-    claimed = session.connection().execute(_CLAIM, params).rowcount
-    return bool(claimed == 1)
-
-
-_TABLE = cast(Table, InboundMessage.__table__)
-# Built once, like the statements below: only messages that look something up ask it.
-_MISSES = (
-    select(func.count())
-    .select_from(_TABLE)
-    .where(
-        _TABLE.c.channel == bindparam("channel"),
-        _TABLE.c.sender == bindparam("sender"),
-        _TABLE.c.received_at >= bindparam("since"),
-        _TABLE.c.missed.is_(True),
-    )
-)
-# Core, built once (see ``_insert_statement``); an UPDATE's rowcount is reliable on both drivers.
-_CLAIM = (
-    update(_TABLE)
-    .where(
-        _TABLE.c.channel == bindparam("key_channel"),
-        _TABLE.c.provider_id == bindparam("key_provider_id"),
-        _TABLE.c.handled_at.is_(None),
-    )
-    .values(
-        {
-            column: bindparam(column)
-            for column in (
-                "handled_at",
-                "customer_id",
-                "intent",
-                "actions",
-                "reply_message",
-                "missed",
-            )
-        }
-    )
-)
-
-
-def _insert_ignoring_duplicates(
-    session: Session,
-    received: Received,
-    now: dt.datetime,
-    outcome: dict[str, Any] | None = None,
-) -> bool:
-    return _insert_returning_id(session, received, now, outcome) is not None
-
-
-def _insert_returning_id(
-    session: Session,
-    received: Received,
-    now: dt.datetime,
-    outcome: dict[str, Any] | None = None,
-) -> int | None:
-    """The new row's id, or None when the message was already logged (a provider's retry)."""
-    values = {
-        "channel": received.channel,
-        "provider_id": _storable(received.provider_id[:64]),
-        "sender": _storable(received.sender[:64]),
-        "body": _logged_body(received.incoming),
-        "payload": received.payload,
-        "received_at": now,
-        "missed": False,
-        "handled_at": None,
-        "customer_id": None,
-        "intent": None,
-        "actions": None,
-        "reply_message": None,
-        **(outcome or {}),
-    }
-    statement = _INSERTS[session.get_bind().dialect.name]
-    # RETURNING, not rowcount: PostgreSQL reported -1 for the ORM form of this insert, and no
-    # row back means the conflict was hit.
-    return cast("int | None", session.connection().execute(statement, values).scalar())
-
-
-def _insert_statement(dialect: Any) -> Any:
-    # A Core statement on the table, built once: its cache key is computed once, and the ORM's
-    # bulk-insert machinery (a third of this function's time when built per call) is skipped.
-    table = _TABLE
-    return (
-        dialect.insert(table)
-        .on_conflict_do_nothing(index_elements=["channel", "provider_id"])
-        .returning(table.c.id)
-    )
-
-
-_INSERTS = {"postgresql": _insert_statement(postgresql), "sqlite": _insert_statement(sqlite)}
-
-
-def _logged_body(incoming: Incoming) -> str | None:
-    if incoming.button_data is not None:
-        return _storable(f"[button] {incoming.button_data}"[:MAX_LOGGED_BODY])
-    if incoming.contact is not None:
-        return "[contact]"  # a phone number; not kept in the log
-    # "[photo] where is my order?": the agent sees that something came besides the words.
-    text = incoming.text
-    shown = f"[{incoming.attachment}] {text}".strip() if incoming.attachment else text
-    return _storable(shown[:MAX_LOGGED_BODY]) or None
-
-
-def _storable(text: str) -> str:
-    """PostgreSQL text cannot hold NUL (SQLite can): a body with one must still be logged."""
-    return text.replace("\x00", "\ufffd")
 
 
 @functools.lru_cache(maxsize=16384)
