@@ -22,9 +22,6 @@ Safety, on every response under ``/o/`` (404, 403 and 429 included):
 
 # No ``from __future__ import annotations`` here: FastAPI evaluates the routes' annotations.
 import asyncio
-import base64
-import hmac
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -35,9 +32,16 @@ from sqlalchemy.orm import Session
 
 from bot.settings import Settings
 from bot.web.html import WEB_TEMPLATES_DIR, environment
+from bot.web.link_pages import (
+    LinkGuard,
+    PageLimits,
+    form_signed,
+    html_response,
+    security_headers,
+    sign_form,
+)
 from bot.web.ops import WebMetrics
 from bot.web.order_page_view import OrderPage, load_order_page
-from bot.web.sliding_window import LinkLimits
 from messaging.notifier import reachable_channel
 from messaging.render import locale_chain
 from store.db import Database
@@ -51,31 +55,7 @@ __all__ = ["PageLimits", "router", "security_headers"]
 
 ROUTE = PAGE_PATH + "{token}"  # the metrics label: never the token itself
 CSS_PATH = PAGE_PATH + "assets/page.css"
-CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'"
-)
-_CSRF_CHARS = 32  # of base64url: 192 bits
-
-
-@dataclass(frozen=True, slots=True)
-class PageLimits:
-    """Requests allowed per token and per client address in a window (per process)."""
-
-    per_token: int = 30
-    per_address: int = 120
-    window_seconds: float = 60.0
-
-
-def security_headers(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The headers every response of the page carries."""
-    return {
-        "Cache-Control": "no-store",
-        "Referrer-Policy": "no-referrer",
-        "Content-Security-Policy": CSP,
-        "X-Content-Type-Options": "nosniff",
-        **(extra or {}),
-    }
+_DEFAULT_LIMITS = PageLimits()
 
 
 def router(
@@ -83,7 +63,7 @@ def router(
     settings: Settings,
     metrics: WebMetrics,
     *,
-    limits: PageLimits = PageLimits(),
+    limits: PageLimits = _DEFAULT_LIMITS,
 ) -> APIRouter:
     """Build the order page's router around this app's database and settings."""
     page = _Pages(db, settings, metrics, limits)
@@ -131,7 +111,7 @@ class _Pages:
         self.shop = {"shop_name": settings.shop_name, "support_contact": settings.support_contact}
         self.default_locale = settings.default_locale
         self.csrf_key = subkey(settings.order_link_secret_bytes(), "csrf")
-        self.limits = LinkLimits(limits.per_token, limits.per_address, limits.window_seconds)
+        self.guard = LinkGuard(limits, metrics, ROUTE, self._error)
         self.env = environment()
         self.css = (WEB_TEMPLATES_DIR / "order" / "page.css").read_bytes()
 
@@ -166,10 +146,10 @@ class _Pages:
             choice=choice.value,
             csrf=self._csrf(token, offer["id"], choice.value),
         )
-        return self._html(body)
+        return html_response(body)
 
     async def choose(self, request: Request, token: str) -> Response:
-        refused = self._limit(request, token)
+        refused = self.guard.refusal(request, token)
         if refused is not None:
             return refused
         form = await request.form()
@@ -180,13 +160,13 @@ class _Pages:
             return self._error(request, 403, "forbidden")
         outcome = await asyncio.to_thread(self._apply, token, offer_id, choice)
         if outcome is None:
-            return self._not_found(request)
+            return self.guard.not_found(request)
         self.metrics.webhook(ROUTE, f"choice_{outcome}")
         return self._redirect(request, token, done=outcome)
 
     def refused_or_not_found(self, request: Request, rest: str) -> Response:
-        refused = self._limit(request, rest.split("/", 1)[0])
-        return refused if refused is not None else self._not_found(request)
+        refused = self.guard.refusal(request, rest.split("/", 1)[0])
+        return refused if refused is not None else self.guard.not_found(request)
 
     # --- database work, in a thread ----------------------------------------------------------
 
@@ -237,30 +217,17 @@ class _Pages:
 
     async def _page_or_refusal(self, request: Request, token: str) -> OrderPage | Response:
         """The token's order page, or the answer instead: rate limited (429) or unknown (404)."""
-        refused = self._limit(request, token)
+        refused = self.guard.refusal(request, token)
         if refused is not None:
             return refused
         found = await asyncio.to_thread(self._load, token)
-        return found if found is not None else self._not_found(request)
-
-    def _limit(self, request: Request, token: str) -> Response | None:
-        address = request.client.host if request.client is not None else "unknown"
-        retry_after = self.limits.retry_after(address, token)
-        if retry_after is None:
-            return None
-        self.metrics.webhook(ROUTE, "rate_limited")
-        return self._error(request, 429, "too_many", {"Retry-After": retry_after})
-
-    def _not_found(self, request: Request) -> Response:
-        """The one 404 for every token that opens nothing: nothing in it depends on the token."""
-        self.metrics.webhook(ROUTE, "not_found")
-        return self._error(request, 404, "not_found")
+        return found if found is not None else self.guard.not_found(request)
 
     def _error(
         self, request: Request, status: int, error: str, headers: dict[str, str] | None = None
     ) -> Response:
         body = self._render("error.html", self.default_locale, request=request, error=error)
-        return self._html(body, status=status, headers=headers)
+        return html_response(body, status=status, headers=headers)
 
     def _page(
         self, request: Request, token: str, found: OrderPage, *, notice: str | None
@@ -273,20 +240,11 @@ class _Pages:
             notice=notice,
             lines=found.lines,
         )
-        return self._html(body)
+        return html_response(body)
 
     def _redirect(self, request: Request, token: str, *, done: str | None = None) -> Response:
         url = _page_path(request, token) + (f"?done={quote(done)}" if done else "")
         return RedirectResponse(url, status_code=303, headers=security_headers())
-
-    @staticmethod
-    def _html(body: str, *, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-        return Response(
-            body,
-            status_code=status,
-            media_type="text/html; charset=utf-8",
-            headers=security_headers(headers),
-        )
 
     def _common(self, request: Request, token: str, found: OrderPage) -> dict[str, Any]:
         return {
@@ -314,13 +272,10 @@ class _Pages:
     # --- CSRF ---------------------------------------------------------------------------------
 
     def _csrf(self, token: str, offer_id: int, choice: str) -> str:
-        message = f"{token}\n{offer_id}\n{choice}".encode()
-        mac = hmac.new(self.csrf_key, message, "sha256").digest()
-        return base64.urlsafe_b64encode(mac).decode("ascii")[:_CSRF_CHARS]
+        return sign_form(self.csrf_key, f"{token}\n{offer_id}\n{choice}")
 
     def _csrf_ok(self, token: str, offer_id: int, choice: str, given: str) -> bool:
-        expected = self._csrf(token, offer_id, choice)
-        return hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace"))
+        return form_signed(self.csrf_key, f"{token}\n{offer_id}\n{choice}", given)
 
 
 # What ``?done=`` may say after a choice; anything else is ignored.

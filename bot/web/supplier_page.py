@@ -17,9 +17,7 @@ script at all.
 
 # No ``from __future__ import annotations`` here: FastAPI evaluates the routes' annotations.
 import asyncio
-import base64
 import datetime as dt
-import hmac
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,9 +28,15 @@ from starlette.datastructures import FormData
 from bot.settings import Settings
 from bot.suppliers.asking import supplier_link_key
 from bot.web.html import WEB_TEMPLATES_DIR, environment
+from bot.web.link_pages import (
+    LinkGuard,
+    PageLimits,
+    form_signed,
+    html_response,
+    security_headers,
+    sign_form,
+)
 from bot.web.ops import WebMetrics
-from bot.web.order_page import PageLimits, security_headers
-from bot.web.sliding_window import LinkLimits
 from messaging.render import locale_chain
 from store.db import Database
 from store.errors import InvalidInput, NotFound
@@ -47,7 +51,6 @@ __all__ = ["router"]
 
 ROUTE = PAGE_PATH + "{token}"  # the metrics label: never the token itself
 CSS_PATH = PAGE_PATH + "assets/page.css"
-_CSRF_CHARS = 32
 _DEFAULT_LIMITS = PageLimits()
 
 
@@ -82,8 +85,8 @@ def router(
     )
     async def anything_else(request: Request, rest: str) -> Response:
         """Every other path or method under /s/: the same 404 as an unknown token."""
-        refused = page.limit(request, rest.split("/", 1)[0])
-        return refused if refused is not None else page.not_found(request)
+        refused = page.guard.refusal(request, rest.split("/", 1)[0])
+        return refused if refused is not None else page.guard.not_found(request)
 
     return routes
 
@@ -98,26 +101,26 @@ class _SupplierPages:
         self.shop = {"shop_name": settings.shop_name, "support_contact": settings.support_contact}
         self.default_locale = settings.default_locale
         self.csrf_key = subkey(supplier_link_key(settings), "csrf")
-        self.limits = LinkLimits(limits.per_token, limits.per_address, limits.window_seconds)
+        self.guard = LinkGuard(limits, metrics, ROUTE, self._error)
         self.env = environment()
         self.css = (WEB_TEMPLATES_DIR / "order" / "page.css").read_bytes() + (
             WEB_TEMPLATES_DIR / "supplier" / "supplier.css"
         ).read_bytes()
 
     async def show(self, request: Request, token: str) -> Response:
-        refused = self.limit(request, token)
+        refused = self.guard.refusal(request, token)
         if refused is not None:
             return refused
         view = await asyncio.to_thread(self._load, token, None)
         if view is None:
-            return self.not_found(request)
+            return self.guard.not_found(request)
         notice = request.query_params.get("done")
         view["notice"] = notice if notice == "saved" else None
         self.metrics.webhook(ROUTE, "shown")
-        return self._html(self._render("page.html", view["locale"], request, token, view))
+        return html_response(self._render("page.html", view["locale"], request, token, view))
 
     async def answer(self, request: Request, token: str) -> Response:
-        refused = self.limit(request, token)
+        refused = self.guard.refusal(request, token)
         if refused is not None:
             return refused
         form = await request.form()
@@ -126,11 +129,11 @@ class _SupplierPages:
             return self._error(request, 403, "forbidden")
         outcome = await asyncio.to_thread(self._apply, token, form)
         if outcome is None:
-            return self.not_found(request)
+            return self.guard.not_found(request)
         if isinstance(outcome, dict):  # refused: the page again, with the problem and the input
             self.metrics.webhook(ROUTE, "answer_refused")
             body = self._render("page.html", outcome["locale"], request, token, outcome)
-            return self._html(body, status=422)
+            return html_response(body, status=422)
         self.metrics.webhook(ROUTE, "answered")
         url = _page_path(request, token) + "?done=saved"
         return RedirectResponse(url, status_code=303, headers=security_headers())
@@ -177,33 +180,11 @@ class _SupplierPages:
 
     # --- responses ----------------------------------------------------------------------------
 
-    def limit(self, request: Request, token: str) -> Response | None:
-        address = request.client.host if request.client is not None else "unknown"
-        retry_after = self.limits.retry_after(address, token)
-        if retry_after is None:
-            return None
-        self.metrics.webhook(ROUTE, "rate_limited")
-        return self._error(request, 429, "too_many", {"Retry-After": retry_after})
-
-    def not_found(self, request: Request) -> Response:
-        """The one 404 for every token that opens nothing: nothing in it depends on the token."""
-        self.metrics.webhook(ROUTE, "not_found")
-        return self._error(request, 404, "not_found")
-
     def _error(
         self, request: Request, status: int, error: str, headers: dict[str, str] | None = None
     ) -> Response:
         body = self._render("error.html", self.default_locale, request, "", {"error": error})
-        return self._html(body, status=status, headers=headers)
-
-    @staticmethod
-    def _html(body: str, *, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-        return Response(
-            body,
-            status_code=status,
-            media_type="text/html; charset=utf-8",
-            headers=security_headers(headers),
-        )
+        return html_response(body, status=status, headers=headers)
 
     def _render(
         self, name: str, locale: str, request: Request, token: str, context: dict[str, Any]
@@ -226,12 +207,10 @@ class _SupplierPages:
     # --- CSRF ---------------------------------------------------------------------------------
 
     def _csrf(self, token: str) -> str:
-        mac = hmac.new(self.csrf_key, f"supplier-answer\n{token}".encode(), "sha256").digest()
-        return base64.urlsafe_b64encode(mac).decode("ascii")[:_CSRF_CHARS]
+        return sign_form(self.csrf_key, f"supplier-answer\n{token}")
 
     def _csrf_ok(self, token: str, given: str) -> bool:
-        expected = self._csrf(token)
-        return hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace"))
+        return form_signed(self.csrf_key, f"supplier-answer\n{token}", given)
 
 
 def _view(
