@@ -60,9 +60,22 @@ def record_delay_notices(
     ``lines`` hold their values as already updated by the date change (``first_eta``), in the
     order their events are to be recorded. The caller holds the product's and lines' locks.
     """
-    if not lines:
-        return []
     session.flush()  # what follows is Core or bulk, past the session's autoflush
+    noticed: list[NoticedLine] = []
+    # A chunk at a time: a million waiting lines never hold a million event rows in memory.
+    for start in range(0, len(lines), CHUNK):
+        noticed += _notice_chunk(session, product, lines[start : start + CHUNK], now, policy, today)
+    return noticed
+
+
+def _notice_chunk(
+    session: Session,
+    product: Product,
+    lines: Sequence[WaitingLine],
+    now: dt.datetime,
+    policy: Policy,
+    today: dt.date,
+) -> list[NoticedLine]:
     terms = [
         terms_of(
             product.eta,
