@@ -16,6 +16,7 @@ from store.errors import InvalidInput, NotFound
 from store.locking import lock_products
 from store.models import EtaChange, EventKind, LineStatus, Order, OrderLine, Product
 from store.notice_batch import NoticedLine, WaitingLine, record_delay_notices
+from store.offer_batch import expire_loaded
 from store.offers import make_offer
 from store.policy import Policy
 
@@ -165,12 +166,13 @@ def _move_dates(session: Session, line_ids: list[int], eta: dt.date | None) -> N
             (and_(OrderLine.eta.is_not(None), OrderLine.eta < eta), OrderLine.eta_slips + 1),
             else_=OrderLine.eta_slips,
         )
+    expire_loaded(session, OrderLine, line_ids, "id")
     for start in range(0, len(line_ids), 5000):
         session.execute(
             update(OrderLine)
             .where(OrderLine.id.in_(line_ids[start : start + 5000]))
             .values(eta_slips=slipped, eta=eta, first_eta=func.coalesce(OrderLine.first_eta, eta))
-            .execution_options(synchronize_session="fetch")
+            .execution_options(synchronize_session=False)
         )
 
 

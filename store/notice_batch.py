@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from store import events
 from store.delay_terms import DelayTerms, terms_of
 from store.models import EventKind, OrderLine, Product, utcnow
-from store.offer_batch import CHUNK, OfferFor, make_offers
+from store.offer_batch import CHUNK, OfferFor, expire_loaded, make_offers
 from store.policy import Policy
 
 
@@ -127,6 +127,7 @@ def _count_notices(
     by_revised: dict[dt.date | None, list[int]] = defaultdict(list)
     for line, term in zip(lines, terms, strict=True):
         by_revised[term.revised].append(line.id)
+    expire_loaded(session, OrderLine, [line.id for line in lines], "id")
     for revised, ids in by_revised.items():
         for start in range(0, len(ids), CHUNK):
             session.execute(
@@ -138,5 +139,5 @@ def _count_notices(
                     delay_notice_eta=revised,
                     delay_notices=OrderLine.delay_notices + 1,
                 )
-                .execution_options(synchronize_session="fetch")
+                .execution_options(synchronize_session=False)
             )

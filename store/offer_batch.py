@@ -11,7 +11,7 @@ lines it was most of ``set_eta``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Table, insert, select, update
@@ -114,11 +114,22 @@ def _open_offer_ids(session: Session, line_ids: list[int]) -> dict[int, int]:
     return found
 
 
-def supersede_open_offers_of(session: Session, line_ids: Sequence[int], now: dt.datetime) -> None:
-    """As :func:`store.allocation.supersede_open_offers` for many lines, a chunk per statement.
+def expire_loaded(session: Session, kind: type[Any], ids: Collection[int], key: str) -> None:
+    """Expire the objects of ``kind`` the session holds whose ``key`` is in ``ids``, after a
+    bulk UPDATE: what ``synchronize_session="fetch"`` does, without fetching and keying every
+    updated row (a tenth of ``set_eta`` at 20,000 lines) when the session holds a handful."""
+    session.flush()  # expiring drops unflushed changes; "fetch" kept them
+    wanted = ids if isinstance(ids, set | frozenset) else set(ids)
+    for obj in list(session.identity_map.values()):
+        # The loaded value, if any: getattr() would load an expired object just to expire it.
+        if isinstance(obj, kind) and vars(obj).get(key) in wanted:
+            session.expire(obj)
 
-    ``fetch`` keeps Offer objects the session already holds in step with the rows.
-    """
+
+def supersede_open_offers_of(session: Session, line_ids: Sequence[int], now: dt.datetime) -> None:
+    """As :func:`store.allocation.supersede_open_offers` for many lines, a chunk per statement;
+    Offer objects the session already holds are expired, to be read again."""
+    expire_loaded(session, Offer, line_ids, "line_id")
     for start in range(0, len(line_ids), CHUNK):
         session.execute(
             update(Offer)
@@ -127,5 +138,5 @@ def supersede_open_offers_of(session: Session, line_ids: Sequence[int], now: dt.
                 Offer.status == OfferStatus.OPEN,
             )
             .values(status=OfferStatus.SUPERSEDED, decided_at=now)
-            .execution_options(synchronize_session="fetch")
+            .execution_options(synchronize_session=False)
         )

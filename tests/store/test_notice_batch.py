@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 import store.eta
 from store.delays import check_delays
 from store.eta import record_delay_notice, set_eta
-from store.models import CategoryDiscount, DomainEvent, Offer, OrderLine, Product
+from store.models import CategoryDiscount, DomainEvent, Offer, OfferStatus, OrderLine, Product
 from store.notice_batch import NoticedLine, WaitingLine
 from store.policy import DEFAULT_POLICY, Policy
 from tests import factories as f
@@ -122,3 +122,18 @@ def test_set_etas_notices_are_the_rows_one_notice_per_line_made(
     assert batch == reference
     notices = {row[6]["notice"] for row in reference["events"] if row[0] == "delay_notice"}
     assert "renewed" in notices  # the scenario covers the kinds it means to
+
+
+def test_objects_the_session_holds_show_what_set_eta_wrote(session: Session) -> None:
+    f.product(session, "MUG", eta=dt.date(2026, 11, 20))
+    line = f.order(session, "OLD", [("MUG", 1)], placed_at=NOW - dt.timedelta(days=35)).lines[0]
+    first_offer = line.offers[0]
+    new = dt.date(2026, 12, 31)
+    set_eta(session, "MUG", new, source="test", policy=DEFAULT_POLICY, now=LATER)
+    assert (line.eta, line.first_eta, line.delay_notices) == (new, dt.date(2026, 11, 20), 1)
+    assert line.delay_notice_at == LATER
+    assert first_offer.status == OfferStatus.SUPERSEDED
+    assert [o.status for o in session.scalars(select(Offer).where(Offer.line_id == line.id))] == [
+        OfferStatus.SUPERSEDED,
+        OfferStatus.OPEN,
+    ]
