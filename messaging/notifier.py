@@ -13,6 +13,7 @@ last line, and only where it fits: a message that the link would take past
 from __future__ import annotations
 
 import datetime as dt
+from collections import namedtuple
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -180,6 +181,9 @@ _EVENT_ROWS = (
     .outerjoin(Offer, Offer.id == DomainEvent.offer_id)
     .outerjoin(_ALTERNATIVE, _ALTERNATIVE.id == Offer.alternative_product_id)
 )
+# The same rows as plain named tuples: a SQLAlchemy Row's attribute lookup costs ~0.3 us, and
+# routing, context and queueing read about 45 of them per event (a tenth of the fan-out).
+_EventRow = namedtuple("_EventRow", list(_EVENT_ROWS.selected_columns.keys()))  # type: ignore[misc]
 
 
 def notify_pending(
@@ -189,16 +193,15 @@ def notify_pending(
     # Core execution: the joined rows need no ORM loading, and this runs for every event.
     # It also skips autoflush, so flush what the caller's session holds first.
     session.flush()
-    rows = (
-        session.connection()
-        .execute(
+    rows: list[Any] = [
+        _EventRow._make(row)
+        for row in session.connection().execute(
             _EVENT_ROWS.where(DomainEvent.handled_at.is_(None))
             .order_by(DomainEvent.id)
             .limit(limit)
             .with_for_update(of=DomainEvent.__table__, skip_locked=True)
         )
-        .all()
-    )
+    ]
     if not rows:
         return NotifyResult(0, 0, 0, 0)
     event_ids = [row.event_id for row in rows]
