@@ -193,15 +193,13 @@ def notify_pending(
     # Core execution: the joined rows need no ORM loading, and this runs for every event.
     # It also skips autoflush, so flush what the caller's session holds first.
     session.flush()
-    rows: list[Any] = [
-        _EventRow._make(row)
-        for row in session.connection().execute(
-            _EVENT_ROWS.where(DomainEvent.handled_at.is_(None))
-            .order_by(DomainEvent.id)
-            .limit(limit)
-            .with_for_update(of=DomainEvent.__table__, skip_locked=True)
-        )
-    ]
+    found = session.connection().execute(
+        _EVENT_ROWS.where(DomainEvent.handled_at.is_(None))
+        .order_by(DomainEvent.id)
+        .limit(limit)
+        .with_for_update(of=DomainEvent.__table__, skip_locked=True)
+    )
+    rows: list[Any] = [_EventRow._make(row) for row in found.all()]
     if not rows:
         return NotifyResult(0, 0, 0, 0)
     event_ids = [row.event_id for row in rows]

@@ -137,15 +137,24 @@ def enqueue(session: Session, messages: Sequence[QueuedMessage], now: dt.datetim
     sql, processors = _sqlite_insert(connection.dialect)
     # The driver's executemany with the columns' own bind processors (the same stored forms as
     # a Core insert writes): SQLAlchemy's per-row parameter handling was a third of the time.
-    connection.exec_driver_sql(
-        sql,
-        [
-            tuple(
-                row[name] if process is None else process(row[name]) for name, process in processors
-            )
-            for row in rows
-        ],
-    )
+    columns = [_processed([row[name] for row in rows], process) for name, process in processors]
+    connection.exec_driver_sql(sql, list(zip(*columns, strict=True)))
+
+
+def _processed(values: list[Any], process: Any) -> list[Any]:
+    """One column's values as bound; a fan-out repeats a few (its times, its status) for
+    every row, so each distinct value is processed once."""
+    if process is None:
+        return values
+    done: dict[tuple[type, Any], Any] = {}
+    out = []
+    for value in values:
+        try:
+            key = (type(value), value)
+            out.append(done[key] if key in done else done.setdefault(key, process(value)))
+        except TypeError:  # unhashable (buttons): processed each time
+            out.append(process(value))
+    return out
 
 
 _COPY_COLUMNS = (
