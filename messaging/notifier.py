@@ -13,12 +13,14 @@ last line, and only where it fits: a message that the link would take past
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import namedtuple
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Integer, String, any_, bindparam, func, literal_column, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, aliased
 
 from messaging.outbox import QueuedMessage, enqueue
@@ -247,7 +249,7 @@ def notify_pending(
     enqueue(session, queued, now)
     session.execute(
         update(DomainEvent)
-        .where(DomainEvent.id.in_(event_ids))
+        .where(_one_of(session, DomainEvent.id, event_ids))
         .values(handled_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -295,10 +297,25 @@ def remaining_lines(session: Session, order_ids: set[int]) -> dict[int, int]:
         return {}
     counts = session.execute(
         select(OrderLine.order_id, func.count())
-        .where(OrderLine.order_id.in_(order_ids), OrderLine.status.not_in(GONE_STATUSES))
+        .where(
+            _one_of(session, OrderLine.order_id, order_ids),
+            OrderLine.status.not_in(GONE_STATUSES),
+        )
         .group_by(OrderLine.order_id)
     )
     return {order_id: count for order_id, count in counts}
+
+
+def _one_of(session: Session, column: Any, ids: Collection[int]) -> Any:
+    """``column IN (ids)`` as one parameter, not one per id: an array on PostgreSQL, a JSON
+    array read by ``json_each`` on SQLite. Compiling 5,000 placeholders twice per batch was
+    a twentieth of the fan-out."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(ids), type_=ARRAY(Integer)))
+    listed: Any = select(literal_column("value")).select_from(
+        func.json_each(bindparam(None, json.dumps(list(ids)), type_=String))
+    )
+    return column.in_(listed)
 
 
 def _cancel_terms(row: Any, remaining: dict[int, int]) -> dict[str, Any]:
