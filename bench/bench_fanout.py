@@ -8,7 +8,10 @@ each waiting on one SKU, then measures, in one run:
 * the floor: the same number of raw Jinja2 renders of a one-line template plus one raw
   executemany of the rows, i.e. what the fan-out cannot beat.
 
-Target (issue 3): 100,000 customers in <= 2.5 s on SQLite, <= 3 s on PostgreSQL.
+Targets (issue 16): 100,000 customers notified in <= 2.5 s on SQLite, <= 3 s on PostgreSQL,
+and within 2x of the floor measured in the same run. On a loaded machine wall-clock time is
+noise, so each phase also prints its CPU time (this process's; the database server's is not
+counted on PostgreSQL) and the ratio is given both ways; the load average is printed with them.
 
     python bench/bench_fanout.py [--customers 100000] [--database-url postgresql+psycopg://...]
 """
@@ -100,26 +103,35 @@ def build(db: Database, customers: int) -> None:
         )
 
 
-def measure(db: Database) -> tuple[float, float, int]:
-    started = time.perf_counter()
-    with db.session() as session:
+class Clock:
+    """Wall and CPU seconds of one phase."""
+
+    def __enter__(self) -> Clock:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = time.process_time() - self.cpu
+
+
+def measure(db: Database) -> tuple[Clock, Clock, int]:
+    with Clock() as eta, db.session() as session:
         set_eta(
             session, "SKU-1", dt.date(2026, 12, 20), source="bench", policy=DEFAULT_POLICY, now=NOW
         )
-    eta_seconds = time.perf_counter() - started
     voice = ShopVoice("Casa Ejemplo", "help@example.com")
-    started = time.perf_counter()
-    while True:
-        with db.session() as session:
-            if notify_pending(session, voice, NOW, limit=5000).events == 0:
-                break
-    notify_seconds = time.perf_counter() - started
+    with Clock() as notify:
+        while True:
+            with db.session() as session:
+                if notify_pending(session, voice, NOW, limit=5000).events == 0:
+                    break
     with db.read_session() as session:
         rows = session.scalar(select(func.count()).select_from(OutboxMessage)) or 0
-    return eta_seconds, notify_seconds, rows
+    return eta, notify, rows
 
 
-def floor(db: Database, customers: int) -> float:
+def floor(db: Database, customers: int) -> Clock:
     """Raw renders of a one-line template plus one executemany: what fan-out cannot beat."""
     template = Environment(autoescape=False).from_string(
         "{{ shop }}: {{ name }}, order {{ number }} now arrives {{ eta }}."
@@ -127,14 +139,53 @@ def floor(db: Database, customers: int) -> float:
     engine = db.engine
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE floor_rows (body TEXT NOT NULL)"))
-    started = time.perf_counter()
-    bodies = [
-        {"body": template.render(shop="Casa", name=f"C{i}", number=f"N{i}", eta="Dec 20")}
-        for i in range(customers)
-    ]
+    with Clock() as clock:
+        bodies = [
+            {"body": template.render(shop="Casa", name=f"C{i}", number=f"N{i}", eta="Dec 20")}
+            for i in range(customers)
+        ]
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO floor_rows (body) VALUES (:body)"), bodies)
+    return clock
+
+
+_OUTBOX_COLUMNS = (
+    "dedupe_key, customer_id, supplier_id, channel, address, message, locale, body, buttons, "
+    "event_id, broadcast_id, urgent, status, attempts, due_at, created_at"
+)
+
+
+def outbox_floor(db: Database, customers: int) -> Clock:
+    """The same raw renders, and the fan-out's own rows written again into the real outbox
+    table (its indexes included) by the driver alone: what the database costs per message,
+    which the one-column floor leaves out."""
+    template = Environment(autoescape=False).from_string(
+        "{{ shop }}: {{ name }}, order {{ number }} now arrives {{ eta }}."
+    )
+    engine = db.engine
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO floor_rows (body) VALUES (:body)"), bodies)
-    return time.perf_counter() - started
+        stored = conn.exec_driver_sql(f"SELECT {_OUTBOX_COLUMNS} FROM outbox_messages").all()
+    rows = [("floor:" + row[0], *row[1:]) for row in stored]
+    with Clock() as clock:
+        bodies = [
+            template.render(shop="Casa", name=f"C{i}", number=f"N{i}", eta="Dec 20")
+            for i in range(customers)
+        ]
+        with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                raw = conn.connection.driver_connection
+                with raw.cursor() as cursor:  # type: ignore[union-attr]
+                    sql = f"COPY outbox_messages ({_OUTBOX_COLUMNS}) FROM STDIN"
+                    with cursor.copy(sql) as copy:
+                        for row in rows:
+                            copy.write_row(row)
+            else:
+                marks = ", ".join("?" * len(rows[0]))
+                conn.exec_driver_sql(
+                    f"INSERT INTO outbox_messages ({_OUTBOX_COLUMNS}) VALUES ({marks})", rows
+                )
+    assert len(bodies) == customers
+    return clock
 
 
 def run(url: str, customers: int) -> dict[str, float]:
@@ -142,12 +193,22 @@ def run(url: str, customers: int) -> dict[str, float]:
     db = Database(url)
     try:
         build(db, customers)
-        eta_s, notify_s, rows = measure(db)
+        eta, notify, rows = measure(db)
         assert rows == customers, f"expected {customers} outbox rows, got {rows}"
-        floor_s = floor(db, customers)
+        bare = floor(db, customers)
+        raw_outbox = outbox_floor(db, customers)
     finally:
         db.dispose()
-    return {"set_eta": eta_s, "notify": notify_s, "floor": floor_s}
+    return {
+        "set_eta": eta.wall,
+        "set_eta_cpu": eta.cpu,
+        "notify": notify.wall,
+        "notify_cpu": notify.cpu,
+        "floor": bare.wall,
+        "floor_cpu": bare.cpu,
+        "outbox_floor": raw_outbox.wall,
+        "outbox_floor_cpu": raw_outbox.cpu,
+    }
 
 
 def _fresh_url(base: str | None, scratch: Path, i: int) -> tuple[str, str | None]:
@@ -185,20 +246,31 @@ def main() -> int:
                     _drop(args.database_url, name)
     backend = "postgresql" if args.database_url else "sqlite"
     target = TARGETS[backend] * args.customers / 100_000
-    notify = statistics.median(r["notify"] for r in results)
-    eta = statistics.median(r["set_eta"] for r in results)
-    floor_s = statistics.median(r["floor"] for r in results)
-    print(f"fan-out to {args.customers:,} customers on {backend}, median of {args.repeat} runs")
-    print(f"  set_eta (events)         {eta:7.2f} s")
+    m = {key: statistics.median(r[key] for r in results) for key in results[0]}
+    n = args.customers
+    print(f"fan-out to {n:,} customers on {backend}, median of {args.repeat} runs")
+    print(f"  load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print("                             wall       CPU   CPU per customer")
+    for label, key in (
+        ("set_eta (events)", "set_eta"),
+        ("notify (render+outbox)", "notify"),
+        ("floor (raw render+insert)", "floor"),
+        ("outbox floor (same rows)", "outbox_floor"),
+    ):
+        print(
+            f"  {label:26} {m[key]:6.2f} s {m[key + '_cpu']:6.2f} s "
+            f"{m[key + '_cpu'] / n * 1e6:8.1f} us"
+        )
+    verdict = "PASS" if m["notify"] <= target else "MISS"
+    print(f"  target notify <= {target:.2f} s (wall): {m['notify']:.2f} s  {verdict}")
+    ratio, ratio_cpu = m["notify"] / m["floor"], m["notify_cpu"] / m["floor_cpu"]
+    verdict = "PASS" if ratio_cpu <= 2 else "MISS"
+    print(f"  target notify <= 2x floor: {ratio_cpu:.1f}x by CPU ({ratio:.1f}x by wall)  {verdict}")
     print(
-        f"  notify (render+outbox)   {notify:7.2f} s   target <= {target:.2f} s  "
-        f"{'PASS' if notify <= target else 'MISS'}"
+        f"  notify / outbox floor: {m['notify_cpu'] / m['outbox_floor_cpu']:.1f}x by CPU "
+        "(the database's own cost of the real rows; no target)"
     )
-    print(f"  set_eta + notify         {eta + notify:7.2f} s")
-    print(
-        f"  floor (raw render+insert){floor_s:7.2f} s   ratio notify/floor {notify / floor_s:.1f}x"
-    )
-    print(f"  rows/s                   {args.customers / notify:9,.0f}")
+    print(f"  rows/s                     {n / m['notify']:9,.0f}")
     return 0
 
 

@@ -13,11 +13,14 @@ last line, and only where it fits: a message that the link would take past
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import json
+from collections import namedtuple
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Integer, String, any_, bindparam, func, literal_column, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, aliased
 
 from messaging.outbox import QueuedMessage, enqueue
@@ -180,6 +183,9 @@ _EVENT_ROWS = (
     .outerjoin(Offer, Offer.id == DomainEvent.offer_id)
     .outerjoin(_ALTERNATIVE, _ALTERNATIVE.id == Offer.alternative_product_id)
 )
+# The same rows as plain named tuples: a SQLAlchemy Row's attribute lookup costs ~0.3 us, and
+# routing, context and queueing read about 45 of them per event (a tenth of the fan-out).
+_EventRow = namedtuple("_EventRow", list(_EVENT_ROWS.selected_columns.keys()))  # type: ignore[misc]
 
 
 def notify_pending(
@@ -189,16 +195,13 @@ def notify_pending(
     # Core execution: the joined rows need no ORM loading, and this runs for every event.
     # It also skips autoflush, so flush what the caller's session holds first.
     session.flush()
-    rows = (
-        session.connection()
-        .execute(
-            _EVENT_ROWS.where(DomainEvent.handled_at.is_(None))
-            .order_by(DomainEvent.id)
-            .limit(limit)
-            .with_for_update(of=DomainEvent.__table__, skip_locked=True)
-        )
-        .all()
+    found = session.connection().execute(
+        _EVENT_ROWS.where(DomainEvent.handled_at.is_(None))
+        .order_by(DomainEvent.id)
+        .limit(limit)
+        .with_for_update(of=DomainEvent.__table__, skip_locked=True)
     )
+    rows: list[Any] = [_EventRow._make(row) for row in found.all()]
     if not rows:
         return NotifyResult(0, 0, 0, 0)
     event_ids = [row.event_id for row in rows]
@@ -246,7 +249,7 @@ def notify_pending(
     enqueue(session, queued, now)
     session.execute(
         update(DomainEvent)
-        .where(DomainEvent.id.in_(event_ids))
+        .where(_one_of(session, DomainEvent.id, event_ids))
         .values(handled_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -294,10 +297,25 @@ def remaining_lines(session: Session, order_ids: set[int]) -> dict[int, int]:
         return {}
     counts = session.execute(
         select(OrderLine.order_id, func.count())
-        .where(OrderLine.order_id.in_(order_ids), OrderLine.status.not_in(GONE_STATUSES))
+        .where(
+            _one_of(session, OrderLine.order_id, order_ids),
+            OrderLine.status.not_in(GONE_STATUSES),
+        )
         .group_by(OrderLine.order_id)
     )
     return {order_id: count for order_id, count in counts}
+
+
+def _one_of(session: Session, column: Any, ids: Collection[int]) -> Any:
+    """``column IN (ids)`` as one parameter, not one per id: an array on PostgreSQL, a JSON
+    array read by ``json_each`` on SQLite. Compiling 5,000 placeholders twice per batch was
+    a twentieth of the fan-out."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(ids), type_=ARRAY(Integer)))
+    listed: Any = select(literal_column("value")).select_from(
+        func.json_each(bindparam(None, json.dumps(list(ids)), type_=String))
+    )
+    return column.in_(listed)
 
 
 def _cancel_terms(row: Any, remaining: dict[int, int]) -> dict[str, Any]:

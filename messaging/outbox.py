@@ -23,10 +23,12 @@ from enum import StrEnum
 from typing import Any, Literal, cast
 
 from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from messaging.quiet_hours import QuietHours
-from store.db import copy_rows, upsert_insert
+from store.db import copy_rows
 from store.models import (
     Channel,
     Customer,
@@ -131,8 +133,28 @@ def enqueue(session: Session, messages: Sequence[QueuedMessage], now: dt.datetim
             skip_conflicts_on="dedupe_key",
         )
         return
-    # Core, not the ORM's bulk insert: the rows need no objects, and it is ~2x faster.
-    session.connection().execute(_insert_ignoring_duplicates(session), rows)
+    connection = session.connection()
+    sql, processors = _sqlite_insert(connection.dialect)
+    # The driver's executemany with the columns' own bind processors (the same stored forms as
+    # a Core insert writes): SQLAlchemy's per-row parameter handling was a third of the time.
+    columns = [_processed([row[name] for row in rows], process) for name, process in processors]
+    connection.exec_driver_sql(sql, list(zip(*columns, strict=True)))
+
+
+def _processed(values: list[Any], process: Any) -> list[Any]:
+    """One column's values as bound; a fan-out repeats a few (its times, its status) for
+    every row, so each distinct value is processed once."""
+    if process is None:
+        return values
+    done: dict[tuple[type, Any], Any] = {}
+    out = []
+    for value in values:
+        try:
+            key = (type(value), value)
+            out.append(done[key] if key in done else done.setdefault(key, process(value)))
+        except TypeError:  # unhashable (buttons): processed each time
+            out.append(process(value))
+    return out
 
 
 _COPY_COLUMNS = (
@@ -170,8 +192,20 @@ def _copy_values(row: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(values)
 
 
-def _insert_ignoring_duplicates(session: Session) -> Any:
-    return upsert_insert(session, OUTBOX).on_conflict_do_nothing(index_elements=["dedupe_key"])
+_SQLITE_INSERTS: dict[Dialect, tuple[str, list[tuple[str, Any]]]] = {}
+
+
+def _sqlite_insert(dialect: Dialect) -> tuple[str, list[tuple[str, Any]]]:
+    """The compiled INSERT ... ON CONFLICT DO NOTHING and each parameter's bind processor."""
+    found = _SQLITE_INSERTS.get(dialect)
+    if found is None:
+        statement = sqlite_insert(OUTBOX).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        compiled = statement.compile(dialect=dialect, column_keys=list(_COPY_COLUMNS))
+        names = list(compiled.positiontup or ())
+        assert sorted(names) == sorted(_COPY_COLUMNS), names
+        processors = [(name, OUTBOX.c[name].type.bind_processor(dialect)) for name in names]
+        found = _SQLITE_INSERTS[dialect] = (compiled.string, processors)
+    return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,17 +47,38 @@ class DelayTerms:
 
 def original_date(line: OrderLine, window_days: int = RULE_WINDOW_DAYS) -> dt.date:
     """The first date promised, or, with none, the rule's 30 days after the order."""
-    if line.first_eta is not None:
-        return line.first_eta
-    return line.order.placed_at.date() + dt.timedelta(days=window_days)
+    return _original(line.first_eta, line.order.placed_at, window_days)
+
+
+def _original(first_eta: dt.date | None, placed_at: dt.datetime, window_days: int) -> dt.date:
+    if first_eta is not None:
+        return first_eta
+    return placed_at.date() + dt.timedelta(days=window_days)
 
 
 def delay_terms(line: OrderLine, today: dt.date) -> DelayTerms:
     """The kind of the notice about to be sent for ``line`` (before it is counted)."""
-    supplier = line.product.eta
+    return terms_of(
+        line.product.eta,
+        first_eta=line.first_eta,
+        placed_at=line.order.placed_at,
+        notices=line.delay_notices,
+        today=today,
+    )
+
+
+def terms_of(
+    supplier: dt.date | None,
+    *,
+    first_eta: dt.date | None,
+    placed_at: dt.datetime,
+    notices: int,
+    today: dt.date,
+) -> DelayTerms:
+    """:func:`delay_terms` from a line's values, for callers that hold rows, not objects."""
     revised = supplier if supplier is not None and supplier >= today else None
-    original = original_date(line)
-    if line.delay_notices > 0:
+    original = _original(first_eta, placed_at, RULE_WINDOW_DAYS)
+    if notices > 0:
         kind = NoticeKind.RENEWED
     elif revised is None:
         kind = NoticeKind.FIRST_UNKNOWN

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, func, select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from store import events
 from store.delay_terms import RULE_WINDOW_DAYS, delay_terms
 from store.errors import InvalidInput, NotFound
 from store.locking import lock_products
 from store.models import EtaChange, EventKind, LineStatus, Order, OrderLine, Product
+from store.notice_batch import NoticedLine, WaitingLine, record_delay_notices
+from store.offer_batch import expire_loaded
 from store.offers import make_offer
 from store.policy import Policy
 
@@ -55,7 +57,7 @@ class EtaResult:
     product: Product
     old_eta: dt.date | None
     changed_line_ids: list[int] = field(default_factory=list)  # customers told of a new date
-    delay_lines: list[OrderLine] = field(default_factory=list)  # told through a delay notice
+    delay_lines: list[NoticedLine] = field(default_factory=list)  # told through a delay notice
 
 
 def set_eta(
@@ -120,29 +122,22 @@ def set_eta(
             ],
         )
     result.changed_line_ids = [row.id for row in changed]
-    if notice_ids:
-        for line in session.scalars(
-            select(OrderLine)
-            .where(OrderLine.id.in_(notice_ids))
-            .options(selectinload(OrderLine.order))
-            .order_by(OrderLine.id)
-        ):
-            record_delay_notice(session, line, now, policy)
-            result.delay_lines.append(line)
+    # First dates as _move_dates just set them; notices in line order, as events always were.
+    noticed = sorted(
+        (
+            row._replace(first_eta=eta if row.first_eta is None else row.first_eta)
+            for row in moved
+            if row.id in notices
+        ),
+        key=lambda row: row.id,
+    )
+    result.delay_lines = record_delay_notices(
+        session, product, noticed, now, policy, shop_today(now, policy)
+    )
     return result
 
 
-class _Waiting(NamedTuple):
-    id: int
-    eta: dt.date | None
-    delay_notice_at: dt.datetime | None
-    order_id: int
-    customer_id: int
-    placed_at: dt.datetime
-    first_eta: dt.date | None
-
-
-def _waiting_lines(session: Session, product_id: int) -> list[_Waiting]:
+def _waiting_lines(session: Session, product_id: int) -> list[WaitingLine]:
     rows = session.execute(
         select(
             OrderLine.id,
@@ -152,13 +147,15 @@ def _waiting_lines(session: Session, product_id: int) -> list[_Waiting]:
             Order.customer_id,
             Order.placed_at,
             OrderLine.first_eta,
+            OrderLine.delay_notices,
+            OrderLine.quantity,
         )
         .join(Order, Order.id == OrderLine.order_id)
         .where(OrderLine.product_id == product_id, OrderLine.status == LineStatus.BACKORDERED)
         .order_by(Order.placed_at, OrderLine.id)
         .with_for_update(of=OrderLine, key_share=True)
     )
-    return [_Waiting(*row) for row in rows]
+    return [WaitingLine(*row) for row in rows]
 
 
 def _move_dates(session: Session, line_ids: list[int], eta: dt.date | None) -> None:
@@ -169,16 +166,17 @@ def _move_dates(session: Session, line_ids: list[int], eta: dt.date | None) -> N
             (and_(OrderLine.eta.is_not(None), OrderLine.eta < eta), OrderLine.eta_slips + 1),
             else_=OrderLine.eta_slips,
         )
+    expire_loaded(session, OrderLine, line_ids, "id")
     for start in range(0, len(line_ids), 5000):
         session.execute(
             update(OrderLine)
             .where(OrderLine.id.in_(line_ids[start : start + 5000]))
             .values(eta_slips=slipped, eta=eta, first_eta=func.coalesce(OrderLine.first_eta, eta))
-            .execution_options(synchronize_session="fetch")
+            .execution_options(synchronize_session=False)
         )
 
 
-def _needs_notice(row: _Waiting, eta: dt.date | None, now: dt.datetime, policy: Policy) -> bool:
+def _needs_notice(row: WaitingLine, eta: dt.date | None, now: dt.datetime, policy: Policy) -> bool:
     """A delay notice (not a plain date change) for a line already noticed whose date slips
     again or is lost; for a line waiting past the delay threshold; and for a line whose new
     date is past the date it was promised (or lost), since 16 CFR 435.2(b) wants the option

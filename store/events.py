@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 from store.db import copy_rows
 from store.models import DomainEvent, EventKind, Offer, OrderLine
 
+EVENTS = cast(Table, DomainEvent.__table__)
+
 
 def record(
     session: Session,
@@ -51,6 +53,7 @@ _BULK_COLUMNS = (
     "order_id",
     "line_id",
     "product_id",
+    "offer_id",
     "payload",
     "created_at",
 )
@@ -59,10 +62,12 @@ _BULK_COLUMNS = (
 def insert_many(session: Session, rows: list[dict[str, Any]]) -> None:
     """Many events at once: COPY on PostgreSQL, one executemany elsewhere.
 
-    Each row has the keys of ``_BULK_COLUMNS``; ``created_at`` is an aware UTC datetime.
+    Each row has the keys of ``_BULK_COLUMNS`` (``offer_id`` may be left out: none);
+    ``created_at`` is an aware UTC datetime.
     """
     if session.get_bind().dialect.name != "postgresql":
-        session.execute(insert(DomainEvent), rows)
+        # Core, not the ORM's bulk insert: that one ran a statement per row on SQLite.
+        session.connection().execute(insert(EVENTS), rows)
         return
     copy_rows(
         session,
@@ -75,6 +80,7 @@ def insert_many(session: Session, rows: list[dict[str, Any]]) -> None:
                 row["order_id"],
                 row["line_id"],
                 row["product_id"],
+                row.get("offer_id"),
                 json.dumps(row["payload"]),
                 row["created_at"].astimezone(dt.UTC).replace(tzinfo=None),
             )
