@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 
 from bot.settings import Settings
 from bot.web import supplier_page
-from bot.web.ops import WebMetrics
 from bot.web.link_pages import PageLimits
+from bot.web.ops import WebMetrics
 from store.db import Database
 from store.models import DomainEvent, EtaChange, EventKind, Product, utcnow
 from store.supplier_requests import revoke_request
