@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from messaging.quiet_hours import QuietHours
 from store.db import copy_rows, upsert_insert
+from store.inbox import file_delivery_failures
 from store.models import (
     Channel,
     Customer,
@@ -442,6 +443,9 @@ def record_outcomes(
         },
     )
     _mark_unreachable(session, by_kind.get("failed", []), now)
+    # Only on failure, so a group of successful sends costs no inbox statement.
+    troubled = [o.claimed.id for kind in ("failed", "unknown") for o in by_kind.get(kind, [])]
+    file_delivery_failures(session, now, troubled)
     _log_attempts(
         session,
         [
@@ -545,18 +549,24 @@ def recover_expired_leases(session: Session, now: dt.datetime) -> tuple[int, int
         .values(_UNCLAIMED)
         .execution_options(synchronize_session=False)
     ).rowcount  # type: ignore[attr-defined]
-    unknown = session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.status == OutboxStatus.SENDING, expired)
-        .values(
-            status=OutboxStatus.UNKNOWN,
-            lease_expires_at=None,
-            due_at=now,
-            last_error="worker stopped while the request was in flight",
+    unknown = (
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.status == OutboxStatus.SENDING, expired)
+            .values(
+                status=OutboxStatus.UNKNOWN,
+                lease_expires_at=None,
+                due_at=now,
+                last_error="worker stopped while the request was in flight",
+            )
+            .returning(OutboxMessage.id)
+            .execution_options(synchronize_session=False)
         )
-        .execution_options(synchronize_session=False)
-    ).rowcount  # type: ignore[attr-defined]
-    return int(returned), int(unknown)
+        .scalars()
+        .all()
+    )
+    file_delivery_failures(session, now, unknown)
+    return int(returned), len(unknown)
 
 
 def counts_by_status(session: Session) -> dict[str, int]:
