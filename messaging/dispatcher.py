@@ -112,6 +112,9 @@ class Dispatcher:
         self._outcomes = GroupCommit[outbox.Outcome](
             self._write_outcomes, linger=config.outcome_linger
         )
+        # Running totals of the current ``run_once``, message by message, for a progress display
+        # (the stats ``run_once`` returns only grow batch by batch).
+        self.live = DispatchStats()
 
     @property
     def worker_id(self) -> str:
@@ -132,8 +135,9 @@ class Dispatcher:
     ) -> DispatchStats:
         """Drain everything due now (new events included) and return; retries due later wait.
 
-        ``progress`` hears the running totals after each round."""
+        ``progress`` hears the running totals after each round; ``live`` has them sooner."""
         stats = DispatchStats()
+        self.live = DispatchStats()
         await self._housekeeping()
         while not self._stopping.is_set():
             round_stats = await self._round()
@@ -165,16 +169,15 @@ class Dispatcher:
     async def _round(self) -> DispatchStats:
         stats = DispatchStats()
         stats.notified = await in_db_thread(self._notify)
+        self.live.notified += stats.notified
         batches = await in_db_thread(self._claim_all)
         for channel, claimed in batches.items():
             # Counter.update skips nothing, so zero counts would make an idle round look busy.
-            stats.outcomes.update(
-                {
-                    k: v
-                    for k, v in (("skipped", claimed.skipped), ("deferred", claimed.deferred))
-                    if v
-                }
-            )
+            held_back = {
+                k: v for k, v in (("skipped", claimed.skipped), ("deferred", claimed.deferred)) if v
+            }
+            stats.outcomes.update(held_back)
+            self.live.outcomes.update(held_back)
             if claimed.ready:
                 stats.outcomes.update(await self._send_batch(channel, claimed.ready))
         return stats
@@ -323,7 +326,8 @@ class Dispatcher:
         for index, message in queue:
             if self._stopping.is_set():
                 return  # the rest stay None: handed back unsent
-            results[index] = await self._send_one(channel, message, written)
+            kind = results[index] = await self._send_one(channel, message, written)
+            self.live.outcomes[kind or "released"] += 1
 
     async def _heartbeat(self) -> None:
         """Renew our leases while a batch is slow (rate limits, 429 pauses, a slow provider)."""
