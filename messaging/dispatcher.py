@@ -73,9 +73,10 @@ class DispatchConfig:
     concurrency: int = 200
     lease: dt.timedelta = dt.timedelta(minutes=5)
     poll_interval: float = 0.5
-    # How long a group commit stays open for more rows (see messaging.group_commit): the
-    # "sending" mark delays its request by at most this; outcomes delay nobody.
-    sending_linger: float = 0.005
+    # How long a group commit stays open for more rows (see messaging.group_commit). The
+    # "sending" mark delays its request by at most this (two sends to one chat can come this
+    # much closer than the limiter spaced them); outcomes delay nobody.
+    sending_linger: float = 0.02
     outcome_linger: float = 0.1
     housekeeping_interval: float = 30.0
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")

@@ -15,6 +15,7 @@ one commit per group of outcomes; never a commit per message.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import random
 from collections.abc import Iterable, Sequence
@@ -295,15 +296,30 @@ def reach(
     session: Session, customer_ids: set[int | None]
 ) -> dict[int | None, tuple[dict[Channel, ReachState], str]]:
     """Each customer's state per channel and time zone (one SELECT by primary key)."""
-    found = session.execute(
-        select(Customer.id, Customer.sms_state, Customer.telegram_state, Customer.timezone).where(
-            Customer.id.in_(customer_ids)
-        )
-    )
+    found = session.connection().execute(_REACH, {"ids": list(customer_ids)})
     return {
         cid: ({Channel.SMS: sms, Channel.TELEGRAM: telegram, Channel.EMAIL: ReachState.ACTIVE}, tz)
         for cid, sms, telegram, tz in found
     }
+
+
+# Built once: these run for every group of sends, and building and caching an ORM statement
+# each time cost more than executing it (measured: 1.1 ms CPU for a one-row "sending" mark,
+# most of it in statement construction, cache keys and the ORM's bulk-update path).
+_CUSTOMERS = cast(Table, Customer.__table__)
+_REACH = select(
+    _CUSTOMERS.c.id, _CUSTOMERS.c.sms_state, _CUSTOMERS.c.telegram_state, _CUSTOMERS.c.timezone
+).where(_CUSTOMERS.c.id.in_(bindparam("ids", expanding=True)))
+_MARK_SENDING = (
+    update(OUTBOX)
+    .where(
+        OUTBOX.c.id.in_(bindparam("ids", expanding=True)),
+        OUTBOX.c.status == OutboxStatus.CLAIMED,
+        OUTBOX.c.claimed_by == bindparam("worker"),
+    )
+    .values(status=OutboxStatus.SENDING)
+    .returning(OUTBOX.c.id)
+)
 
 
 def finish_skipped(
@@ -350,17 +366,7 @@ def mark_sending(session: Session, ids: Sequence[int], worker: str) -> set[int]:
     """
     if not ids:
         return set()
-    marked = session.execute(
-        update(OutboxMessage)
-        .where(
-            OutboxMessage.id.in_(ids),
-            OutboxMessage.status == OutboxStatus.CLAIMED,
-            OutboxMessage.claimed_by == worker,
-        )
-        .values(status=OutboxStatus.SENDING)
-        .returning(OutboxMessage.id)
-        .execution_options(synchronize_session=False)
-    )
+    marked = session.connection().execute(_MARK_SENDING, {"ids": list(ids), "worker": worker})
     return set(marked.scalars())
 
 
@@ -467,18 +473,24 @@ def _update_from_sending(
     for outcome in outcomes:
         fields = values(outcome)
         params.append({"b_id": outcome.claimed.id, **{f"b_{k}": v for k, v in fields.items()}})
-    columns = values(outcomes[0]).keys()
-    session.execute(
+    for row in params:
+        row["b_worker"] = worker
+    session.connection().execute(_outcome_update(tuple(values(outcomes[0]))), params)
+
+
+@functools.cache
+def _outcome_update(columns: tuple[str, ...]) -> Any:
+    """One UPDATE per set of columns an outcome writes, built once (see ``_MARK_SENDING``)."""
+    return (
         update(OUTBOX)
         .where(
             OUTBOX.c.id == bindparam("b_id"),
             # A status callback may already have moved the row on: never move it back.
             # (an IN list cannot be used in an executemany statement)
             or_(OUTBOX.c.status == OutboxStatus.SENDING, OUTBOX.c.status == OutboxStatus.CLAIMED),
-            OUTBOX.c.claimed_by == worker,
+            OUTBOX.c.claimed_by == bindparam("b_worker"),
         )
-        .values({c: bindparam(f"b_{c}") for c in columns} | {"lease_expires_at": None}),
-        params,
+        .values({c: bindparam(f"b_{c}") for c in columns} | {"lease_expires_at": None})
     )
 
 
@@ -512,7 +524,7 @@ def _log_attempts(
 ) -> None:
     if attempts:
         session.connection().execute(
-            insert(ATTEMPTS),
+            _INSERT_ATTEMPTS,
             [
                 {
                     "outbox_id": outbox_id,
@@ -526,6 +538,9 @@ def _log_attempts(
                 for outbox_id, attempt, outcome, reason, detail in attempts
             ],
         )
+
+
+_INSERT_ATTEMPTS = insert(ATTEMPTS)
 
 
 def backoff(attempt: int, retry_after: float | None = None) -> dt.timedelta:
