@@ -78,8 +78,8 @@ class DispatchConfig:
     # much closer than the limiter spaced them); a worker killed meanwhile leaves the rows
     # "claimed", which come back as pending: nothing had left. Outcomes do not linger: a
     # worker killed before its outcomes are written leaves sent rows "unknown" (to reconcile,
-    # or for a person on Telegram), and 100 ms of that per kill was measured to stall the
-    # chaos test; they group well enough on their own at high rates (25 a commit at 1,000/s).
+    # or for a person on Telegram): with 100 ms, one chaos run on PostgreSQL ended with 276
+    # rows unknown (47 without). They group well enough on their own (25 a commit at 1,000/s).
     sending_linger: float = 0.02
     outcome_linger: float = 0.0
     housekeeping_interval: float = 30.0
