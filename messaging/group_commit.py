@@ -40,6 +40,7 @@ class GroupCommit(Generic[T]):
         self._max_items = max_items
         self._linger = linger
         self._full: asyncio.Event | None = None
+        self._hurry = False  # a flush is waiting: no group lingers meanwhile
         self._items: list[T] = []
         self._waiters: list[asyncio.Future[bool]] = []
         self._writer: asyncio.Task[None] | None = None
@@ -73,7 +74,7 @@ class GroupCommit(Generic[T]):
 
     async def _gather_more(self) -> None:
         """Keep the group open for ``linger`` seconds, or until it is full."""
-        if self._linger <= 0 or len(self._items) >= self._max_items:
+        if self._linger <= 0 or self._hurry or len(self._items) >= self._max_items:
             return
         self._full = asyncio.Event()
         try:
@@ -96,10 +97,14 @@ class GroupCommit(Generic[T]):
 
     async def flush(self) -> None:
         """Wait until everything queued so far has been written (a lingering group now)."""
-        while self._writer is not None:
-            if self._full is not None:
-                self._full.set()
-            await asyncio.shield(self._writer)
+        self._hurry = True
+        try:
+            while self._writer is not None:
+                if self._full is not None:
+                    self._full.set()
+                await asyncio.shield(self._writer)
+        finally:
+            self._hurry = False
 
     async def close(self) -> None:
         await self.flush()
