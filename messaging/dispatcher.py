@@ -76,12 +76,11 @@ class DispatchConfig:
     # How long a group commit stays open for more rows (see messaging.group_commit). The
     # "sending" mark delays its request by at most this (two sends to one chat can come this
     # much closer than the limiter spaced them); a worker killed meanwhile leaves the rows
-    # "claimed", which come back as pending: nothing had left. Outcomes do not linger: a
-    # worker killed before its outcomes are written leaves sent rows "unknown" (to reconcile,
-    # or for a person on Telegram): with 100 ms, one chaos run on PostgreSQL ended with 276
-    # rows unknown (47 without). They group well enough on their own (25 a commit at 1,000/s).
+    # "claimed", which come back as pending: nothing had left. Outcomes open no lingering
+    # group (they join one that is open): a worker killed before its outcomes are written
+    # leaves sent rows "unknown" (to reconcile, or for a person on Telegram); with outcomes
+    # lingering 100 ms, one chaos run on PostgreSQL ended with 276 rows unknown (47 without).
     sending_linger: float = 0.02
-    outcome_linger: float = 0.0
     housekeeping_interval: float = 30.0
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
@@ -112,11 +111,13 @@ class Dispatcher:
         self._config = config
         self._clock = clock
         self._stopping = asyncio.Event()
-        self._sending = GroupCommit[Turn](self._write_sending, linger=config.sending_linger)
-        self._waiting_for_limiter: set[asyncio.Task[object]] = set()
-        self._outcomes = GroupCommit[outbox.Outcome](
-            self._write_outcomes, linger=config.outcome_linger
+        # One journal for "sending" marks and outcomes: an outcome rides along with the marks
+        # being written (one thread hop and one transaction for both; at 30 sends/s that was
+        # a third of the CPU); only marks make a group linger.
+        self._journal = GroupCommit[Turn | outbox.Outcome](
+            self._write_journal, linger=config.sending_linger
         )
+        self._waiting_for_limiter: set[asyncio.Task[object]] = set()
         # Running totals of the current ``run_once``, message by message, for a progress display
         # (the stats ``run_once`` returns only grow batch by batch).
         self.live = DispatchStats()
@@ -273,28 +274,29 @@ class Dispatcher:
         sendable = int(rate * self._config.lease.total_seconds() / 4)
         return max(1, min(self._config.batch_size, sendable))
 
-    def _write_sending(self, turns: Sequence[Turn]) -> None:
-        # The check and the "sending" mark in one transaction, run again whole on a deadlock.
-        self._db.transaction(
-            lambda s: check_and_mark(s, turns, self.worker_id, self._config.quiet_hours)
-        )
+    def _write_journal(self, items: Sequence[Turn | outbox.Outcome]) -> None:
+        # The checks, the "sending" marks and the outcomes in one transaction, run again whole
+        # on a deadlock. Different rows: an outcome's mark was committed in an earlier group.
+        turns = [item for item in items if isinstance(item, Turn)]
+        outcomes = [item for item in items if isinstance(item, outbox.Outcome)]
+
+        def work(session: Session) -> None:
+            if outcomes:
+                outbox.record_outcomes(session, outcomes, self.worker_id, self._clock())
+            check_and_mark(session, turns, self.worker_id, self._config.quiet_hours)
+
+        self._db.transaction(work)
 
     def _renew_leases(self) -> None:
         self._db.transaction(
             lambda s: outbox.renew_leases(s, self.worker_id, self._clock(), self._config.lease)
         )
 
-    def _write_outcomes(self, outcomes: Sequence[outbox.Outcome]) -> None:
-        self._db.transaction(
-            lambda s: outbox.record_outcomes(s, outcomes, self.worker_id, self._clock())
-        )
-
     def _release(self, ids: Sequence[int]) -> None:
         self._db.transaction(lambda s: outbox.release_claims(s, ids, self.worker_id))
 
     async def _close_groups(self) -> None:
-        await self._sending.close()
-        await self._outcomes.close()
+        await self._journal.close()
 
     # ---- sending ----
 
@@ -311,7 +313,7 @@ class Dispatcher:
             await asyncio.gather(
                 *(self._sender(channel, queue, results, written) for _ in range(workers))
             )
-            await self._outcomes.flush()
+            await self._journal.flush()
             # Raises what writing an outcome raised, as waiting for each one would have.
             await asyncio.gather(*written)
         finally:
@@ -350,7 +352,7 @@ class Dispatcher:
             return None
         # Consent and quiet hours as they are now, not as they were at claim time.
         turn = Turn(message, self._clock())
-        await self._sending.add(turn)
+        await self._journal.add(turn)
         if turn.verdict == "taken_over":
             # Our claim lapsed and another worker holds the row now: sending would
             # deliver it twice.
@@ -365,7 +367,7 @@ class Dispatcher:
             # Telegram's flood control is per chat; Twilio's 429 is for the whole account.
             limiter.penalize(key, outcome.retry_after, global_=channel == Channel.SMS)
         # Not awaited here: this sender moves on; the batch waits for every outcome at its end.
-        written.append(self._outcomes.submit(outcome))
+        written.append(self._journal.submit(outcome, linger=False))
         return outcome.kind
 
     async def _wait_for_turn(self, limiter: Limiter, key: str) -> bool:

@@ -41,6 +41,7 @@ class GroupCommit(Generic[T]):
         self._linger = linger
         self._full: asyncio.Event | None = None
         self._hurry = False  # a flush is waiting: no group lingers meanwhile
+        self._lingering = 0  # items queued that want their group to linger
         self._items: list[T] = []
         self._waiters: list[asyncio.Future[bool]] = []
         self._writer: asyncio.Task[None] | None = None
@@ -49,9 +50,14 @@ class GroupCommit(Generic[T]):
         """Queue ``item``; wait until its group is written; True if ``write`` accepted it."""
         return await self.submit(item)
 
-    def submit(self, item: T) -> asyncio.Future[bool]:
-        """Queue ``item`` without waiting: the future says what ``add`` would have."""
+    def submit(self, item: T, *, linger: bool = True) -> asyncio.Future[bool]:
+        """Queue ``item`` without waiting: the future says what ``add`` would have.
+
+        ``linger=False``: the item joins a group already open, but opens none that lingers.
+        """
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        if linger:
+            self._lingering += 1
         self._items.append(item)
         self._waiters.append(future)
         if self._full is not None and len(self._items) >= self._max_items:
@@ -68,13 +74,16 @@ class GroupCommit(Generic[T]):
             while self._items:
                 items, waiters = self._items[: self._max_items], self._waiters[: self._max_items]
                 del self._items[: self._max_items], self._waiters[: self._max_items]
+                self._lingering = 0
                 await self._write_group(items, waiters)
         finally:
             self._writer = None
 
     async def _gather_more(self) -> None:
         """Keep the group open for ``linger`` seconds, or until it is full."""
-        if self._linger <= 0 or self._hurry or len(self._items) >= self._max_items:
+        if not self._lingering or self._linger <= 0 or self._hurry:
+            return
+        if len(self._items) >= self._max_items:
             return
         self._full = asyncio.Event()
         try:
