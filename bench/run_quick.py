@@ -25,7 +25,7 @@ QUICK: dict[str, list[str]] = {
     "channels": ["--n", "200", "--latency-ms", "0"],
     "claim": ["--rows", "500", "--naive-rows", "100", "--repeat", "1"],
     "cli": ["--repeat", "1"],
-    "dispatch": ["--n", "200", "--latency-ms", "0"],
+    "dispatch": ["--n", "200", "--n30", "30", "--latency-ms", "50"],
     "fanout": ["--customers", "500", "--repeat", "1"],
     "order_feed": ["-n", "60", "--batch", "20"],
     "import_stall": ["--rows", "200", "--floor-seconds", "0.5"],

@@ -14,7 +14,8 @@ matches (a message some other system sent from the same account) is forgotten af
 
 An ``undelivered`` or ``failed`` report whose error code says the number cannot take SMS
 changes the customer's SMS state, as the same answer at send time would. Only an ``active``
-state changes: a STOP is never overwritten by a lesser reason.
+state changes: a STOP is never overwritten by a lesser reason. Either one is filed in the
+agents' inbox with the report (``store.inbox.file_delivery_failures``), once per message.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from messaging.outbox import OUTBOX_RANK
 from store.db import upsert_insert
+from store.inbox import file_delivery_failures
 from store.models import (
     Channel,
     Customer,
@@ -136,6 +138,10 @@ def _move(
         row.finished_at = now
     if error:
         row.last_error = error[:300]
+    if status in _FINAL_FAILURES:
+        # Filed for an agent now, with the report; the INSERT below reads the row's status.
+        session.flush()
+        file_delivery_failures(session, now, [row.id])
     reach = REACH_BY_ERROR_CODE.get(error or "") if status in _FINAL_FAILURES else None
     if reach is not None and row.channel is Channel.SMS:
         session.execute(

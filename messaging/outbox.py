@@ -15,6 +15,7 @@ one commit per group of outcomes; never a commit per message.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import random
 from collections.abc import Iterable, Sequence
@@ -29,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from messaging.quiet_hours import QuietHours
 from store.db import copy_rows
+from store.inbox import file_delivery_failures
 from store.models import (
     Channel,
     Customer,
@@ -328,15 +330,30 @@ def reach(
     session: Session, customer_ids: set[int | None]
 ) -> dict[int | None, tuple[dict[Channel, ReachState], str]]:
     """Each customer's state per channel and time zone (one SELECT by primary key)."""
-    found = session.execute(
-        select(Customer.id, Customer.sms_state, Customer.telegram_state, Customer.timezone).where(
-            Customer.id.in_(customer_ids)
-        )
-    )
+    found = session.connection().execute(_REACH, {"ids": list(customer_ids)})
     return {
         cid: ({Channel.SMS: sms, Channel.TELEGRAM: telegram, Channel.EMAIL: ReachState.ACTIVE}, tz)
         for cid, sms, telegram, tz in found
     }
+
+
+# Built once: these run for every group of sends, and building and caching an ORM statement
+# each time cost more than executing it (measured: 1.1 ms CPU for a one-row "sending" mark,
+# most of it in statement construction, cache keys and the ORM's bulk-update path).
+_CUSTOMERS = cast(Table, Customer.__table__)
+_REACH = select(
+    _CUSTOMERS.c.id, _CUSTOMERS.c.sms_state, _CUSTOMERS.c.telegram_state, _CUSTOMERS.c.timezone
+).where(_CUSTOMERS.c.id.in_(bindparam("ids", expanding=True)))
+_MARK_SENDING = (
+    update(OUTBOX)
+    .where(
+        OUTBOX.c.id.in_(bindparam("ids", expanding=True)),
+        OUTBOX.c.status == OutboxStatus.CLAIMED,
+        OUTBOX.c.claimed_by == bindparam("worker"),
+    )
+    .values(status=OutboxStatus.SENDING)
+    .returning(OUTBOX.c.id)
+)
 
 
 def finish_skipped(
@@ -383,17 +400,7 @@ def mark_sending(session: Session, ids: Sequence[int], worker: str) -> set[int]:
     """
     if not ids:
         return set()
-    marked = session.execute(
-        update(OutboxMessage)
-        .where(
-            OutboxMessage.id.in_(ids),
-            OutboxMessage.status == OutboxStatus.CLAIMED,
-            OutboxMessage.claimed_by == worker,
-        )
-        .values(status=OutboxStatus.SENDING)
-        .returning(OutboxMessage.id)
-        .execution_options(synchronize_session=False)
-    )
+    marked = session.connection().execute(_MARK_SENDING, {"ids": list(ids), "worker": worker})
     return set(marked.scalars())
 
 
@@ -476,6 +483,9 @@ def record_outcomes(
         },
     )
     _mark_unreachable(session, by_kind.get("failed", []), now)
+    # Only on failure, so a group of successful sends costs no inbox statement.
+    troubled = [o.claimed.id for kind in ("failed", "unknown") for o in by_kind.get(kind, [])]
+    file_delivery_failures(session, now, troubled)
     _log_attempts(
         session,
         [
@@ -497,18 +507,24 @@ def _update_from_sending(
     for outcome in outcomes:
         fields = values(outcome)
         params.append({"b_id": outcome.claimed.id, **{f"b_{k}": v for k, v in fields.items()}})
-    columns = values(outcomes[0]).keys()
-    session.execute(
+    for row in params:
+        row["b_worker"] = worker
+    session.connection().execute(_outcome_update(tuple(values(outcomes[0]))), params)
+
+
+@functools.cache
+def _outcome_update(columns: tuple[str, ...]) -> Any:
+    """One UPDATE per set of columns an outcome writes, built once (see ``_MARK_SENDING``)."""
+    return (
         update(OUTBOX)
         .where(
             OUTBOX.c.id == bindparam("b_id"),
             # A status callback may already have moved the row on: never move it back.
             # (an IN list cannot be used in an executemany statement)
             or_(OUTBOX.c.status == OutboxStatus.SENDING, OUTBOX.c.status == OutboxStatus.CLAIMED),
-            OUTBOX.c.claimed_by == worker,
+            OUTBOX.c.claimed_by == bindparam("b_worker"),
         )
-        .values({c: bindparam(f"b_{c}") for c in columns} | {"lease_expires_at": None}),
-        params,
+        .values({c: bindparam(f"b_{c}") for c in columns} | {"lease_expires_at": None})
     )
 
 
@@ -542,7 +558,7 @@ def _log_attempts(
 ) -> None:
     if attempts:
         session.connection().execute(
-            insert(ATTEMPTS),
+            _INSERT_ATTEMPTS,
             [
                 {
                     "outbox_id": outbox_id,
@@ -556,6 +572,9 @@ def _log_attempts(
                 for outbox_id, attempt, outcome, reason, detail in attempts
             ],
         )
+
+
+_INSERT_ATTEMPTS = insert(ATTEMPTS)
 
 
 def backoff(attempt: int, retry_after: float | None = None) -> dt.timedelta:
@@ -579,18 +598,24 @@ def recover_expired_leases(session: Session, now: dt.datetime) -> tuple[int, int
         .values(_UNCLAIMED)
         .execution_options(synchronize_session=False)
     ).rowcount  # type: ignore[attr-defined]
-    unknown = session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.status == OutboxStatus.SENDING, expired)
-        .values(
-            status=OutboxStatus.UNKNOWN,
-            lease_expires_at=None,
-            due_at=now,
-            last_error="worker stopped while the request was in flight",
+    unknown = (
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.status == OutboxStatus.SENDING, expired)
+            .values(
+                status=OutboxStatus.UNKNOWN,
+                lease_expires_at=None,
+                due_at=now,
+                last_error="worker stopped while the request was in flight",
+            )
+            .returning(OutboxMessage.id)
+            .execution_options(synchronize_session=False)
         )
-        .execution_options(synchronize_session=False)
-    ).rowcount  # type: ignore[attr-defined]
-    return int(returned), int(unknown)
+        .scalars()
+        .all()
+    )
+    file_delivery_failures(session, now, unknown)
+    return int(returned), len(unknown)
 
 
 def counts_by_status(session: Session) -> dict[str, int]:

@@ -12,9 +12,12 @@ Rules:
   messages at once open one item between them (``INSERT ... ON CONFLICT DO NOTHING``);
 - asking for a person hands the customer off (``customers.handed_off_at``): their next texts
   are filed here and the bot stays quiet until an agent closes the item (:func:`close`);
-- failed, undelivered and unknown deliveries become one item per outbox row
-  (:func:`file_delivery_failures`, ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` on the unique
-  ``outbox_id``: run it as often as you like, each failure is filed once);
+- failed, undelivered and unknown deliveries become one item per outbox row, filed by
+  :func:`file_delivery_failures` with the given ``outbox_ids`` in the transaction that marks
+  them so (the dispatcher's outcomes, a lease recovered mid-send, a delivery report): an agent
+  sees them without anyone opening the inbox first. ``INSERT ... SELECT ... ON CONFLICT DO
+  NOTHING`` on the unique ``outbox_id``: however often a failure is seen (the dispatcher and a
+  report, or a sweep without ids), it is filed once;
 - assigning an item someone else holds needs ``take_over`` (two agents must not answer one
   customer at once without knowing it).
 """
@@ -162,8 +165,17 @@ def _open_item(
     return session.scalars(query.execution_options(populate_existing=True)).first()
 
 
-def file_delivery_failures(session: Session, now: dt.datetime) -> int:
-    """File every failed, undelivered or unknown delivery not filed yet; how many were filed."""
+def file_delivery_failures(
+    session: Session, now: dt.datetime, outbox_ids: Sequence[int] | None = None
+) -> int:
+    """File failed, undelivered or unknown deliveries not filed yet; how many were filed.
+
+    ``outbox_ids``: only these rows (those the caller just marked; none: no statement at all).
+    Without it every such row is looked at: a sweep for rows marked before this was filed at
+    the moment of failure.
+    """
+    if outbox_ids is not None and not outbox_ids:
+        return 0
     table = cast(Table, InboxItem.__table__)
     o = OutboxMessage
     kind = case(
@@ -181,6 +193,8 @@ def file_delivery_failures(session: Session, now: dt.datetime) -> int:
         literal(now, InboxItem.created_at.type),
         literal(now, InboxItem.last_at.type),
     ).where(o.status.in_(_DELIVERY_STATUSES), ~exists().where(InboxItem.outbox_id == o.id))
+    if outbox_ids is not None:
+        rows = rows.where(o.id.in_(list(outbox_ids)))
     columns = [
         *("kind", "customer_id", "channel", "sender", "outbox_id", "detail"),
         *("message_count", "created_at", "last_at"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -205,31 +205,21 @@ async def _dispatch(settings: Settings, db: Database, *, once: bool) -> Dispatch
         # Finish the sends in flight and hand back the rest, instead of dying mid-batch.
         loop.add_signal_handler(signum, dispatcher.stop)
     try:
-        return await (dispatcher.run_once(_progress_lines()) if once else dispatcher.run())
+        if not once:
+            return await dispatcher.run()
+        from bot.cli import dispatch_progress
+
+        return await dispatch_progress.watch(
+            dispatcher.run_once(),
+            lambda: dispatcher.live,
+            lambda: dispatch_progress.count_left(db),
+            err,
+        )
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         for channel in channels.values():
             await channel.close()
-
-
-PROGRESS_AFTER = 20  # messages: a drain of a few says nothing until its summary
-
-
-def _progress_lines() -> Callable[[DispatchStats], None]:
-    """A line on stderr per round of a long ``dispatch --once``: how far it has got."""
-
-    def show(stats: DispatchStats) -> None:
-        handled = sum(stats.outcomes.values())
-        if handled + stats.notified <= PROGRESS_AFTER:
-            return
-        done = ", ".join(f"{n} {k}" for k, n in sorted(stats.outcomes.items()))
-        err.print(
-            f"dispatch: {stats.notified} queued from events so far; {done or 'none sent yet'}",
-            highlight=False,
-        )
-
-    return show
 
 
 def serve(

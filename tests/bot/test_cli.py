@@ -222,37 +222,3 @@ def test_eta_set_refuses_a_past_date_and_changes_nothing(cli_env: Database) -> N
         assert result.exit_code == 1
         assert f"eta {date} is in the past" in result.stderr
     assert (_count(cli_env, DomainEvent), _count(cli_env, EtaChange)) == (events, changes)
-
-
-def _pending_messages(db: Database, count: int) -> None:
-    with db.session() as session:
-        for i in range(count):
-            phone = f"+1415555{4000 + i:04d}"
-            customer = Customer(name=f"Ada {i}", phone=phone)
-            session.add(customer)
-            session.flush()
-            session.add(
-                OutboxMessage(
-                    dedupe_key=f"progress-{i}",
-                    customer_id=customer.id,
-                    channel=Channel.SMS,
-                    address=phone,
-                    message="broadcast",
-                    locale="en",
-                    body="hi",
-                    status=OutboxStatus.PENDING,
-                    urgent=True,  # quiet hours don't hold it back, whatever the time of day
-                )
-            )
-
-
-@pytest.mark.parametrize(("messages", "shows_progress"), [(3, False), (60, True)])
-def test_dispatch_once_shows_progress_when_it_has_more_than_a_few_messages(
-    cli_env: Database, monkeypatch: pytest.MonkeyPatch, messages: int, shows_progress: bool
-) -> None:
-    monkeypatch.setenv("SMS_RATE_PER_SECOND", "1000")
-    _pending_messages(cli_env, messages)
-    result = _run("dispatch", "--once")
-    assert result.exit_code == 0
-    assert f"{messages} sent" in result.stdout
-    assert ("so far" in result.stderr) is shows_progress, result.stderr
