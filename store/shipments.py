@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -60,6 +60,39 @@ class ShipmentDetails:
 class ShipResult:
     shipment: Shipment
     created: bool  # False for a retry with the same idempotency key: nothing shipped again
+
+
+def ship_fulfilment(
+    session: Session,
+    order_number: str,
+    units: Mapping[str, int] | None,
+    key: str,
+    *,
+    carrier: str | None,
+    tracking: str | None,
+    tracking_url: str | None,
+    now: dt.datetime,
+) -> None:
+    """Ship what a platform's fulfilment says: the whole order (``units`` None) under ``key``,
+    or each SKU's units under ``key:SKU``, so a fulfilment delivered again ships nothing twice
+    (Shopify's ``fulfillments/create`` and the order feed's shipments)."""
+    parts: list[tuple[str | None, int | None, str]] = (
+        [(None, None, key[:128])]
+        if units is None
+        else [(sku, n, f"{key}:{sku}"[:128]) for sku, n in sorted(units.items())]
+    )
+    for sku, quantity, part_key in parts:
+        ship(
+            session,
+            order_number,
+            sku=sku,
+            quantity=quantity,
+            carrier=carrier,
+            tracking=tracking,
+            tracking_url=tracking_url,
+            now=now,
+            idempotency_key=part_key,
+        )
 
 
 def ship(

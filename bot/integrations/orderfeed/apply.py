@@ -40,7 +40,7 @@ from store.models import Customer, Order, OrderLine, Product
 from store.offers import cancel_line
 from store.orders import LineRequest, find_order, place_order
 from store.policy import Policy
-from store.shipments import ship
+from store.shipments import ship_fulfilment
 
 __all__ = ["HANDLERS", "Config", "Refused", "lock", "resource_of"]
 
@@ -160,25 +160,21 @@ def cancelled(session: Session, event: Any, config: Config, now: dt.datetime) ->
 
 def shipped(session: Session, event: Any, config: Config, now: dt.datetime) -> str | None:
     assert isinstance(event, Shipment)
-    key = f"feed:{event.id}"
-    parts: list[tuple[str | None, int | None, str]] = [(None, None, key)]
+    units: dict[str, int] | None = None
     if event.lines is not None:
-        wanted: dict[str, int] = {}
+        units = {}
         for line in event.lines:
-            wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
-        parts = [(sku, n, f"{key}:{sku}"[:128]) for sku, n in sorted(wanted.items())]
-    for sku, quantity, part_key in parts:
-        ship(
-            session,
-            event.order_number,
-            sku=sku,
-            quantity=quantity,
-            carrier=event.carrier,
-            tracking=event.tracking,
-            tracking_url=event.tracking_url,
-            now=now,
-            idempotency_key=part_key[:128],
-        )
+            units[line.sku] = units.get(line.sku, 0) + line.quantity
+    ship_fulfilment(
+        session,
+        event.order_number,
+        units,
+        f"feed:{event.id}",
+        carrier=event.carrier,
+        tracking=event.tracking,
+        tracking_url=event.tracking_url,
+        now=now,
+    )
     return None
 
 

@@ -57,7 +57,7 @@ from store.order_intake import (
 )
 from store.orders import LineRequest
 from store.policy import Policy
-from store.shipments import ship
+from store.shipments import ship_fulfilment
 
 __all__ = ["HANDLERS", "Applied", "Config"]
 
@@ -157,22 +157,16 @@ def fulfillment_created(
     wanted: dict[str, int] = {}
     for line in fulfillment.lines:
         wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
-    key = f"shopify:fulfillment:{fulfillment.shopify_id}"
-    parts: list[tuple[str | None, int | None, str]] = [(None, None, key)]
-    if wanted != _reserved(order):
-        parts = [(sku, n, f"{key}:{sku}"[:128]) for sku, n in sorted(wanted.items())]
-    for sku, quantity, part_key in parts:
-        ship(
-            session,
-            order.number,
-            sku=sku,
-            quantity=quantity,
-            carrier=fulfillment.carrier,
-            tracking=fulfillment.tracking,
-            tracking_url=fulfillment.tracking_url,
-            now=now,
-            idempotency_key=part_key,
-        )
+    ship_fulfilment(
+        session,
+        order.number,
+        None if wanted == _reserved(order) else wanted,
+        f"shopify:fulfillment:{fulfillment.shopify_id}",
+        carrier=fulfillment.carrier,
+        tracking=fulfillment.tracking,
+        tracking_url=fulfillment.tracking_url,
+        now=now,
+    )
     return Applied(ShopifyOutcome.HANDLED, str(fulfillment.shopify_id))
 
 
