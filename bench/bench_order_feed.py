@@ -147,7 +147,17 @@ def main() -> int:
     parser.add_argument("--database-url")
     args = parser.parse_args()
     os.chdir(ROOT / "var/bench" if (ROOT / "var/bench").exists() else ROOT)
-    db = _database(args.database_url)
+    if args.database_url is not None:
+        from bench.pg_scratch import throwaway_database
+
+        with throwaway_database(args.database_url, "bench_order_feed") as url:
+            return run(args, url)
+    return run(args, None)
+
+
+def run(args: argparse.Namespace, database_url: str | None) -> int:
+    """The whole measurement on a fresh database (``None``: a SQLite file)."""
+    db = _database(database_url)
     bare = floor(db, args.n)
     per_event, once = asyncio.run(feed(db, args.n, args.batch))
     from sqlalchemy import func, select

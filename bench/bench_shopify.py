@@ -201,13 +201,20 @@ def main() -> int:
     if args.serve:
         serve(args.serve)
         return 0
-    database_url = args.database_url
-    if database_url is None:
-        path = ROOT / "var/bench/shopify.db"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        database_url = f"sqlite:///{path}"
+    if args.database_url is not None:
+        from bench.pg_scratch import throwaway_database
+
+        with throwaway_database(args.database_url, "bench_shopify") as url:
+            return run(args, url)
+    path = ROOT / "var/bench/shopify.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return run(args, f"sqlite:///{path}")
+
+
+def run(args: argparse.Namespace, database_url: str) -> int:
+    """The whole measurement on a fresh database at ``database_url``."""
     prepare(database_url)
     work = deliveries(args.n, args.duplicates, args.seed, args.customers)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
