@@ -382,6 +382,20 @@ async def test_one_refused_event_does_not_stop_the_others(
     assert count(committed_db, Order) == 1
 
 
+async def test_a_shipment_listing_its_lines_ships_each_of_them_once(
+    committed_db: Database, feed: httpx.AsyncClient
+) -> None:
+    """Each SKU of a listed shipment ships under a key of its own: one shared key would make
+    the second SKU's shipment a "different request" and refuse it."""
+    products(committed_db, TEA=5, POT=5)
+    await send(feed, [h.order("W-1", [("TEA", 2), ("POT", 1)])])
+    event = h.shipment("W-1", lines=[{"sku": "TEA", "quantity": 2}, {"sku": "POT", "quantity": 1}])
+    assert outcomes(await send(feed, [event])) == ["applied"]
+    assert outcomes(await send(feed, [event])) == ["duplicate"]
+    assert count(committed_db, Shipment) == 2
+    assert [row[3] for row in lines(committed_db, "W-1")] == [LineStatus.SHIPPED] * 2
+
+
 async def test_a_shipment_refused_in_part_ships_nothing(
     committed_db: Database, feed: httpx.AsyncClient
 ) -> None:
