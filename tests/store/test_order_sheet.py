@@ -25,7 +25,14 @@ def _shop(session: Session) -> None:
     session.flush()
     later = NOW + dt.timedelta(hours=2)
     shippable = session.scalars(
-        select(Order.number).join(OrderLine).where(OrderLine.allocated_quantity > 0).limit(2)
+        # Distinct: an order with two allocated lines would otherwise come back twice, and
+        # the second ship() finds nothing left (PostgreSQL returns rows in no fixed order).
+        select(Order.number)
+        .join(OrderLine)
+        .where(OrderLine.allocated_quantity > 0)
+        .distinct()
+        .order_by(Order.number)
+        .limit(2)
     ).all()
     for number in shippable:
         ship(session, number, carrier="UPS", tracking="1Z9", now=later)
