@@ -232,6 +232,26 @@ async def test_shipping_twice_from_the_same_form_ships_once(
         assert line.status == LineStatus.SHIPPED
 
 
+async def test_the_ship_form_asks_for_the_carrier_and_tracking_and_the_shipment_keeps_them(
+    agent: httpx.AsyncClient, committed_db: Database, shop: dict[str, int]
+) -> None:
+    """The customer's shipped message carries the tracking link only if the agent can type it."""
+    page = (await agent.get(f"/agent/customers/{shop['ada']}")).text
+    form = re.search(r'<form[^>]*lines/{}/ship".*?</form>'.format(shop["pan_line"]), page, re.S)
+    assert form is not None
+    names = set(re.findall(r'name="([a-z]+)"', form.group(0)))
+    assert {"csrf", "key", "carrier", "tracking"} <= names
+    key = re.search(r'name="key" value="([^"]+)"', form.group(0))
+    assert key is not None
+    data = {"csrf": csrf_of(page), "key": key.group(1), "carrier": " UPS ", "tracking": "1Z999"}
+    path = f"/agent/customers/{shop['ada']}/lines/{shop['pan_line']}/ship"
+    response = await agent.post(path, data=data)
+    assert "line_shipped:done" in response.headers["location"]
+    with committed_db.read_session() as session:
+        shipment = session.scalars(select(Shipment)).one()
+        assert (shipment.carrier, shipment.tracking_number) == ("UPS", "1Z999")
+
+
 async def test_shipping_a_line_with_nothing_reserved_says_so(
     agent: httpx.AsyncClient, committed_db: Database, shop: dict[str, int]
 ) -> None:

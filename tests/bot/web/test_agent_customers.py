@@ -309,3 +309,13 @@ async def test_a_broadcast_message_links_to_its_broadcast(
     page = (await agent.get(f"/agent/customers/{shop['ada']}")).text
     assert '<a href="/agent/broadcasts/77">Broadcast #77</a>' in page
     assert '<span class="tag status-delivered">delivered</span>' in page
+
+
+async def test_the_reply_form_does_not_offer_a_channel_the_customer_cannot_be_reached_on(
+    agent: httpx.AsyncClient, shop: dict[str, int]
+) -> None:
+    """Ada has a phone and no linked Telegram: Telegram is shown, greyed out, and says why."""
+    page = (await agent.get(f"/agent/customers/{shop['ada']}")).text
+    select_ = page[page.index('id="reply-channel"') : page.index("</select>")]
+    assert '<option value="telegram" disabled>Telegram (not linked)</option>' in select_
+    assert '<option value="sms">SMS</option>' in select_
