@@ -17,7 +17,7 @@ Rules:
   them so (the dispatcher's outcomes, a lease recovered mid-send, a delivery report): an agent
   sees them without anyone opening the inbox first. ``INSERT ... SELECT ... ON CONFLICT DO
   NOTHING`` on the unique ``outbox_id``: however often a failure is seen (the dispatcher and a
-  report, or a sweep without ids), it is filed once;
+  report), it is filed once; rows marked before that were filed by migration 0025;
 - assigning an item someone else holds needs ``take_over`` (two agents must not answer one
   customer at once without knowing it).
 """
@@ -165,16 +165,11 @@ def _open_item(
     return session.scalars(query.execution_options(populate_existing=True)).first()
 
 
-def file_delivery_failures(
-    session: Session, now: dt.datetime, outbox_ids: Sequence[int] | None = None
-) -> int:
-    """File failed, undelivered or unknown deliveries not filed yet; how many were filed.
-
-    ``outbox_ids``: only these rows (those the caller just marked; none: no statement at all).
-    Without it every such row is looked at: a sweep for rows marked before this was filed at
-    the moment of failure.
-    """
-    if outbox_ids is not None and not outbox_ids:
+def file_delivery_failures(session: Session, now: dt.datetime, outbox_ids: Sequence[int]) -> int:
+    """File these failed, undelivered or unknown deliveries (the rows the caller just marked, in
+    its transaction) unless filed already; how many were filed. Rows marked before filing
+    happened at the moment of failure were filed by migration 0025, so no read sweeps."""
+    if not outbox_ids:
         return 0
     table = cast(Table, InboxItem.__table__)
     o = OutboxMessage
@@ -193,8 +188,7 @@ def file_delivery_failures(
         literal(now, InboxItem.created_at.type),
         literal(now, InboxItem.last_at.type),
     ).where(o.status.in_(_DELIVERY_STATUSES), ~exists().where(InboxItem.outbox_id == o.id))
-    if outbox_ids is not None:
-        rows = rows.where(o.id.in_(list(outbox_ids)))
+    rows = rows.where(o.id.in_(list(outbox_ids)))
     columns = [
         *("kind", "customer_id", "channel", "sender", "outbox_id", "detail"),
         *("message_count", "created_at", "last_at"),

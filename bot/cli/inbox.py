@@ -50,7 +50,6 @@ def list_(
     db = context(ctx).database()
 
     def work(session: Session) -> tuple[inbox.InboxPage, dict[str, int]]:
-        inbox.file_delivery_failures(session, utcnow())
         found = inbox.list_items(
             session, state=cast(inbox.State, state), assigned_to=assigned_to, kind=kind, page=page
         )

@@ -168,7 +168,6 @@ def _list(
     )
 
     def work(session: Session) -> inbox.InboxPage:
-        inbox.file_delivery_failures(session, ctx.clock())
         return inbox.list_items(
             session, state=chosen, assigned_to=agent, kind=kind, page=page_number, per_page=PER_PAGE
         )

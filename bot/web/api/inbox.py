@@ -101,11 +101,10 @@ def router(settings: Settings, db: Database) -> APIRouter:
         page: Annotated[int, Query(ge=1, le=100_000)] = 1,
         per_page: Annotated[int, Query(ge=1, le=inbox.MAX_PAGE)] = 50,
     ) -> InboxOut:
-        """What needs a person, latest activity first. Failed deliveries are filed first."""
+        """What needs a person, latest activity first (failed deliveries are filed as they fail)."""
 
         def read() -> InboxOut:
             def work(session: Session) -> InboxOut:
-                inbox.file_delivery_failures(session, utcnow())
                 found = inbox.list_items(
                     session,
                     state=state,

@@ -331,21 +331,26 @@ async def test_a_reply_is_refused_on_a_channel_that_does_not_reach_the_customer(
 async def test_a_failed_delivery_is_filed_once(
     api: httpx.AsyncClient, people: dict[str, int], committed_db: Database
 ) -> None:
+    """Marked failed, then seen failed again (the dispatcher, then a report): one item, listed."""
     with committed_db.session() as session:
-        session.add(
-            OutboxMessage(
-                dedupe_key="x-1",
-                customer_id=people["pilar"],
-                channel="sms",
-                address=PILAR,
-                message="delay_notice",
-                locale="es",
-                body="...",
-                status="failed",
-                last_error="21610: unsubscribed recipient",
-                created_at=utcnow() - dt.timedelta(minutes=5),
-            )
+        row = OutboxMessage(
+            dedupe_key="x-1",
+            customer_id=people["pilar"],
+            channel="sms",
+            address=PILAR,
+            message="delay_notice",
+            locale="es",
+            body="...",
+            status="failed",
+            last_error="21610: unsubscribed recipient",
+            created_at=utcnow() - dt.timedelta(minutes=5),
         )
+        session.add(row)
+        session.flush()
+        # What every writer that marks a row failed does in its transaction.
+        assert store.inbox.file_delivery_failures(session, utcnow(), [row.id]) == 1
+    with committed_db.session() as session:
+        assert store.inbox.file_delivery_failures(session, utcnow(), [row.id]) == 0
     for _ in range(2):
         failed = (await api.get("/api/inbox", params={"kind": "delivery_failed"})).json()
         assert [(i["customer_name"], i["detail"]) for i in failed["items"]] == [
