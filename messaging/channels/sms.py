@@ -20,6 +20,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from messaging.channels.base import SendError, check_kind
+from messaging.channels.unsent import never_sent
 from messaging.types import ChannelKind, OutgoingMessage
 
 DEFAULT_BASE_URL = "https://api.twilio.com"
@@ -232,8 +233,8 @@ def to_send_error(exc: BaseException, retry_after: str | None = None) -> SendErr
         return SendError("timeout", "could not connect to Twilio in time")
     if isinstance(exc, TimeoutError):
         return SendError("timeout", "no answer from Twilio in time", outcome_unknown=True)
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return SendError("network", str(exc))
+    if never_sent(exc):
+        return SendError("network", f"{type(exc).__name__}: {exc}")
     if isinstance(exc, aiohttp.ClientError):
         # The connection broke after the request may have reached Twilio.
         return SendError("network", f"{type(exc).__name__}: {exc}", outcome_unknown=True)

@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dtm
 
-import aiohttp
-import httpx
 from telegram import Bot, LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.error import (
@@ -27,6 +25,7 @@ from telegram.request import BaseRequest
 
 from messaging.channels.aiohttp_request import AiohttpRequest
 from messaging.channels.base import SendError, check_kind
+from messaging.channels.unsent import never_sent
 from messaging.types import Button, ChannelKind, OutgoingMessage
 
 DEFAULT_BASE_URL = "https://api.telegram.org/bot"
@@ -35,14 +34,6 @@ DEFAULT_BASE_URL = "https://api.telegram.org/bot"
 # Serialized once: PTB would otherwise rebuild the same dict on every send.
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True).to_dict()
 
-# Errors raised while connecting, before any byte of the request left: a resend is safe.
-_NOT_SENT_CAUSES: tuple[type[BaseException], ...] = (
-    aiohttp.ClientConnectorError,
-    aiohttp.ConnectionTimeoutError,
-    httpx.ConnectError,
-    httpx.ConnectTimeout,
-    httpx.PoolTimeout,
-)
 
 # Substrings of Telegram's descriptions, lower-cased; PTB keeps "Forbidden: " and turns
 # "Bad Request: chat not found" into "Chat not found".
@@ -210,7 +201,7 @@ def _network_error(exc: NetworkError) -> SendError:
 
 
 def _never_sent(exc: TelegramError) -> bool:
-    return isinstance(exc.__cause__, _NOT_SENT_CAUSES)
+    return never_sent(exc.__cause__)
 
 
 def _retry_after_seconds(exc: RetryAfter) -> float:
