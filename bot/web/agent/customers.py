@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
+from bot.agents import replies
 from bot.agents.acting_options import Options, options
 from bot.agents.inbox_labels import KIND_LABELS
 from bot.agents.timeline_text import entry_text
@@ -26,14 +27,15 @@ from bot.web.agent.pages import Context
 from bot.web.agent.refused_forms import take_back
 from store.customer_profile import Profile, profile
 from store.customer_timeline import TimelinePage, timeline
-from store.errors import InvalidInput
+from store.errors import Conflict, InvalidInput, NotFound
 from store.inbox import MAX_PAGE, ItemView, list_items
-from store.models import Customer
+from store.models import Channel, Customer
 from store.search import SearchResults, clean_query, search
 
 TIMELINE_PAGE = 50
 _NOTICES = frozenset({"reply_sent", "reply_repeated", "closed", "assigned"})
 MAX_ID = 2**31 - 1
+PREVIEW = "preview"  # a kept reply form's field: show it previewed (its segments, its channel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +74,13 @@ def router(ctx: Context, default_region: str | None) -> APIRouter:
         if found is None:
             return ctx.render(request, who, "not_found.html", 404, sku=None, what="customer")
         refused = await take_back(ctx.gate, request, who, f"{PATH}/customers/{number}")
-        if refused is not None:  # a refused reply, sent back here with the agent's text
-            reply = {**refused.fields, "draft": None}
-            return render_customer(
-                ctx, request, who, found, paged=False, reply=reply, error=refused.error
-            )
+        if refused is not None:  # a refused or previewed reply, sent back with the agent's text
+            fields = dict(refused.fields)
+            draft, error = None, refused.error or None
+            if fields.pop(PREVIEW, "") == "1":
+                draft, error = await asyncio.to_thread(_preview, ctx, number, fields)
+            reply = {**fields, "draft": draft}
+            return render_customer(ctx, request, who, found, paged=False, reply=reply, error=error)
         return render_customer(ctx, request, who, found, paged=before is not None)
 
     return routes
@@ -85,6 +89,23 @@ def router(ctx: Context, default_region: str | None) -> APIRouter:
 def _search(ctx: Context, q: str, default_region: str | None) -> SearchResults:
     with ctx.db.read_session() as session:
         return search(session, q, default_region=default_region)
+
+
+def _preview(
+    ctx: Context, customer_id: int, fields: Mapping[str, str]
+) -> tuple[replies.Draft | None, str | None]:
+    """The kept reply as it would go now, or why it could not (the customer changed since)."""
+    raw = fields.get("channel")
+    channel = Channel(raw) if raw in ("sms", "telegram") else None
+    with ctx.db.read_session() as session:
+        try:
+            draft = replies.draft(
+                session, customer_id, fields.get("text", ""), channel,
+                shop_name=ctx.shop_name, now=ctx.clock(),
+            )  # fmt: skip
+        except (InvalidInput, Conflict, NotFound) as exc:
+            return None, str(exc)
+    return draft, None
 
 
 def customer_view(ctx: Context, customer_id: int, before: str | None) -> CustomerPage | None:

@@ -20,7 +20,7 @@ from bot.agents import replies
 from bot.agents.inbox_labels import KIND_LABELS
 from bot.web.agent.auth import PATH, SignedIn, root_path
 from bot.web.agent.confirm import needs_asking
-from bot.web.agent.customers import MAX_ID, customer_view, render_customer
+from bot.web.agent.customers import MAX_ID, PREVIEW
 from bot.web.agent.pages import Context
 from bot.web.agent.refused_forms import forget, send_back
 from bot.web.html import PAGE_HEADERS
@@ -120,26 +120,13 @@ def router(ctx: Context) -> APIRouter:
             kept = {"text": text, "channel": channel.value if channel else ""}
             page = f"{PATH}/customers/{number}"
             return await send_back(ctx.gate, request, who, page, kept, str(exc), "reply")
-        if isinstance(outcome, replies.Draft):
-            return await _customer_with(request, who, number, text, channel, draft=outcome)
+        if isinstance(outcome, replies.Draft):  # post, redirect, get: the page shows it
+            kept = {"text": text, "channel": channel.value if channel else "", PREVIEW: "1"}
+            page = f"{PATH}/customers/{number}"
+            return await send_back(ctx.gate, request, who, page, kept, "", "reply")
         done = "reply_repeated" if outcome.repeated else "reply_sent"
         location = f"{root_path(request)}{PATH}/customers/{number}?done={done}#reply"
         return forget(ctx.gate, RedirectResponse(location, 303, headers=PAGE_HEADERS))
-
-    async def _customer_with(
-        request: Request,
-        who: SignedIn,
-        number: int,
-        text: str,
-        channel: Channel | None,
-        *,
-        draft: replies.Draft | None = None,
-    ) -> Response:
-        found = await asyncio.to_thread(customer_view, ctx, number, None)
-        if found is None:
-            return ctx.render(request, who, "not_found.html", 404, sku=None, what="customer")
-        reply_form = {"text": text, "channel": channel.value if channel else "", "draft": draft}
-        return render_customer(ctx, request, who, found, paged=False, reply=reply_form)
 
     return routes
 

@@ -114,8 +114,13 @@ async def test_a_double_clicked_send_queues_one_reply(
     assert found is not None
     form["key"] = found.group(1)
     preview = await agent.post(path + "/reply", data={**form, "action": "preview"})
-    assert preview.status_code == 200
-    assert "1 SMS segment" in preview.text
+    # Post, redirect, get: Back or Reload on the preview never asks to resubmit the form.
+    assert preview.status_code == 303
+    assert preview.headers["location"] == path + "#reply"
+    for _ in range(2):  # the preview, and a Reload of it
+        shown = (await agent.get(preview.headers["location"])).text
+        assert "1 SMS segment" in shown
+        assert "Hello Ada, Bea here.</textarea>" in shown
     assert _count(committed_db) == 0  # a preview sends nothing
     first = await agent.post(path + "/reply", data={**form, "action": "send"})
     second = await agent.post(path + "/reply", data={**form, "action": "send"})
