@@ -15,11 +15,10 @@ from collections.abc import Iterable
 from typing import TextIO
 
 from pydantic import SecretStr
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from bot.log_redaction import RedactLinkTokens, install_on_access_log
 from bot.settings import Settings
+from store.db_url import parse_database_url
 
 __all__ = ["REDACTED", "RedactSecrets", "configure_logging", "secrets_of"]
 
@@ -82,12 +81,11 @@ def secrets_of(settings: Settings) -> list[str]:
         if isinstance(value := getattr(settings, name), SecretStr)
     ]
     found = [v.get_secret_value() for v in values]
-    try:
-        password = make_url(settings.database_url).password
-    except ArgumentError:  # an unparsable URL fails later, with its own message
-        password = None
-    if password:
-        found.append(str(password))
+    # SQLAlchemy's reading of the URL without importing SQLAlchemy (``store.db_url``); an
+    # unparsable URL fails later, with its own message.
+    parsed = parse_database_url(settings.database_url)
+    if parsed is not None and parsed.password:
+        found.append(parsed.password)
     return found
 
 

@@ -11,12 +11,11 @@ import re
 import zoneinfo
 from typing import Annotated, Literal, Self
 
-import phonenumbers
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from store.choices import OfferChoice
-from store.db import DEFAULT_DATABASE_URL
+from store.db_url import DEFAULT_DATABASE_URL
 from store.policy import Policy
 
 # Where ``backorder-bot serve`` listens by default (``--host 127.0.0.1 --port 8000``): the base of
@@ -48,6 +47,9 @@ def root_path_prefix(value: str) -> str:
 
 
 _PATH_PREFIX = re.compile(r"(/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)+")
+
+
+_DEFAULT_REGION = "US"
 
 
 class SettingsError(Exception):
@@ -114,7 +116,7 @@ class Settings(BaseSettings):
     support_contact: str = "support@example.com"
     default_locale: str = "en"
     default_timezone: str = "UTC"
-    default_phone_region: str = "US"
+    default_phone_region: str = _DEFAULT_REGION
 
     quiet_hours_start: dt.time = dt.time(21, 0)
     quiet_hours_end: dt.time = dt.time(8, 0)
@@ -152,6 +154,10 @@ class Settings(BaseSettings):
     @field_validator("default_phone_region")
     @classmethod
     def _known_region(cls, value: str) -> str:
+        if value.upper() == _DEFAULT_REGION:
+            return _DEFAULT_REGION  # phonenumbers costs a command 30 ms to import; US is one
+        import phonenumbers
+
         if value.upper() not in phonenumbers.SUPPORTED_REGIONS:
             raise ValueError(f"{value!r} is not an ISO 3166 region code such as US or ES")
         return value.upper()
@@ -161,6 +167,8 @@ class Settings(BaseSettings):
     def _e164(cls, value: str | None) -> str | None:
         if value is None or value == "":
             return None
+        import phonenumbers
+
         try:
             parsed = phonenumbers.parse(value, None)
         except phonenumbers.NumberParseException:

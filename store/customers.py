@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zoneinfo
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import phonenumbers
@@ -112,3 +113,22 @@ _BY_PHONE = select(Customer).where(Customer.phone == bindparam("phone"))
 
 def find_by_phone(session: Session, phone: str) -> Customer | None:
     return session.scalars(_BY_PHONE, {"phone": phone}).first()
+
+
+_IDS_BY_PHONE = select(Customer.id, Customer.phone).where(
+    Customer.phone.in_(bindparam("phones", expanding=True))
+)
+# Few enough bound values per statement for any SQLite build (older ones allow 999).
+_PHONES_PER_STATEMENT = 900
+
+
+def customer_ids_by_phone(session: Session, phones: Iterable[str]) -> dict[str, int]:
+    """The ids of the customers with these phones, in a few statements: an import's 100,000
+    rows must not cost 100,000 look-ups. Unknown phones are simply absent."""
+    wanted = sorted(set(phones))
+    found: dict[str, int] = {}
+    for start in range(0, len(wanted), _PHONES_PER_STATEMENT):
+        batch = wanted[start : start + _PHONES_PER_STATEMENT]
+        rows = session.execute(_IDS_BY_PHONE, {"phones": batch})
+        found.update((phone, id_) for id_, phone in rows if phone is not None)
+    return found

@@ -23,7 +23,6 @@ from store.retry import DEFAULT_ATTEMPTS, run_retrying
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
-DEFAULT_DATABASE_URL = "sqlite:///var/backorder-bot.db"
 SQLITE_MMAP_BYTES = 256 * 1024 * 1024
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _BEGIN_OPTION = "sqlite_begin"

@@ -222,7 +222,7 @@ def place_order_rows(
     line_ids = session.scalars(_INSERT_LINES, rows).all()
     for line_id, row in zip(line_ids, rows, strict=True):
         if row["backordered_quantity"]:
-            _offer_and_event(session, line_id, customer_id, order_id, row, policy, now)
+            offer_and_event(session, line_id, customer_id, order_id, row, policy, now)
     return PlacedIds(order_id, created=True)
 
 
@@ -236,7 +236,7 @@ def _line_row(
         if done.rowcount != 1:  # type: ignore[attr-defined]
             # Cannot happen under the lock; refuse to guess rather than oversell.
             raise Conflict(f"stock of {product.sku} changed while placing; retry")
-        _expire_stock(session, product.id)
+        expire_stock(session, product.id)
     waiting = wanted - taken
     return {
         "order_id": order_id,
@@ -254,7 +254,7 @@ def _line_row(
     }
 
 
-def _offer_and_event(
+def offer_and_event(
     session: Session,
     line_id: int,
     customer_id: int,
@@ -296,7 +296,7 @@ def _insert_customer(session: Session) -> Any:
     return _INSERT_CUSTOMER[session.get_bind().dialect.name]
 
 
-def _expire_stock(session: Session, product_id: int) -> None:
+def expire_stock(session: Session, product_id: int) -> None:
     """The UPDATE bypassed the ORM: a loaded Product must re-read its stock on next access."""
     product = session.identity_map.get(session.identity_key(Product, product_id))
     if product is not None:

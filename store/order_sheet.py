@@ -1,10 +1,11 @@
-"""One order as the shop's systems see it, read with SQLAlchemy Core: ``orders show``.
+"""One order as the shop's systems see it, read through the driver alone: ``orders show``.
 
 The same dictionary as ``bot.order_views.order_record(order, with_phone=True)`` builds from ORM
-objects (``tests/store/test_order_sheet.py`` compares the two on both databases), without the
-ORM: importing the mapped models and configuring their mappers cost ``orders show`` 0.3 s of
-CPU, most of its budget (issue 16: <= 0.5 s). Five small statements, all by primary or foreign
-key. Enum columns hold their values (``store.models._enum``), so they are read as text.
+objects (``tests/store/test_order_sheet.py`` compares the two on both databases), without
+SQLAlchemy: importing the ORM models cost ``orders show`` 0.3 s of CPU, and SQLAlchemy's Core
+another 0.3 s (issue 16: <= 0.5 s). Five small statements, all by primary or foreign key, on a
+``store.driver_read.Reader``. Enum columns hold their values (``store.models._enum``), so they
+are read as text; SQLite hands dates and times back as the ISO text SQLAlchemy wrote.
 """
 
 from __future__ import annotations
@@ -12,32 +13,32 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Connection, Date, DateTime, Integer, String, text
+from store.driver_read import Reader
 
 __all__ = ["order_sheet"]
 
-_ORDER = text(
+_ORDER = (
     "SELECT o.id, o.number, o.status, o.placed_at, c.name, c.phone"
     " FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.number = :number"
-).columns(id=Integer, number=String, status=String, placed_at=DateTime, name=String, phone=String)
-_LINES = text(
+)
+_LINES = (
     "SELECT l.id, p.sku, p.name, l.quantity, l.allocated_quantity, l.backordered_quantity,"
     " l.shipped_quantity, l.status, l.eta, l.eta_slips"
     " FROM order_lines l JOIN products p ON p.id = l.product_id"
     " WHERE l.order_id = :order_id ORDER BY l.id"
-).columns(eta=Date)
+)
 # ``store.queries.open_offer``: a line's open offer is its newest one (highest id) still open.
-_OPEN_OFFERS = text(
+_OPEN_OFFERS = (
     "SELECT f.line_id, f.id, f.discount_percent, a.sku AS alternative_sku, f.expires_at"
     " FROM offers f JOIN order_lines l ON l.id = f.line_id"
     " LEFT JOIN products a ON a.id = f.alternative_product_id"
     " WHERE l.order_id = :order_id AND f.status = 'open' ORDER BY f.id"
-).columns(expires_at=DateTime)
-_SHIPMENTS = text(
+)
+_SHIPMENTS = (
     "SELECT s.id, s.created_at, s.carrier, s.tracking_number, s.tracking_url"
     " FROM shipments s WHERE s.order_id = :order_id ORDER BY s.id"
-).columns(created_at=DateTime)
-_SHIPPED_UNITS = text(
+)
+_SHIPPED_UNITS = (
     "SELECT sl.shipment_id, p.sku, sl.quantity FROM shipment_lines sl"
     " JOIN shipments s ON s.id = sl.shipment_id"
     " JOIN order_lines l ON l.id = sl.line_id JOIN products p ON p.id = l.product_id"
@@ -45,26 +46,25 @@ _SHIPPED_UNITS = text(
 )
 
 
-def order_sheet(conn: Connection, number: str) -> dict[str, Any] | None:
+def order_sheet(reader: Reader, number: str) -> dict[str, Any] | None:
     """The order numbered ``number`` with its customer's name and phone; None if there is none."""
-    order = conn.execute(_ORDER, {"number": number}).mappings().first()
-    if order is None:
+    found = reader.rows(_ORDER, {"number": number})
+    if not found:
         return None
+    order = found[0]
     key = {"order_id": order["id"]}
-    offers = {row["line_id"]: row for row in conn.execute(_OPEN_OFFERS, key).mappings()}
+    offers = {row["line_id"]: row for row in reader.rows(_OPEN_OFFERS, key)}
     return {
         "number": order["number"],
         "status": order["status"],
         "placed_at": _utc(order["placed_at"]).isoformat(),
         "customer": {"name": order["name"], "phone": order["phone"]},
-        "lines": [
-            _line(row, offers.get(row["id"])) for row in conn.execute(_LINES, key).mappings()
-        ],
-        "shipments": _shipments(conn, key),
+        "lines": [_line(row, offers.get(row["id"])) for row in reader.rows(_LINES, key)],
+        "shipments": _shipments(reader, key),
     }
 
 
-def _line(row: Any, offer: Any) -> dict[str, Any]:
+def _line(row: dict[str, Any], offer: dict[str, Any] | None) -> dict[str, Any]:
     return {
         "sku": row["sku"],
         "name": row["name"],
@@ -73,7 +73,7 @@ def _line(row: Any, offer: Any) -> dict[str, Any]:
         "backordered": row["backordered_quantity"],
         "shipped": row["shipped_quantity"],
         "status": row["status"],
-        "eta": row["eta"].isoformat() if row["eta"] else None,
+        "eta": _day(row["eta"]).isoformat() if row["eta"] else None,
         "eta_slips": row["eta_slips"],
         "open_offer": None
         if offer is None
@@ -86,9 +86,9 @@ def _line(row: Any, offer: Any) -> dict[str, Any]:
     }
 
 
-def _shipments(conn: Connection, key: dict[str, Any]) -> list[dict[str, Any]]:
+def _shipments(reader: Reader, key: dict[str, Any]) -> list[dict[str, Any]]:
     units: dict[int, list[dict[str, Any]]] = {}
-    for row in conn.execute(_SHIPPED_UNITS, key).mappings():
+    for row in reader.rows(_SHIPPED_UNITS, key):
         units.setdefault(row["shipment_id"], []).append(
             {"sku": row["sku"], "quantity": row["quantity"]}
         )
@@ -101,10 +101,15 @@ def _shipments(conn: Connection, key: dict[str, Any]) -> list[dict[str, Any]]:
             "tracking_url": row["tracking_url"],
             "lines": units.get(row["id"], []),
         }
-        for row in conn.execute(_SHIPMENTS, key).mappings()
+        for row in reader.rows(_SHIPMENTS, key)
     ]
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
+def _utc(value: dt.datetime | str) -> dt.datetime:
     # Stored naive in UTC (``store.models.UTCDateTime``); the ORM hands them out aware.
-    return value.replace(tzinfo=dt.UTC)
+    moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.replace(tzinfo=dt.UTC)
+
+
+def _day(value: dt.date | str) -> dt.date:
+    return dt.date.fromisoformat(value) if isinstance(value, str) else value

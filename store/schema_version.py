@@ -13,8 +13,12 @@ from __future__ import annotations
 import functools
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, inspect, text
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from store.driver_read import DriverReader
 
 VERSIONS = Path(__file__).resolve().parent / "migrations" / "versions"
 _ASSIGNMENT = r"^{name}(?:\s*:[^=\n]+)?\s*=\s*(?:\"(\w+)\"|'(\w+)'|None)\s*$"
@@ -39,8 +43,22 @@ def head_revision() -> str:
     return heads.pop() if len(heads) == 1 else _alembic_head()
 
 
+def schema_problem(current: str | None, head: str) -> str | None:
+    """What to tell the user when the database is not at ``head``; None when it is."""
+    if current is None:
+        return "the database has no tables yet: run `backorder-bot db upgrade`"
+    if current != head:
+        return (
+            f"the database schema is at revision {current}, this version needs {head}: "
+            "run `backorder-bot db upgrade`"
+        )
+    return None
+
+
 def current_revision(conn: Connection) -> str | None:
     """The revision the database is at; None when it has no schema yet."""
+    from sqlalchemy import inspect, text
+
     if not inspect(conn).has_table("alembic_version"):
         return None
     rows = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
@@ -49,6 +67,30 @@ def current_revision(conn: Connection) -> str | None:
 
         return MigrationContext.configure(conn).get_current_revision()  # raises on branches
     return rows[0] if rows else None
+
+
+# ``inspect(conn).has_table``'s question on each database (SQLAlchemy 2's PostgreSQL dialect:
+# a table, view or foreign table of that name visible on the search path).
+_HAS_VERSION_TABLE = {
+    True: "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'",
+    False: "SELECT 1 FROM pg_catalog.pg_class c WHERE c.relname = 'alembic_version'"
+    " AND c.relkind IN ('r', 'p', 'f', 'v', 'm') AND pg_catalog.pg_table_is_visible(c.oid)",
+}
+
+
+class NeedsAlembic(Exception):
+    """Several current revisions: only Alembic can say what they mean (``current_revision``)."""
+
+
+def current_revision_read(reader: DriverReader) -> str | None:
+    """``current_revision`` through the driver alone (``orders show``); raises ``NeedsAlembic``
+    when the database is at several revisions."""
+    if not reader.rows(_HAS_VERSION_TABLE[reader.is_sqlite]):
+        return None
+    rows = reader.rows("SELECT version_num FROM alembic_version")
+    if len(rows) > 1:
+        raise NeedsAlembic
+    return str(rows[0]["version_num"]) if rows else None
 
 
 def _alembic_head() -> str:

@@ -83,8 +83,9 @@ def _missing_driver(parsed: URL, exc: Exception) -> str:
     return f"the database driver {name} is not installed"
 
 
-def explain(exc: SQLAlchemyError, url: str | None) -> DatabaseProblem:
-    """The line for a database error raised while a command ran."""
+def explain(exc: SQLAlchemyError | Exception, url: str | None) -> DatabaseProblem:
+    """The line for a database error raised while a command ran (SQLAlchemy's, or the
+    driver's own when ``orders show`` read without SQLAlchemy)."""
     where = f" at {_safe(url)}" if url else ""
     orig = exc.orig if isinstance(exc, DBAPIError) else exc
     detail = (str(orig).strip().splitlines() or [type(orig).__name__])[0]

@@ -153,18 +153,12 @@ def _main(
 
 def _require_current_schema(db: Database) -> None:
     # Not Alembic's ScriptDirectory: importing every migration cost each command 0.5 s.
-    from store.schema_version import current_revision, head_revision
+    from store.schema_version import current_revision, head_revision, schema_problem
 
-    head = head_revision()
     with db.read_connection() as conn:
-        current = current_revision(conn)
-    if current is None:
-        _fail("the database has no tables yet: run `backorder-bot db upgrade`")
-    if current != head:
-        _fail(
-            f"the database schema is at revision {current}, this version needs {head}: "
-            "run `backorder-bot db upgrade`"
-        )
+        problem = schema_problem(current_revision(conn), head_revision())
+    if problem is not None:
+        _fail(problem)
 
 
 def main() -> None:

@@ -1,7 +1,8 @@
-"""``backorder-bot orders show NUMBER``: one order, read with SQLAlchemy Core.
+"""``backorder-bot orders show NUMBER``: one order, read through the database driver.
 
-Imports only what this command needs (issue 16: <= 0.5 s): no ORM models, no Alembic, no
-web app. ``store.order_sheet`` gives the same record the JSON API builds from ORM objects.
+Imports only what this command needs (issue 16: <= 0.5 s): no SQLAlchemy for a plain URL
+(``bot.cli.order_reading``), no Alembic, no web app. ``store.order_sheet`` gives the same
+record the JSON API builds from ORM objects.
 """
 
 from __future__ import annotations
@@ -11,17 +12,15 @@ from typing import Annotated, Any
 
 import typer
 
+from bot.cli.order_reading import read_order
 from bot.cli.support import context, data_table, fail, out, print_json
-from store.order_sheet import order_sheet
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 def orders_show(ctx: typer.Context, number: str, as_json: JsonFlag = False) -> None:
     """One order: its customer, lines, dates and open offers."""
-    db = context(ctx).database()
-    with db.read_connection() as conn:
-        view = order_sheet(conn, number)
+    view = read_order(context(ctx), number)
     if view is None:
         fail(f"order {number} does not exist")
     if as_json:

@@ -10,7 +10,8 @@ import os
 
 from alembic import context
 
-from store.db import DEFAULT_DATABASE_URL, make_engine
+from store.db import make_engine
+from store.db_url import DEFAULT_DATABASE_URL
 from store.models import Base
 
 config = context.config

@@ -7,13 +7,14 @@ import sqlite3
 import pytest
 from sqlalchemy import event, func, select
 
-import store.orders
+import store.order_bulk
 from bot.importing import csv_import
 from bot.importing.chunked import ImportInterrupted, chunks, import_in_chunks
 from bot.importing.csv_import import ImportFailed, ImportKind
 from store.db import Database
 from store.errors import StoreError
 from store.models import Customer, Order, OrderLine
+from store.order_bulk import OrderRefused
 from store.policy import DEFAULT_POLICY
 from tests import factories as f
 from tests.factories import NOW
@@ -140,16 +141,16 @@ def test_other_writers_get_the_lock_between_chunks(shop: Database) -> None:
 def test_an_interrupted_import_is_finished_by_running_it_again(
     shop: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_place_order = store.orders.place_order
-    placed = []
+    real_place_orders = store.order_bulk.place_orders
 
-    def refuse_the_ninth(session, **kwargs):
-        if kwargs["number"] == "C0008":
-            raise StoreError("the shop refused this one")
-        placed.append(kwargs["number"])
-        return real_place_order(session, **kwargs)
+    def refuse_the_ninth(session, orders, *args):
+        numbers = [order.number for order in orders]
+        if "C0008" in numbers:
+            refused = StoreError("the shop refused this one")
+            raise OrderRefused(numbers.index("C0008"), refused)
+        return real_place_orders(session, orders, *args)
 
-    monkeypatch.setattr(csv_import, "place_order", refuse_the_ninth)
+    monkeypatch.setattr(csv_import, "place_orders", refuse_the_ninth)
     data = _orders_file(20)
     with pytest.raises(ImportInterrupted) as caught:
         _import(shop, data, chunk_rows=6)
@@ -158,7 +159,7 @@ def test_an_interrupted_import_is_finished_by_running_it_again(
     assert "stopped at line 18" in str(caught.value)
     assert _counts(shop) == (6, 12)
 
-    monkeypatch.setattr(csv_import, "place_order", real_place_order)
+    monkeypatch.setattr(csv_import, "place_orders", real_place_orders)
     report = _import(shop, data, chunk_rows=6)
     assert report.written == {"orders": 14, "already_present": 6}
     assert _counts(shop) == (20, 40)

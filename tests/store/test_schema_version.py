@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from store import schema_version
 from store.db import Database
+from store.driver_read import DriverReader
 from store.migrate import alembic_config, current_revision, upgrade
 
 
@@ -62,3 +63,38 @@ def test_a_branching_history_is_left_to_alembic(
         assert schema_version.head_revision() == "asked alembic"
     finally:
         schema_version.head_revision.cache_clear()
+
+
+def _read_revision(db: Database) -> str | None:
+    with db.read_connection() as conn:
+        return schema_version.current_revision_read(DriverReader(conn.connection.dbapi_connection))
+
+
+def test_the_revision_read_through_the_driver_is_alembics(db: Database) -> None:
+    assert _read_revision(db) == current_revision(db.url)
+
+
+@pytest.mark.parametrize("revision", ["0001", "0010"])
+def test_an_older_schema_reads_as_its_revision_through_the_driver(
+    tmp_path: Path, revision: str
+) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade(url, revision)
+    old = Database(url)
+    try:
+        assert _read_revision(old) == revision
+    finally:
+        old.dispose()
+
+
+def test_no_tables_and_several_revisions_through_the_driver(tmp_path: Path) -> None:
+    empty = Database(f"sqlite:///{tmp_path / 'empty.db'}")
+    try:
+        assert _read_revision(empty) is None
+        with empty.session() as session:
+            session.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32))"))
+            session.execute(text("INSERT INTO alembic_version VALUES ('a'), ('b')"))
+        with pytest.raises(schema_version.NeedsAlembic):
+            _read_revision(empty)
+    finally:
+        empty.dispose()
