@@ -13,6 +13,9 @@ database and checked against the rules:
 - every order's status agrees with its lines; every cancelled line owes one refund, of the
   price it was sold at;
 - every confirmation sent matches what the store did to the line.
+
+Orders come one at a time (``place_order``: the API, webhooks) and in batches (``place_orders``:
+a CSV import's chunk): both writers face every rule.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ from store.models import (
 )
 from store.offers import accept_offer, expire_offers
 from store.order_links import revoke
+from store.order_bulk import BulkOrder, place_orders
 from store.orders import LineRequest, place_order
 from store.policy import DEFAULT_POLICY
 from store.shipments import ship
@@ -129,6 +133,38 @@ class StoreModel(RuleBasedStateMachine):
                     policy=DEFAULT_POLICY,
                     now=self.now,
                 )
+
+    @rule(
+        batch=st.lists(
+            st.tuples(
+                st.integers(0, 2),
+                st.lists(
+                    st.tuples(st.sampled_from(SKUS), st.integers(1, 3)), min_size=1, max_size=2
+                ),
+            ),
+            min_size=1,
+            max_size=4,
+        ),
+        again=st.booleans(),
+    )
+    def import_orders(self, batch: list[tuple[int, list[tuple[str, int]]]], again: bool) -> None:
+        """A CSV import's chunk (``store.order_bulk``): several orders in one statement batch,
+        and sometimes the same file imported again (each order then a repeat)."""
+        first = self.orders + 1
+        self.orders += len(batch)
+        for _ in range(2 if again else 1):
+            with self.db.session() as session:
+                orders = [
+                    BulkOrder(
+                        number=f"A{first + i}",
+                        customer_id=_customer(session, who).id,
+                        customer_key=f"+1415555010{who}",
+                        lines=[LineRequest(sku, qty) for sku, qty in lines],
+                        placed_at=self.now,
+                    )
+                    for i, (who, lines) in enumerate(batch)
+                ]
+                place_orders(session, orders, DEFAULT_POLICY, self.now)
 
     @rule(sku=st.sampled_from(SKUS), count=st.integers(0, 8), twice=st.booleans())
     def put_count(self, sku: str, count: int, twice: bool) -> None:
