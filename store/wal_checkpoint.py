@@ -14,8 +14,9 @@ beginning, but only if all of it was copied, which a commit landing during the c
 prevents. So once the log holds :data:`RESTART_PAGES`, the passive pass (the copying and the
 sync of the bulk) is followed by a second one inside the process's write turn: it has only the
 pages of the commits made meanwhile to copy, and no commit of this process can land during it,
-so the next writer starts the log over. A commit of this process waits for that short pass at
-most, never for the bulk.
+so the next writer starts the log over. (Before it, passes outside the turn catch up until
+few pages are left.) A commit of this process waits for that short pass at most, never for
+the bulk.
 
 The connections of a process that runs one keep an automatic checkpoint as a backstop, at
 :data:`BACKSTOP_PAGES`: should this thread fall behind (a long read pinning old pages) or
@@ -43,6 +44,10 @@ logger = logging.getLogger(__name__)
 BACKSTOP_PAGES = 10_000
 # 8 MB: past this the log is made to start over (see above).
 RESTART_PAGES = 2_000
+# Passes outside the write turn until one finds at most this many new pages (at most so many
+# passes): the pass inside it then copies and syncs little.
+LAST_PASS_PAGES = 64
+CATCH_UP_PASSES = 4
 DEFAULT_INTERVAL = 0.25
 
 
@@ -80,14 +85,23 @@ class WalCheckpointer:
         try:
             while True:
                 stopping = self._stop.wait(self._interval)
-                logged = self._checkpoint(conn)
-                if logged >= RESTART_PAGES:
-                    with self._write_turn():
-                        self._checkpoint(conn)
+                if self._checkpoint(conn) >= RESTART_PAGES:
+                    self._start_the_log_over(conn)
                 if stopping:
                     return
         finally:
             conn.close()
+
+    def _start_the_log_over(self, conn: sqlite3.Connection) -> None:
+        """Catch up outside the write turn while each pass has many new pages to copy, then
+        copy the last few inside it, so the next writer starts the log over."""
+        logged = self._checkpoint(conn)
+        for _ in range(CATCH_UP_PASSES):
+            previous, logged = logged, self._checkpoint(conn)
+            if logged - previous <= LAST_PASS_PAGES or logged == 0:
+                break
+        with self._write_turn():
+            self._checkpoint(conn)
 
     def _checkpoint(self, conn: sqlite3.Connection) -> int:
         """One passive checkpoint; the pages the log holds (0 when it failed)."""
