@@ -52,8 +52,17 @@ How to read it:
   load stopped, and the end-to-end handling rate. Their CPU competes with the webhook's.
 * Errors are any non-2xx answer or failed request; there must be none.
 
+* ``--trace``: the fixed-rate phases only, and what the app's slowest requests waited on, from
+  inside the server (``bench/webhook_trace.py``): a latency histogram by route; the process's
+  pauses (garbage collections, commits, WAL checkpoints, event-loop stalls, the hop to a worker
+  thread, the wait for the write turn) with count, total, p99 and max; the slowest requests with
+  their own waits and the pauses that overlapped them.
+* ``--before``: the same app without ``bot.web.steady`` (``webhook_app.py --untuned``: no
+  frozen heap, checkpoints in the commits), on a copy of its own, its phases interleaved with
+  the app's: a before/after in one run.
+
     python bench/bench_webhooks.py [--orders 1000000] [--duration 10] [--rate 200]
-        [--concurrency 1 32] [--repeats 2] [--generators 1] [--quick]
+        [--concurrency 1 32] [--repeats 2] [--generators 1] [--quick] [--trace] [--before]
 
 ``--quick`` (20,000 orders, 2 s phases, one repeat) is a smoke run of about a minute; it exits
 non-zero only on errors. The full run exits 1 when a target is missed.
