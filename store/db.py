@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 
 from store.retry import DEFAULT_ATTEMPTS, run_retrying
 from store.wal_checkpoint import BACKSTOP_PAGES, WalCheckpointer
+from store.wal_checkpoint import DEFAULT_INTERVAL as WAL_CHECKPOINT_INTERVAL
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -113,7 +114,9 @@ class Database:
             dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
 
     @contextmanager
-    def checkpoints_in_background(self) -> Iterator[None]:
+    def checkpoints_in_background(
+        self, interval: float = WAL_CHECKPOINT_INTERVAL
+    ) -> Iterator[None]:
         """While open, a SQLite file's WAL checkpoints run on a thread of their own instead of
         inside the commit that fills the log (``store.wal_checkpoint``). For a long-running
         process that answers requests (``serve``); nothing happens on PostgreSQL or in memory.
@@ -122,7 +125,9 @@ class Database:
         if not is_sqlite(self.engine) or not database or database == ":memory:":
             yield
             return
-        checkpointer = WalCheckpointer(database, write_turn=lambda: self._write_turns)
+        checkpointer = WalCheckpointer(
+            database, interval=interval, write_turn=lambda: self._write_turns
+        )
         self._checkpointer = checkpointer
         self.engine.dispose()  # connections opened before get the backstop setting too
         checkpointer.start()

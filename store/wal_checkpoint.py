@@ -48,7 +48,11 @@ RESTART_PAGES = 2_000
 # passes): the pass inside it then copies and syncs little.
 LAST_PASS_PAGES = 64
 CATCH_UP_PASSES = 4
-DEFAULT_INTERVAL = 0.25
+# Measured at 200 messages/s on the 1,000,000-order file (2,000 paced messages, in-process):
+# every 0.25 s the passes re-copied hot index pages the log holds many times over and synced
+# four times a second, +0.1-0.3 ms of CPU a message; every second costs no more than the commits'
+# own checkpoints did (1.45-1.68 vs 1.57-1.71 ms), and a commit's p99 fell from 9-12 to 4 ms.
+DEFAULT_INTERVAL = 1.0
 
 
 class WalCheckpointer:

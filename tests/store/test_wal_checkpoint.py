@@ -50,7 +50,7 @@ def test_sqlite_wal_stays_small_without_commits_checkpointing(tmp_path: Path) ->
     db = _sqlite_db(tmp_path)
     wal = tmp_path / "wal.db-wal"
     largest = 0
-    with db.checkpoints_in_background():
+    with db.checkpoints_in_background(interval=0.1):
         for _ in range(30):
             _write_pages(db, 100)
             time.sleep(0.03)
