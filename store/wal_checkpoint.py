@@ -5,7 +5,8 @@ In WAL mode a commit appends pages to the ``-wal`` file; once that file holds
 back into the database file and syncs it before it returns. Measured on the webhook benchmark's
 1,000,000-order file: one inbound message dirties about 8 pages, so every ~125th commit ran a
 checkpoint, and those commits took up to 133 ms instead of 0.06 ms, with the process's write
-turn held, so every request behind them waited too (the p99 of 162 ms).
+turn held, so every request behind them waited too: one of the causes of the webhooks' p99 of
+162 ms (issue 16).
 
 :class:`WalCheckpointer` runs ``PRAGMA wal_checkpoint(PASSIVE)`` every ``interval`` seconds on
 its own connection. A passive checkpoint never waits for a lock and never blocks a writer or a
@@ -50,7 +51,7 @@ LAST_PASS_PAGES = 64
 CATCH_UP_PASSES = 4
 # Measured at 200 messages/s on the 1,000,000-order file (2,000 paced messages, in-process):
 # every 0.25 s the passes re-copied hot index pages the log holds many times over and synced
-# four times a second, +0.1-0.3 ms of CPU a message; every second costs no more than the commits'
+# four times a second, up to +0.3 ms of CPU a message; every second costs no more than the commits'
 # own checkpoints did (1.45-1.68 vs 1.57-1.71 ms), and a commit's p99 fell from 9-12 to 4 ms.
 DEFAULT_INTERVAL = 1.0
 

@@ -5,10 +5,11 @@ slow to compute; they waited on something the whole process was doing:
 
 * **a full garbage collection**: after start-up the process holds about 208,000 objects
   (FastAPI, pydantic, SQLAlchemy, python-telegram-bot, the templates), and each generation-2
-  collection walked them all: 135 ms of CPU on an idle core, 450-530 ms on a loaded one, with
-  every request in flight stopped. :func:`gc.freeze` after start-up moves them out of the
-  collector's sight (they live as long as the process anyway): a full collection then walks
-  only what requests left behind (0.01 ms right after start-up);
+  collection walked them all: 135 ms of CPU on an idle core, 420-1,100 ms measured on a
+  loaded one, with every request in flight stopped. :func:`gc.freeze` after start-up moves
+  them out of the collector's sight (they live as long as the process anyway): a full
+  collection then walks only what was made since (0.01 ms right after start-up; with the
+  loaded benchmark's backlog of requests in flight, 890 ms in a run instead of 2,100-3,800 ms);
 * **a WAL checkpoint inside a commit** on SQLite, holding the write turn: see
   ``store.wal_checkpoint``; :meth:`store.db.Database.checkpoints_in_background` runs them on a
   thread of their own.
