@@ -1028,7 +1028,9 @@ def start_app(
     app_db: Path | str = db
     database = ["--db", str(db)]
     if args.postgres:
-        app_db = stack.enter_context(webhook_pg.postgres_copy(db, args.postgres))
+        # A database of its own per app: the name is the prefix and this process's id.
+        prefix = "bench_webhooks" if name == "app" else f"bench_webhooks_{name}"
+        app_db = stack.enter_context(webhook_pg.postgres_copy(db, args.postgres, prefix=prefix))
         database = ["--database-url", app_db]
     run_dir = db.parent
     argv = [
