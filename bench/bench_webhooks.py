@@ -52,8 +52,17 @@ How to read it:
   load stopped, and the end-to-end handling rate. Their CPU competes with the webhook's.
 * Errors are any non-2xx answer or failed request; there must be none.
 
+* ``--trace``: the fixed-rate phases only, and what the app's slowest requests waited on, from
+  inside the server (``bench/webhook_trace.py``): a latency histogram by route; the process's
+  pauses (garbage collections, commits, WAL checkpoints, event-loop stalls, the hop to a worker
+  thread, the wait for the write turn) with count, total, p99 and max; the slowest requests with
+  their own waits and the pauses that overlapped them.
+* ``--before``: the same app without ``bot.web.steady`` (``webhook_app.py --untuned``: no
+  frozen heap, checkpoints in the commits), on a copy of its own, its phases interleaved with
+  the app's: a before/after in one run.
+
     python bench/bench_webhooks.py [--orders 1000000] [--duration 10] [--rate 200]
-        [--concurrency 1 32] [--repeats 2] [--generators 1] [--quick]
+        [--concurrency 1 32] [--repeats 2] [--generators 1] [--quick] [--trace] [--before]
 
 ``--quick`` (20,000 orders, 2 s phases, one repeat) is a smoke run of about a minute; it exits
 non-zero only on errors. The full run exits 1 when a target is missed.
@@ -604,7 +613,15 @@ class Plan:
     concurrency: int
 
 
-TARGET_NAMES = {"bare": "bare", "twilio": "twilio sms", "telegram": "telegram"}
+TARGET_NAMES = {
+    "bare": "bare",
+    "twilio": "twilio sms",
+    "telegram": "telegram",
+    # --before: the same app without bot.web.steady, on a copy of its own (a same-run A/B)
+    "twilio-before": "sms before",
+    "telegram-before": "tg before",
+}
+BEFORE = "-before"
 
 
 class Bench:
@@ -614,19 +631,23 @@ class Bench:
         self.args = args
         self.run_dir = run_dir
         self.db = db  # the SQLite file, or the PostgreSQL URL the app writes to
+        self.before_db: Path | str | None = None  # --before: the untuned app's
         self.fake_url = fake_url
         self.people = run_dir / "people.json"
         self.phase_no = 0
 
     def run(self, target: Server, plan: Plan) -> Phase:
         self.phase_no += 1
-        telegram = plan.kind == "telegram"
-        before = inbound_counts(self.db, "telegram") if telegram else (0, 0)
+        kind = plan.kind.removesuffix(BEFORE)
+        telegram = kind == "telegram"
+        db = self.before_db if plan.kind.endswith(BEFORE) else self.db
+        assert db is not None
+        before = inbound_counts(db, "telegram") if telegram else (0, 0)
         sends_before = self._send_messages() if telegram else 0
         generators = self.args.generators
         specs = [
             {
-                "kind": plan.kind,
+                "kind": kind,
                 "url": target.url,
                 "mode": plan.mode,
                 "rate": plan.rate / generators,
@@ -694,11 +715,12 @@ class Bench:
             messages=sum(r["messages"] for r in reports),
         )
         if telegram:
-            self._drain(target, phase, before, sends_before, cpu)
+            self._drain(db, target, phase, before, sends_before, cpu)
         return phase
 
     def _drain(
         self,
+        db: Path | str,
         target: Server,
         phase: Phase,
         before: tuple[int, int],
@@ -707,13 +729,13 @@ class Bench:
     ) -> None:
         """Wait for the handlers to finish the updates the webhook accepted; time it."""
         stopped, cpu0 = time.perf_counter(), cpu_seconds(target.process.pid)
-        logged, handled = inbound_counts(self.db, "telegram")
+        logged, handled = inbound_counts(db, "telegram")
         phase.accepted = logged - before[0]
         phase.handled_by_end = handled - before[1]
         deadline = stopped + max(60.0, 10 * self.args.duration)
         while handled < logged and time.perf_counter() < deadline:
             time.sleep(0.05)
-            logged, handled = inbound_counts(self.db, "telegram")
+            logged, handled = inbound_counts(db, "telegram")
         drain = time.perf_counter() - stopped
         phase.handled = handled - before[1]
         phase.drain_s = drain if phase.handled_by_end < phase.accepted else 0.0
@@ -806,7 +828,8 @@ def verdict(rows: list[Phase], rate: float) -> tuple[bool, list[str]]:
         if row.target == "bare" or row.load != f"{rate:.0f}/s":
             continue
         passed = row.p99 < TARGET_P99_MS
-        ok = ok and passed
+        if row.target in ("twilio sms", "telegram"):  # the --before rows are only compared
+            ok = ok and passed
         capacity = best.get(row.target)
         queueing = (
             f"   ({rate:.0f}/s is above its saturation throughput of {capacity.rps:.0f}/s:"
@@ -887,6 +910,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--access-log", action="store_true", help="uvicorn's access log on")
     parser.add_argument("--keep", action="store_true", help="keep the run's database copy")
     parser.add_argument(
+        "--before",
+        action="store_true",
+        help="also run the app without bot.web.steady (its own copy), phases interleaved",
+    )
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="fixed-rate phases only; print what the app's slowest requests waited on"
+        " (bench/webhook_trace.py)",
+    )
+    parser.add_argument(
         "--workers", type=int, default=1, help="app processes on one port (serve --workers N)"
     )
     parser.add_argument(
@@ -918,33 +952,21 @@ def main(argv: list[str] | None = None) -> int:
             bare = stack.enter_context(
                 server("bare", ["--kind", "bare", *log_flag], run_dir / "bare.log")
             )
-            app_db: Path | str = db
-            database = ["--db", str(db)]
-            if args.postgres:
-                app_db = stack.enter_context(webhook_pg.postgres_copy(db, args.postgres))
-                database = ["--database-url", app_db]
-            app = stack.enter_context(
-                server(
-                    "app",
-                    [
-                        "--kind",
-                        "app",
-                        *database,
-                        "--telegram-api",
-                        f"{fake_url}/bot",
-                        "--workers",
-                        str(args.workers),
-                        *log_flag,
-                    ],
-                    run_dir / "app.log",
-                )
-            )
+            app, app_db = start_app(stack, args, db, fake_url, "app")
             header(args, db, built, [bare, app])
             bench = Bench(args, run_dir, app_db, fake_url)
             targets = {"bare": bare, "twilio": app, "telegram": app}
-            plans = [Plan(kind, "rate", args.rate, 0) for kind in targets] + [
-                Plan(kind, "closed", 0.0, c) for c in args.concurrency for kind in targets
-            ]
+            if args.before:
+                shutil.copyfile(db_file, run_dir / "before.db")
+                untuned, bench.before_db = start_app(
+                    stack, args, run_dir / "before.db", fake_url, "before"
+                )
+                targets |= {"twilio-before": untuned, "telegram-before": untuned}
+            plans = [Plan(kind, "rate", args.rate, 0) for kind in targets]
+            if not args.trace:  # saturation's queueing would fill the slowest requests
+                plans += [
+                    Plan(kind, "closed", 0.0, c) for c in args.concurrency for kind in targets
+                ]
             results: dict[tuple[str, str], list[Phase]] = {}
             for repeat in range(args.repeats):
                 for plan in plans:
@@ -958,9 +980,9 @@ def main(argv: list[str] | None = None) -> int:
                         flush=True,
                     )
             violations = server_summary(fake_url)["violations"]
-            app_log = (run_dir / "app.log").read_text()
+            app_log = "".join(log.read_text() for log in run_dir.glob("app*.log"))
         rows = [median_phase(phases) for phases in results.values()]
-        order = {"bare": 0, "twilio sms": 1, "telegram": 2}
+        order = {name: n for n, name in enumerate(TARGET_NAMES.values())}
         rows.sort(key=lambda r: (r.load.endswith("conn"), order[r.target]))
         print()
         print_table(rows)
@@ -987,12 +1009,69 @@ def main(argv: list[str] | None = None) -> int:
         )
         if problems:
             print(app_log[-2000:])
+        if args.trace:
+            print_trace(run_dir / "trace-app.json", "the app")
+            if args.before:
+                print_trace(run_dir / "trace-before.json", "the app before (--untuned)")
     finally:
         if not args.keep:
             shutil.rmtree(run_dir, ignore_errors=True)
     if errors or unhandled or problems or violations:
         return 1
     return 0 if ok or args.quick else 1
+
+
+def start_app(
+    stack: ExitStack, args: argparse.Namespace, db: Path, fake_url: str, name: str
+) -> tuple[Server, Path | str]:
+    """The app's server on ``db`` (or a PostgreSQL copy of it); ``before`` runs it --untuned."""
+    app_db: Path | str = db
+    database = ["--db", str(db)]
+    if args.postgres:
+        # A database of its own per app: the name is the prefix and this process's id.
+        prefix = "bench_webhooks" if name == "app" else f"bench_webhooks_{name}"
+        app_db = stack.enter_context(webhook_pg.postgres_copy(db, args.postgres, prefix=prefix))
+        database = ["--database-url", app_db]
+    run_dir = db.parent
+    argv = [
+        "--kind",
+        "app",
+        *database,
+        "--telegram-api",
+        f"{fake_url}/bot",
+        "--workers",
+        str(args.workers),
+        *(["--access-log"] if args.access_log else []),
+        *(["--trace", str(run_dir / f"trace-{name}.json")] if args.trace else []),
+        *(["--untuned"] if name == "before" else []),
+    ]
+    log = run_dir / ("app.log" if name == "app" else f"app-{name}.log")
+    return stack.enter_context(server(name, argv, log)), app_db
+
+
+def print_trace(path: Path, name: str) -> None:
+    """The app's own view of its requests (written by bench/webhook_trace.py at shutdown)."""
+    if not path.exists():
+        print("no trace written (--workers > 1 is not traced)")
+        return
+    report = json.loads(path.read_text())
+    bounds = report["histogram_ms_upper_bounds"]
+    print(f"\ninside {name} (ASGI in to the last byte out), fixed-rate phases:")
+    for route, hist in report["histograms"].items():
+        cells = ", ".join(f"<={b}: {n}" for b, n in zip(bounds, hist["counts"], strict=True) if n)
+        print(
+            f"  {route}: n {hist['n']}, p50 {hist['p50']} ms, p99 {hist['p99']} ms,"
+            f" max {hist['max']} ms; histogram (ms) {cells}"
+        )
+    print("pauses seen by the app (count, total, p99, max ms):")
+    for kind, p in sorted(report["pauses"].items()):
+        print(f"  {kind:<20} {p['count']:>7} {p['total_ms']:>10} {p['p99_ms']:>8} {p['max_ms']:>8}")
+    print("slowest requests: their own waits, and the process's pauses overlapping them (ms):")
+    for slow in report["slowest"]:
+        print(
+            f"  {slow['ms']:>8} {slow['path']:<22} own {slow['own_ms']};"
+            f" process pauses overlapping {slow['overlapping_ms']}"
+        )
 
 
 def print_telegram(rows: list[Phase]) -> None:

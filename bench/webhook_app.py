@@ -22,6 +22,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -31,8 +32,10 @@ import uvicorn  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 from fastapi.responses import Response  # noqa: E402
 
+from bench import webhook_trace  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.web.app import create_app  # noqa: E402
+from bot.web.steady import steady_lifespan  # noqa: E402
 from bot.web.threaded import started_port  # noqa: E402
 from bot.web.workers import bind_socket, run_workers  # noqa: E402
 from store.db import Database  # noqa: E402
@@ -81,10 +84,18 @@ def bare_app() -> FastAPI:
     return app
 
 
-async def _serve(app: FastAPI, access_log: bool, db: Database | None) -> None:
+async def _serve(
+    app: FastAPI, access_log: bool, db: Database | None, trace_to: Path | None = None
+) -> None:
+    served: Any = app
+    if trace_to is not None:
+        trace = webhook_trace.Trace()
+        trace.install(db)
+        served = trace.middleware(app, trace_to)
+        trace.watcher = asyncio.create_task(trace.watch_loop())
     # Port 0: the kernel picks a free one; uvicorn binds it itself, exactly as ``serve`` does.
     config = uvicorn.Config(
-        app,
+        served,
         host="127.0.0.1",
         port=0,
         lifespan="on",
@@ -128,11 +139,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--telegram-api", help="the Bot API base URL, ending in /bot (--kind app)")
     parser.add_argument("--access-log", action="store_true")
     parser.add_argument("--workers", type=int, default=1, help="as `serve --workers N`")
+    parser.add_argument("--untuned", action="store_true", help="without bot.web.steady")
+    parser.add_argument("--trace", type=Path, help="write what slow requests waited on here")
     args = parser.parse_args(argv)
     if args.kind == "app" and (args.db is None and args.database_url is None):
         parser.error("--kind app needs --db or --database-url, and --telegram-api")
     if args.kind == "app" and args.telegram_api is None:
         parser.error("--kind app needs --telegram-api")
+    if args.trace is not None:
+        args.trace = args.trace.resolve()  # before the chdir below
     url = args.database_url or (f"sqlite:///{args.db.resolve()}" if args.db else "")
     with tempfile.TemporaryDirectory(prefix="bench-webhook-app-") as work:
         os.chdir(work)  # nothing the app does may depend on, or write into, the caller's folder
@@ -142,14 +157,17 @@ def main(argv: list[str] | None = None) -> None:
         db, app = _build(args, url)
         loop_factory = uvicorn.Config(app).get_loop_factory()
         with asyncio.Runner(loop_factory=loop_factory) as runner:
-            runner.run(_serve(app, args.access_log, db))
+            runner.run(_serve(app, args.access_log, db, args.trace))
 
 
 def _build(args: argparse.Namespace, url: str) -> tuple[Database | None, FastAPI]:
     if args.kind != "app":
         return None, bare_app()
     db = Database(url)
-    return db, create_app(bench_settings(url, args.telegram_api), db)
+    # As ``serve`` runs it; --untuned leaves out what keeps the process's pauses out of its
+    # requests (bot.web.steady), for a before/after in one run.
+    hooks = [] if args.untuned else [steady_lifespan(db)]
+    return db, create_app(bench_settings(url, args.telegram_api), db, lifespan_hooks=hooks)
 
 
 def _run_workers(args: argparse.Namespace, url: str) -> None:

@@ -19,6 +19,8 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from store.retry import DEFAULT_ATTEMPTS, run_retrying
+from store.wal_checkpoint import BACKSTOP_PAGES, WalCheckpointer
+from store.wal_checkpoint import DEFAULT_INTERVAL as WAL_CHECKPOINT_INTERVAL
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -102,6 +104,38 @@ class Database:
         self._write_turns: AbstractContextManager[Any] = (
             threading.RLock() if is_sqlite(self.engine) else nullcontext()
         )
+        self._checkpointer: WalCheckpointer | None = None
+        if is_sqlite(self.engine):
+            event.listen(self.engine, "connect", self._sqlite_autocheckpoint)
+
+    def _sqlite_autocheckpoint(self, dbapi_connection: sqlite3.Connection, _record: object) -> None:
+        if self._checkpointer is not None:  # see checkpoints_in_background
+            dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+
+    @contextmanager
+    def checkpoints_in_background(
+        self, interval: float = WAL_CHECKPOINT_INTERVAL
+    ) -> Iterator[None]:
+        """While open, a SQLite file's WAL checkpoints run on a thread of their own instead of
+        inside the commit that fills the log (``store.wal_checkpoint``). For a long-running
+        process that answers requests (``serve``); nothing happens on PostgreSQL or in memory.
+        """
+        database = make_url(self.url).database
+        if not is_sqlite(self.engine) or not database or database == ":memory:":
+            yield
+            return
+        checkpointer = WalCheckpointer(
+            database, interval=interval, write_turn=lambda: self._write_turns
+        )
+        self._checkpointer = checkpointer
+        self.engine.dispose()  # connections opened before get the backstop setting too
+        checkpointer.start()
+        try:
+            yield
+        finally:
+            checkpointer.stop()
+            self._checkpointer = None
+            self.engine.dispose()  # back to checkpointing in the commits
 
     # The ORM's session machinery is imported on first use: a command that reads with Core
     # (``orders show``, the schema check) is 80 ms quicker to start without it.

@@ -10,6 +10,7 @@ from bot.cli.support import fail as _fail
 from bot.integrations.shopify.writeback_loop import shopify_configured, writeback_lifespan
 from bot.settings import Settings, SettingsError
 from bot.web.app import create_app
+from bot.web.steady import steady_lifespan
 from bot.web.workers import bind_socket, run_workers
 from store.db import Database
 
@@ -48,6 +49,7 @@ def _config(
     # The Shopify write-back runs where the dispatcher does (one process of ``--workers N``).
     if dispatch and shopify_configured(settings):
         hooks.append(writeback_lifespan(settings, db))
+    hooks.append(steady_lifespan(db))  # last: it freezes what the others built at start-up
     try:
         web = create_app(settings, db, lifespan_hooks=hooks)
     except SettingsError as exc:
