@@ -26,7 +26,10 @@ Targets (issue 16), each printed with PASS/MISS:
         [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 
 The machine's other processes (the fake, the database server) share its cores: on a small
-machine the wall-clock figures move more than the CPU ones; the load average is printed.
+machine the wall-clock figures move more than the CPU ones; the load average is printed. Beside
+each run: the fake server's CPU and, on PostgreSQL, the CPU of the backends serving the workers
+and how often a backend was waiting on a lock (sampled every 20 ms), with the cores all of them
+used together: what tells a machine out of CPU from workers queuing on each other's rows.
 """
 
 from __future__ import annotations
