@@ -26,7 +26,10 @@ Targets (issue 16), each printed with PASS/MISS:
         [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 
 The machine's other processes (the fake, the database server) share its cores: on a small
-machine the wall-clock figures move more than the CPU ones; the load average is printed.
+machine the wall-clock figures move more than the CPU ones; the load average is printed. Beside
+each run: the fake server's CPU and, on PostgreSQL, the CPU of the backends serving the workers
+and how often a backend was waiting on a lock (sampled every 20 ms), with the cores all of them
+used together: what tells a machine out of CPU from workers queuing on each other's rows.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import secrets
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -107,6 +111,9 @@ class Result:
     sends: int
     wall_s: float
     cpu_s: float
+    fake_cpu_s: float = 0.0  # the fake Bot API's process, over the same run
+    db_cpu_s: float = 0.0  # the PostgreSQL backends serving the workers (0 for SQLite)
+    lock_samples: tuple[int, int] | None = None  # (samples with a lock wait, samples)
 
     @property
     def per_second(self) -> float:
@@ -124,6 +131,11 @@ class Result:
     def cores_at_rate(self) -> float:
         """Cores a worker would use sending at its pace: CPU per send times the rate."""
         return self.cpu_s / self.sends * self.rate
+
+    @property
+    def machine_cores(self) -> float:
+        """Cores the workers, the fake server and the database backends used together."""
+        return (self.cpu_s + self.fake_cpu_s + self.db_cpu_s) / self.wall_s
 
 
 # ---- the dispatcher process ----
@@ -145,14 +157,45 @@ async def _child(database_url: str, fake_url: str, rate: float, concurrency: int
         await dispatcher.run_once()
         print("ready", flush=True)
         await asyncio.to_thread(sys.stdin.readline)
+        db_cpu0 = backends_cpu(db)
         start, cpu0 = time.time(), time.process_time()
         stats = await dispatcher.run_once()
         end, cpu = time.time(), time.process_time() - cpu0
+        db_cpu = sum(v - db_cpu0.get(pid, 0.0) for pid, v in backends_cpu(db).items())
     finally:
         await channel.close()
         db.dispose()
-    report = {"sent": stats.outcomes["sent"], "start": start, "end": end, "cpu": cpu}
+    report = {
+        "sent": stats.outcomes["sent"],
+        "start": start,
+        "end": end,
+        "cpu": cpu,
+        "db_cpu": db_cpu,
+    }
     print(json.dumps(report), flush=True)
+
+
+def backends_cpu(db: Database) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend connected to this database (same host).
+
+    A backend that serves a worker's pool lives as long as the worker's engine, so the
+    difference over a run is the database server's work for it; SQLite's is in-process.
+    """
+    if db.engine.dialect.name != "postgresql":
+        return {}
+    with db.read_session() as session:
+        query = "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+        pids = list(session.execute(text(query)).scalars())
+    return {pid: _process_cpu(pid) for pid in pids}
+
+
+def _process_cpu(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:  # another host, or the backend just left
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # ---- the parent: databases, rows, processes ----
@@ -258,6 +301,8 @@ def run(
             assert process.stdout is not None
             assert process.stdout.readline().strip() == "ready"
         queue(db, customers, warm_up * workers, n)
+        fake_cpu0 = _fake_cpu(fake_url)
+        sampler = LockWaits(db) if kind == "postgresql" else None
         for process in children:
             assert process.stdin is not None
             process.stdin.write("go\n")
@@ -267,6 +312,8 @@ def run(
             assert process.stdout is not None
             reports.append(json.loads(process.stdout.readline()))
             process.wait(timeout=60)
+        fake_cpu = _fake_cpu(fake_url) - fake_cpu0
+        lock_samples = sampler.stop() if sampler is not None else None
     finally:
         for process in children:
             if process.poll() is None:
@@ -280,7 +327,40 @@ def run(
         raise SystemExit(f"expected {n} sends, workers report {sent}")
     wall = max(r["end"] for r in reports) - min(r["start"] for r in reports)
     cpu = sum(r["cpu"] for r in reports)
-    return Result(kind, latency_ms, workers, rate, n, wall, cpu)
+    db_cpu = sum(r["db_cpu"] for r in reports)
+    return Result(kind, latency_ms, workers, rate, n, wall, cpu, fake_cpu, db_cpu, lock_samples)
+
+
+class LockWaits:
+    """Samples, every 20 ms, whether a backend on this database waits for a lock (a row lock
+    the claim's SKIP LOCKED should never wait for, or any other)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._done = threading.Event()
+        self._counts = [0, 0]
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        query = text(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        with self._db.engine.connect() as conn:
+            while not self._done.wait(0.02):
+                self._counts[0] += bool(conn.execute(query).scalar())
+                self._counts[1] += 1
+                conn.rollback()  # a fresh snapshot of pg_stat_activity each time
+
+    def stop(self) -> tuple[int, int]:
+        self._done.set()
+        self._thread.join()
+        return self._counts[0], self._counts[1]
+
+
+def _fake_cpu(fake_url: str) -> float:
+    return float(server_summary(fake_url)["cpu_s"])  # type: ignore[arg-type]
 
 
 def _has_customers(db: Database) -> bool:
@@ -302,6 +382,14 @@ def report(result: Result) -> None:
         f"({result.cores:.2f} core)",
         flush=True,
     )
+    others = f"fake server {result.fake_cpu_s / result.sends * 1000:.3f} s/1000"
+    if result.db_cpu_s:
+        others += f", PostgreSQL backends {result.db_cpu_s / result.sends * 1000:.3f} s/1000"
+    if result.lock_samples:
+        waiting, samples = result.lock_samples
+        others += f", a backend waiting on a lock in {waiting} of {samples} samples"
+    cores = f"all of them {result.machine_cores:.2f} of {os.cpu_count()} cores"
+    print(f"{'':<13}{others}; {cores}", flush=True)
 
 
 def _mark(ok: bool) -> str:

@@ -28,6 +28,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
+from messaging.driver_sql import PreparedMany
 from messaging.quiet_hours import QuietHours
 from store.db import copy_rows
 from store.inbox import file_delivery_failures
@@ -509,13 +510,13 @@ def _update_from_sending(
         params.append({"b_id": outcome.claimed.id, **{f"b_{k}": v for k, v in fields.items()}})
     for row in params:
         row["b_worker"] = worker
-    session.connection().execute(_outcome_update(tuple(values(outcomes[0]))), params)
+    _outcome_update(tuple(values(outcomes[0]))).execute(session.connection(), params)
 
 
 @functools.cache
-def _outcome_update(columns: tuple[str, ...]) -> Any:
+def _outcome_update(columns: tuple[str, ...]) -> PreparedMany:
     """One UPDATE per set of columns an outcome writes, built once (see ``_MARK_SENDING``)."""
-    return (
+    return PreparedMany(
         update(OUTBOX)
         .where(
             OUTBOX.c.id == bindparam("b_id"),
@@ -557,8 +558,8 @@ def _log_attempts(
     now: dt.datetime,
 ) -> None:
     if attempts:
-        session.connection().execute(
-            _INSERT_ATTEMPTS,
+        _INSERT_ATTEMPTS.execute(
+            session.connection(),
             [
                 {
                     "outbox_id": outbox_id,
@@ -574,7 +575,12 @@ def _log_attempts(
         )
 
 
-_INSERT_ATTEMPTS = insert(ATTEMPTS)
+_INSERT_ATTEMPTS = PreparedMany(
+    insert(ATTEMPTS).values(
+        {c: bindparam(c) for c in ("outbox_id", "attempt", "worker", "outcome", "reason")}
+        | {"detail": bindparam("detail"), "created_at": bindparam("created_at")}
+    )
+)
 
 
 def backoff(attempt: int, retry_after: float | None = None) -> dt.timedelta:

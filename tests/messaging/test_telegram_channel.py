@@ -17,7 +17,9 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
 from telegram._utils.types import ODVInput
+from telegram.constants import ParseMode
 from telegram.error import (
     Conflict,
     InvalidToken,
@@ -118,6 +120,60 @@ async def test_it_sends_html_with_one_button_per_row_and_no_link_preview() -> No
             ]
         },
     }
+
+
+class RecordingRequest(CannedRequest):
+    """Keeps the ``RequestData`` objects themselves, to compare every view of them."""
+
+    def __init__(self, *answers: CannedAnswer | BaseException) -> None:
+        super().__init__(*answers)
+        self.data: list[RequestData | None] = []
+
+    async def do_request(self, url: str, method: str, request_data: RequestData | None = None,
+                         *args: Any, **kwargs: Any) -> tuple[int, bytes]:  # fmt: skip
+        self.data.append(request_data)
+        return await super().do_request(url, method, request_data)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("buttons", [BUTTONS, ()], ids=["buttons", "no_buttons"])
+@pytest.mark.parametrize("address", [CHAT_ID, "@shopnews"])
+async def test_the_prepared_request_is_what_ptbs_own_post_builds(
+    buttons: tuple[Button, ...], address: str
+) -> None:
+    """The fast path skips PTB's parameter building; the transport must not see a difference."""
+    fast, slow = RecordingRequest(OK), RecordingRequest(OK)
+    channel = TelegramChannel(TELEGRAM_TOKEN, request=fast)
+    text = "Caf\u00e9 <b>Kettle</b> \u2013 10% off"
+    await channel.send(telegram_message(text, buttons=buttons, address=address))
+    bot = Bot(TELEGRAM_TOKEN, request=slow, get_updates_request=slow)
+    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton(b.label, callback_data=b.data)]
+                                     for b in buttons]) if buttons else None  # fmt: skip
+    await bot._post(
+        "sendMessage",
+        {
+            "chat_id": int(address) if address.isdigit() else address,
+            "text": "Caf\u00e9 <b>Kettle</b> \u2013 10% off",
+            "parse_mode": ParseMode.HTML,
+            "link_preview_options": LinkPreviewOptions(is_disabled=True),
+            "reply_markup": keyboard,
+        },
+    )
+    (prepared,), (built,) = fast.data, slow.data
+    assert prepared is not None
+    assert built is not None
+    assert prepared.parameters == built.parameters
+    # Key order inside the keyboard differs (ours is built by hand), which JSON ignores.
+    same = {"sort_keys": True}
+    assert json.dumps(prepared.parameters, **same) == json.dumps(built.parameters, **same)
+    assert _decoded(prepared.json_parameters) == _decoded(built.json_parameters)
+    assert prepared.contains_files is built.contains_files is False
+    assert fast.calls[0][0] == slow.calls[0][0]
+
+
+def _decoded(form: dict[str, str]) -> dict[str, Any]:
+    """Form fields with the JSON objects inside them parsed (plain strings stay as they are)."""
+    return {k: json.loads(v) if v[:1] in "{[" else v for k, v in form.items()}
 
 
 @pytest.mark.asyncio
