@@ -59,8 +59,8 @@ from store.models import (
     Refund,
 )
 from store.offers import accept_offer, expire_offers
-from store.order_links import revoke
 from store.order_bulk import BulkOrder, place_orders
+from store.order_links import revoke
 from store.orders import LineRequest, place_order
 from store.policy import DEFAULT_POLICY
 from store.shipments import ship
