@@ -22,6 +22,25 @@ from store.db import Database
 from store.migrate import upgrade
 from store.models import Base
 
+# The longest tests (a minute or more each on PostgreSQL under CI), started first: xdist hands
+# tests out in collection order, and one of these collected last kept a single worker busy for
+# its whole length after the other had run out of work.
+_LONGEST_FIRST = (
+    "tests/properties/test_store_model.py",
+    "tests/messaging/test_chaos.py",
+    "tests/test_inbound_load.py",
+    "tests/messaging/test_dispatch_processes.py",
+    "tests/bot/test_demo.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        return _LONGEST_FIRST.index(path) if path in _LONGEST_FIRST else len(_LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: every other test keeps its order
+
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
