@@ -195,11 +195,19 @@ def notify_pending(
     # Core execution: the joined rows need no ORM loading, and this runs for every event.
     # It also skips autoflush, so flush what the caller's session holds first.
     session.flush()
-    found = session.connection().execute(
-        _EVENT_ROWS.where(DomainEvent.handled_at.is_(None))
+    # The batch's events are picked (and locked) first, then joined: with the LIMIT on the
+    # join, PostgreSQL joined every unhandled event before sorting and cutting, each batch
+    # (a fan-out of 100,000 spent 18 s there, 0.9 s a batch; quadratic in the backlog).
+    picked = (
+        select(DomainEvent.id)
+        .where(DomainEvent.handled_at.is_(None))
         .order_by(DomainEvent.id)
         .limit(limit)
-        .with_for_update(of=DomainEvent.__table__, skip_locked=True)
+        .with_for_update(skip_locked=True)
+        .correlate(None)  # its own domain_events, not the outer query's
+    )
+    found = session.connection().execute(
+        _EVENT_ROWS.where(DomainEvent.id.in_(picked)).order_by(DomainEvent.id)
     )
     rows: list[Any] = [_EventRow._make(row) for row in found.all()]
     if not rows:
