@@ -195,11 +195,19 @@ def notify_pending(
     # Core execution: the joined rows need no ORM loading, and this runs for every event.
     # It also skips autoflush, so flush what the caller's session holds first.
     session.flush()
-    found = session.connection().execute(
-        _EVENT_ROWS.where(DomainEvent.handled_at.is_(None))
+    # The batch's events are picked (and locked) first, then joined: with the LIMIT on the
+    # join, PostgreSQL joined every unhandled event before sorting and cutting, each batch
+    # (a fan-out of 100,000 spent 18 s there, 0.9 s a batch; quadratic in the backlog).
+    picked = (
+        select(DomainEvent.id)
+        .where(DomainEvent.handled_at.is_(None))
         .order_by(DomainEvent.id)
         .limit(limit)
-        .with_for_update(of=DomainEvent.__table__, skip_locked=True)
+        .with_for_update(skip_locked=True)
+        .correlate(None)  # its own domain_events, not the outer query's
+    )
+    found = session.connection().execute(
+        _EVENT_ROWS.where(DomainEvent.id.in_(picked)).order_by(DomainEvent.id)
     )
     rows: list[Any] = [_EventRow._make(row) for row in found.all()]
     if not rows:
@@ -295,7 +303,9 @@ def remaining_lines(session: Session, order_ids: set[int]) -> dict[int, int]:
     """How many lines of each order still count (not cancelled, not switched away)."""
     if not order_ids:
         return {}
-    counts = session.execute(
+    session.flush()  # Core execution skips autoflush
+    # Core execution: the ORM's result handling was most of this query's cost in a fan-out.
+    counts = session.connection().execute(
         select(OrderLine.order_id, func.count())
         .where(
             _one_of(session, OrderLine.order_id, order_ids),

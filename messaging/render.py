@@ -328,7 +328,13 @@ def _format_time(value: datetime, zone: tzinfo, pattern: str, locale: str) -> st
 def _format_money(minor_units: int, currency: str, locale: str) -> str:
     # One rule for money everywhere (store/money.py, cached there); the locale is resolved
     # along the same fallback chain as dates.
-    return format_money(minor_units, currency, str(_babel_locale(locale)))
+    return format_money(minor_units, currency, _babel_locale_name(locale))
+
+
+@lru_cache(maxsize=256)
+def _babel_locale_name(locale: str) -> str:
+    # str(Locale) rebuilds the identifier each time: a tenth of a delay notice's render.
+    return str(_babel_locale(locale))
 
 
 def _customer_zone(ctx: Context) -> tzinfo:

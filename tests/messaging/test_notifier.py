@@ -1,13 +1,15 @@
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from messaging.notifier import ShopVoice, notify_pending
+from messaging.notifier import ShopVoice, notify_pending, remaining_lines
+from store.db import Database
 from store.eta import set_eta
 from store.models import (
     Channel,
     DomainEvent,
+    LineStatus,
     OfferChoice,
     OutboxMessage,
     OutboxStatus,
@@ -244,3 +246,32 @@ def test_a_partly_shipped_line_is_offered_the_refund_of_its_unshipped_units(
     notice = next(r for r in _outbox(session) if r.message == "delay_notice")
     assert "$20.00" in notice.body
     assert "$30.00" not in notice.body
+
+
+def test_remaining_lines_counts_what_the_session_has_not_flushed(session: Session) -> None:
+    # remaining_lines reads through Core (no autoflush): a line cancelled just before, still
+    # only in the session, must not count, or "cancel" would be offered as cancelling the item
+    # only when it cancels the whole order.
+    f.product(session, "MUG")
+    f.product(session, "CUP")
+    placed = f.order(session, "A1", [("MUG", 1), ("CUP", 1)])
+    cup = next(line for line in placed.lines if line.product.sku == "CUP")
+    cup.status = LineStatus.CANCELLED
+    assert remaining_lines(session, {placed.id}) == {placed.id: 1}
+
+
+def test_two_notifiers_take_different_events_without_waiting(
+    on_postgres: Database, committed_db: Database
+) -> None:
+    # The batch's events are locked in the subquery that picks them (FOR UPDATE SKIP LOCKED):
+    # a second notifier skips what the first holds instead of taking it again or waiting.
+    with committed_db.session() as setup:
+        f.product(setup, "MUG")
+        f.order(setup, "A1", [("MUG", 1)])
+        f.order(setup, "A2", [("MUG", 1)])
+    with committed_db.session() as first, committed_db.session() as second:
+        assert notify_pending(first, VOICE, NOW, limit=1).events == 1
+        second.execute(text("SET LOCAL lock_timeout = '2s'"))
+        assert notify_pending(second, VOICE, NOW, limit=1).events == 1
+        taken = [s.scalars(select(OutboxMessage.event_id)).one() for s in (first, second)]
+    assert taken[0] != taken[1]

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from jinja2 import TemplatesNotFound, UndefinedError
 
+from messaging import render
 from messaging.render import (
     CALLBACK_DATA_MAX_BYTES,
     MESSAGES_DIR,
@@ -21,6 +22,7 @@ from messaging.render import (
 )
 from messaging.segments import count_segments, is_gsm7
 from messaging.types import Button, ChannelKind, Rendered
+from store.money import format_money
 from store.offers import Refusal
 
 LOCALES = ("en", "es")
@@ -701,3 +703,12 @@ def test_telegram_delay_notice_offers_wait_and_cancel_buttons() -> None:
         f"offer:{OFFER_ID}:cancel",
     ]
     assert telegram("delay_notice").buttons == ()  # an agent's broadcast has no offer
+
+
+@pytest.mark.parametrize("locale", ["en", "es", "es-MX", "es_mx", "pt-BR", "xx", ""])
+def test_money_uses_the_babel_locale_name_it_always_did(locale: str) -> None:
+    # The name is cached (str(Locale) rebuilt it per render); it must stay Babel's own.
+    assert render._babel_locale_name(locale) == str(render._babel_locale(locale))
+    assert render._format_money(123456, "EUR", locale) == format_money(
+        123456, "EUR", str(render._babel_locale(locale))
+    )
