@@ -11,7 +11,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from messaging import outbox
+from messaging import outbox, outbox_outcomes
 from messaging.driver_sql import PreparedMany
 from messaging.quiet_hours import QuietHours
 from store.models import Channel, Customer, DeliveryAttempt, OutboxMessage
@@ -93,8 +93,8 @@ def _record_and_snapshot(session: Session) -> tuple[list[Mapping[str, Any]], ...
 def test_outcomes_and_attempts_are_written_as_sqlalchemy_would(
     session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(outbox.random, "random", lambda: 0.5)
-    monkeypatch.setattr(outbox.random, "uniform", lambda a, b: (a + b) / 2)
+    monkeypatch.setattr(outbox_outcomes.random, "random", lambda: 0.5)
+    monkeypatch.setattr(outbox_outcomes.random, "uniform", lambda a, b: (a + b) / 2)
     fast = _record_and_snapshot(session)
     monkeypatch.setattr(PreparedMany, "execute", _through_sqlalchemy)
     slow = _record_and_snapshot(session)

@@ -7,11 +7,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert, text
 from sqlalchemy.orm import Session
 
-from messaging import outbox
+from messaging import outbox, outbox_enqueue
 from store.models import Channel, Customer, OutboxStatus
 
 NOW = dt.datetime(2026, 11, 2, 12, 0, 0, 123456, tzinfo=dt.UTC)
-COLUMNS = ", ".join(outbox._COPY_COLUMNS)
+COLUMNS = ", ".join(outbox_enqueue._COPY_COLUMNS)
 
 
 def _stored(session: Session, prefix: str) -> list[tuple[Any, ...]]:
