@@ -3,7 +3,7 @@
 Shared by the conversation (status replies, confirmations) and the order page, so that a reply
 by SMS and the page say the same thing about the same order. The shapes are those of
 ``messaging.notifier._context`` and the context contract in ``messaging.render``.
-Objects must come loaded (see ``bot.conversation.core._ORDER_LOADS``): nothing here queries.
+Objects must come loaded (see ``bot.conversation.lookups.ORDER_LOADS``): nothing here queries.
 
 Also here, :func:`order_record`: the same order as the shop's systems and agents see it (the
 JSON API, ``orders show``), with quantities and ids rather than sentences.

@@ -34,19 +34,19 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import Select, bindparam, func, select
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot.conversation import rows
+from bot.conversation.exchange import MISSES, Action, Incoming, Reply, Sender, SharedContact
 from bot.conversation.intents import Intent, IntentKind, parse, parse_callback
+from bot.conversation.lookups import OFFER_LOADS, OPEN_ORDERS, OWN_ORDER, customer_offers
 from bot.conversation.rows import CustomerRow
 from bot.order_views import offer_context, offer_view, order_view
 from messaging.notifier import CONFIRMATIONS, OrderLinks, render_with_link
 from messaging.render import DEFAULT_LOCALE
-from messaging.types import Button
 from store.customers import find_by_phone, normalize_phone
 from store.errors import InvalidInput
 from store.models import (
@@ -56,8 +56,6 @@ from store.models import (
     OfferChoice,
     OfferStatus,
     Order,
-    OrderLine,
-    OrderStatus,
     ReachState,
 )
 from store.offers import Refusal, accept_offer
@@ -87,105 +85,6 @@ _PROVIDER_KEYWORDS = {
     "START": IntentKind.OPT_IN,
     "HELP": IntentKind.HELP,
 }
-
-
-class Action(StrEnum):
-    """What handling a message did or found, for the caller's logs and metrics."""
-
-    OPTED_OUT = "opted_out"
-    OPTED_IN = "opted_in"
-    OFFER_ACCEPTED = "offer_accepted"
-    OFFER_REPEATED = "offer_repeated"  # the same choice again: nothing changed
-    OFFER_REFUSED = "offer_refused"
-    OFFER_EXPIRED = "offer_expired"  # the reply came too late; the default was applied now
-    OFFER_AMBIGUOUS = "offer_ambiguous"
-    NO_OPEN_OFFER = "no_open_offer"
-    STATUS_SHOWN = "status_shown"
-    ORDER_MISS = "order_miss"  # an order number that is not the sender's (or not there)
-    UNKNOWN_SENDER = "unknown_sender"  # no customer behind it, or a group chat
-    LINKED = "linked"  # a Telegram chat is now the customer's
-    LINK_FAILED = "link_failed"  # a bad, used or expired token; someone else's contact
-    RATE_LIMITED = "rate_limited"  # a look-up refused after too many misses
-    HANDOFF_REQUESTED = "handoff_requested"  # asked for a person (bot.agents.handoff)
-    HANDED_OFF = "handed_off"  # waiting for a person: filed for them, the bot said nothing
-
-
-# What counts against a sender's allowance of misses (guessing order numbers, offers, tokens).
-MISSES = frozenset({Action.ORDER_MISS, Action.NO_OPEN_OFFER, Action.LINK_FAILED})
-
-
-@dataclass(frozen=True, slots=True)
-class Sender:
-    """Who wrote, as the caller resolved it. ``chat_is_private`` is False for Telegram groups.
-
-    On Telegram ``chat_id`` and ``user_id`` say which chat to link and whose contact a shared
-    card must be. ``guessing_blocked``: this sender missed too often lately (see the module
-    docstring).
-    """
-
-    customer_id: int | None
-    chat_is_private: bool = True
-    chat_id: int | None = None
-    user_id: int | None = None
-    guessing_blocked: bool = False
-    # Asked only when a message looks something up by number, offer or token: counting a
-    # sender's misses costs a query that most messages do not need.
-    guessing_check: Callable[[], bool] | None = None
-
-    def blocked(self) -> bool:
-        """Whether this sender's look-ups are refused for now (see the module docstring)."""
-        if self.guessing_blocked:
-            return True
-        return self.guessing_check is not None and self.guessing_check()
-
-
-@dataclass(frozen=True, slots=True)
-class SharedContact:
-    """A contact card shared in a Telegram chat: its phone and, if it is a Telegram user, id."""
-
-    phone: str
-    user_id: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class Incoming:
-    """A text message, or the callback data of a pressed Telegram button.
-
-    ``provider_handled_opt_out``: the provider already answered a STOP/START/HELP keyword
-    (Twilio sends ``OptOutType`` then); the state is recorded and the reply is empty.
-    ``opt_out_type``: Twilio's ``OptOutType`` value itself; when given it also says which kind
-    of keyword it was, over what our parser makes of the text.
-    """
-
-    text: str = ""
-    button_data: str | None = None
-    provider_handled_opt_out: bool = False
-    opt_out_type: str | None = None
-    contact: SharedContact | None = None
-    # Telegram: what came instead of (or with, as a caption in ``text``) plain text: "photo",
-    # "sticker", "voice", "document", "location"... (``bot.telegram.updates``).
-    attachment: str | None = None
-
-    @classmethod
-    def button(cls, data: str) -> Incoming:
-        return cls(button_data=data)
-
-    @property
-    def provider_answered(self) -> bool:
-        return self.provider_handled_opt_out or self.opt_out_type is not None
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """The answer. ``text`` is None when nothing is to be said (the provider already did)."""
-
-    intent: Intent
-    message: str | None  # the template's name, for logs and metrics
-    text: str | None
-    buttons: tuple[Button, ...] = ()
-    actions: tuple[Action, ...] = ()
-    # The same news is on its way through the outbox (see the module docstring).
-    also_queued: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -478,26 +377,26 @@ class Conversation:
         if self._rows:
             return rows.own_order(self.session.connection(), customer.id, number.upper())
         params = {"customer_id": customer.id, "number": number.upper()}
-        return self.session.scalars(_OWN_ORDER, params).unique().first()
+        return self.session.scalars(OWN_ORDER, params).unique().first()
 
     def _open_orders(self, customer: Customer) -> list[Order]:
         if self._rows:
             return rows.open_orders(self.session.connection(), customer.id)
-        return list(self.session.scalars(_OPEN_ORDERS, {"customer_id": customer.id}).unique())
+        return list(self.session.scalars(OPEN_ORDERS, {"customer_id": customer.id}).unique())
 
     def _own_offer(self, customer: Customer, offer_id: int) -> Offer | None:
         return self.session.scalars(
             select(Offer)
             .where(Offer.id == offer_id, Offer.customer_id == customer.id)
-            .options(*_OFFER_LOADS)
+            .options(*OFFER_LOADS)
         ).first()
 
     def _open_offers(self, customer: Customer, order: Order | None) -> list[Offer]:
-        query = _customer_offers(customer, order).where(Offer.status == OfferStatus.OPEN)
+        query = customer_offers(customer, order).where(Offer.status == OfferStatus.OPEN)
         return list(self.session.scalars(query))
 
     def _recently_decided(self, customer: Customer, order: Order | None) -> list[Offer]:
-        query = _customer_offers(customer, order).where(
+        query = customer_offers(customer, order).where(
             Offer.status.in_([OfferStatus.ACCEPTED, OfferStatus.EXPIRED]),
             Offer.decided_at >= self.now - RECENT_DECISION,
         )
@@ -523,52 +422,6 @@ def is_common(incoming: Incoming) -> bool:
     """Whether ``handle_common`` may answer this message (asked before any look-up, so that
     the other messages cost no query the full path repeats)."""
     return _intent(incoming).kind in _COMMON
-
-
-# Everything the replies read, loaded up front: no lazy loads while rendering.
-_ORDER_LOADS = (
-    # One query: orders joined to their lines, products, offers and alternatives. A customer
-    # has a few orders of a few lines, so the rows stay few; each extra query cost more CPU
-    # (statement, cache key, loader) than the rows it saved.
-    joinedload(Order.lines).joinedload(OrderLine.product),
-    joinedload(Order.lines).joinedload(OrderLine.offers).joinedload(Offer.alternative),
-)
-# Built once: SQLAlchemy memoizes a statement's cache key on the statement, and for queries with
-# loader options computing that key cost more than running the query (measured: ~0.6 ms each).
-_OWN_ORDER = (
-    select(Order)
-    # Case-insensitive ("a1001" for "A1001"): safe, as only this customer's orders match.
-    .where(
-        Order.customer_id == bindparam("customer_id"),
-        func.upper(Order.number) == bindparam("number"),
-    )
-    .options(*_ORDER_LOADS)
-)
-_OPEN_ORDERS = (
-    select(Order)
-    .where(Order.customer_id == bindparam("customer_id"), Order.status == OrderStatus.OPEN)
-    .order_by(Order.placed_at.desc(), Order.id.desc())
-    .options(*_ORDER_LOADS)
-)
-_OFFER_LOADS = (
-    selectinload(Offer.line).selectinload(OrderLine.order),
-    selectinload(Offer.line).selectinload(OrderLine.product),
-    selectinload(Offer.alternative),
-)
-
-
-def _customer_offers(customer: Customer, order: Order | None) -> Select[Offer]:
-    query = (
-        select(Offer)
-        .where(Offer.customer_id == customer.id)
-        .order_by(Offer.id)
-        .options(*_OFFER_LOADS)
-    )
-    if order is not None:
-        query = query.join(OrderLine, OrderLine.id == Offer.line_id).where(
-            OrderLine.order_id == order.id
-        )
-    return query
 
 
 def _intent(incoming: Incoming) -> Intent:
