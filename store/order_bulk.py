@@ -20,14 +20,20 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from store.errors import Conflict, NotFound, StoreError
-from store.models import LineStatus, Order, OrderLine, Product
-from store.order_intake import LockedProduct, expire_stock, lock_products_by_sku, offer_and_event
+from store.models import Order, OrderLine, Product
+from store.order_intake import (
+    LockedProduct,
+    expire_stock,
+    line_values,
+    lock_products_by_sku,
+    offer_and_event,
+)
 from store.orders import LineRequest, content_digest, merge_lines
 from store.policy import Policy
 
@@ -145,7 +151,7 @@ def _write(
             take = min(left[sku], wanted)
             left[sku] -= take
             taken[sku] += take
-            line_rows.append(_line_row(order_id, products[sku], wanted, take, now))
+            line_rows.append(line_values(order_id, products[sku], wanted, take, now))
     _take_stock(session, products, taken)
     line_ids = session.scalars(_INSERT_LINES, line_rows).all()
     for line_id, row, customer_id in zip(line_ids, line_rows, _customers(new), strict=True):
@@ -170,24 +176,3 @@ def _take_stock(
             # Cannot happen under the lock; refuse to guess rather than oversell.
             raise Conflict(f"stock of {sku} changed while placing; retry")
         expire_stock(session, product.id)
-
-
-def _line_row(
-    order_id: int, product: LockedProduct, wanted: int, taken: int, now: dt.datetime
-) -> dict[str, Any]:
-    """``store.order_intake``'s line for ``wanted`` units of which ``taken`` were in stock."""
-    waiting = wanted - taken
-    return {
-        "order_id": order_id,
-        "product_id": product.id,
-        "quantity": wanted,
-        "allocated_quantity": taken,
-        "backordered_quantity": waiting,
-        "status": LineStatus.BACKORDERED if waiting else LineStatus.ALLOCATED,
-        "unit_price_cents": product.price_cents,
-        "currency": product.currency,
-        "eta": product.eta if waiting else None,
-        "first_eta": product.eta if waiting else None,
-        "backordered_at": now if waiting else None,
-        "allocated_at": None if waiting else now,
-    }

@@ -49,8 +49,11 @@ __all__ = [
     "LockedProduct",
     "PlacedIds",
     "ensure_customer",
+    "expire_stock",
+    "line_values",
     "load_products",
     "lock_products_by_sku",
+    "offer_and_event",
     "place_order_rows",
 ]
 
@@ -237,6 +240,13 @@ def _line_row(
             # Cannot happen under the lock; refuse to guess rather than oversell.
             raise Conflict(f"stock of {product.sku} changed while placing; retry")
         expire_stock(session, product.id)
+    return line_values(order_id, product, wanted, taken, now)
+
+
+def line_values(
+    order_id: int, product: LockedProduct, wanted: int, taken: int, now: dt.datetime
+) -> dict[str, Any]:
+    """The line for ``wanted`` units of which ``taken`` were in stock (``store.order_bulk`` too)."""
     waiting = wanted - taken
     return {
         "order_id": order_id,
