@@ -22,17 +22,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from store.errors import Conflict, NotFound, StoreError
 from store.models import Order, OrderLine, Product
 from store.order_intake import (
     LockedProduct,
-    expire_stock,
     line_values,
     lock_products_by_sku,
     offer_and_event,
+    take_stock,
 )
 from store.orders import LineRequest, content_digest, merge_lines
 from store.policy import Policy
@@ -48,12 +48,6 @@ _EXISTING = select(_ORDERS.c.number, _ORDERS.c.content_digest).where(
 )
 _INSERT_ORDERS = insert(_ORDERS).returning(_ORDERS.c.id, sort_by_parameter_order=True)
 _INSERT_LINES = insert(_LINES).returning(_LINES.c.id, sort_by_parameter_order=True)
-# The batch's total for the product, guarded like every taker: it can never oversell.
-_TAKE = (
-    update(_PRODUCTS)
-    .where(_PRODUCTS.c.id == bindparam("pid"), _PRODUCTS.c.stock_on_hand >= bindparam("take"))
-    .values(stock_on_hand=_PRODUCTS.c.stock_on_hand - bindparam("take"))
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,9 +164,4 @@ def _take_stock(
     for sku, units in taken.items():
         if not units:
             continue
-        product = products[sku]
-        done = session.execute(_TAKE, {"pid": product.id, "take": units})
-        if done.rowcount != 1:  # type: ignore[attr-defined]
-            # Cannot happen under the lock; refuse to guess rather than oversell.
-            raise Conflict(f"stock of {sku} changed while placing; retry")
-        expire_stock(session, product.id)
+        take_stock(session, products[sku], units)

@@ -55,6 +55,7 @@ __all__ = [
     "lock_products_by_sku",
     "offer_and_event",
     "place_order_rows",
+    "take_stock",
 ]
 
 _PRODUCTS = cast(Table, Product.__table__)
@@ -235,12 +236,18 @@ def _line_row(
     """Take what stock there is (read under the lock) and describe the line that results."""
     taken = min(max(product.stock_on_hand, 0), wanted)
     if taken:
-        done = session.execute(_TAKE, {"pid": product.id, "take": taken})
-        if done.rowcount != 1:  # type: ignore[attr-defined]
-            # Cannot happen under the lock; refuse to guess rather than oversell.
-            raise Conflict(f"stock of {product.sku} changed while placing; retry")
-        expire_stock(session, product.id)
+        take_stock(session, product, taken)
     return line_values(order_id, product, wanted, taken, now)
+
+
+def take_stock(session: Session, product: LockedProduct, units: int) -> None:
+    """Take ``units`` of the locked product's free stock by the guarded ``UPDATE`` (also for
+    ``store.order_bulk``, a batch's total at once): it can never oversell."""
+    done = session.execute(_TAKE, {"pid": product.id, "take": units})
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        # Cannot happen under the lock; refuse to guess rather than oversell.
+        raise Conflict(f"stock of {product.sku} changed while placing; retry")
+    expire_stock(session, product.id)
 
 
 def line_values(
